@@ -1,0 +1,21 @@
+# cython: language_level=3
+"""The compiled core of the NIK index: NIK parsing, record checks, text scoring, LMDB.
+
+Callers use the facade (nikgate.engine); this module is its engine room. Pieces:
+nik.pxi (NIK validation), record.pxi (record layout and checksum), names.pxi (text
+normalisation and scoring), store.pxi (LMDB environment and writes), batch.pxi (batch
+verification and lookup with the GIL released).
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, int32_t, uint64_t, int64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcmp, memcpy, memset, memchr
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+
+include "lmdb.pxi"
+
+include "nik.pxi"
+include "record.pxi"
+include "names.pxi"
+include "store.pxi"
+include "batch.pxi"

@@ -1,0 +1,369 @@
+# Batch verification and lookup. Three phases: (1) with the GIL, turn Python inputs into
+# C arrays once; (2) without the GIL, read and check every record and compare claims in
+# one read transaction; (3) with the GIL, build the columnar result.
+
+cdef enum ItemStatus:
+    ITEM_FOUND = 1
+    ITEM_NOT_FOUND = 2
+    ITEM_INVALID_NIK = 3
+    ITEM_INVALID_CLAIM = 4
+    ITEM_CORRUPT = 5
+
+cdef enum Outcome:
+    NOT_PROVIDED = 0
+    MATCH = 1
+    NO_MATCH = 2
+
+# Field kinds as numbered in schema.Kind
+DEF K_NIK = 0
+DEF K_NUMBER16 = 1
+DEF K_TEXT = 2
+DEF K_DATE = 3
+DEF K_CODE = 4
+DEF K_SMALLINT = 5
+DEF K_REGION = 6
+DEF K_REGION_NAME = 7
+DEF MAX_FIELDS = 32
+
+
+cdef inline int64_t days_from_civil(int64_t y, int m, int d) noexcept nogil:
+    cdef int64_t era, yoe, doy, doe
+    if m <= 2:
+        y -= 1
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef inline int64_t ordinal_of(int y, int m, int d) noexcept nogil:
+    """date(y, m, d).toordinal()"""
+    return days_from_civil(y, m, d) + 719163
+
+
+cdef void civil_of(int64_t ordinal, int *y, int *m, int *d) noexcept nogil:
+    cdef int64_t z = ordinal - 719163 + 719468
+    cdef int64_t era = (z if z >= 0 else z - 146096) // 146097
+    cdef int64_t doe = z - era * 146097
+    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef int64_t yy = yoe + era * 400
+    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef int64_t mp = (5 * doy + 2) // 153
+    d[0] = <int>(doy - (153 * mp + 2) // 5 + 1)
+    m[0] = <int>(mp + 3 if mp < 10 else mp - 9)
+    y[0] = <int>(yy + (1 if m[0] <= 2 else 0))
+
+
+cdef int64_t parse_iso_date(const unsigned char *s, Py_ssize_t n) noexcept nogil:
+    """Ordinal of an exact YYYY-MM-DD, or -1."""
+    cdef int i, y, m, d
+    if n != 10 or s[4] != 45 or s[7] != 45:
+        return -1
+    for i in range(10):
+        if i != 4 and i != 7 and not (48 <= s[i] <= 57):
+            return -1
+    y = (s[0] - 48) * 1000 + (s[1] - 48) * 100 + (s[2] - 48) * 10 + (s[3] - 48)
+    m = (s[5] - 48) * 10 + (s[6] - 48)
+    d = (s[8] - 48) * 10 + (s[9] - 48)
+    if y < 1 or m < 1 or m > 12 or d < 1 or d > days_in_month(m, is_leap(y)):
+        return -1
+    return ordinal_of(y, m, d)
+
+
+def py_parse_iso_date(str text):
+    cdef Py_ssize_t n
+    cdef const char *s = PyUnicode_AsUTF8AndSize(text, &n)
+    return parse_iso_date(<const unsigned char *>s, n)
+
+
+def py_iso_date(int64_t ordinal):
+    cdef int y, m, d
+    civil_of(ordinal, &y, &m, &d)
+    return f"{y:04d}-{m:02d}-{d:02d}"
+
+
+cdef int64_t parse_digits(const unsigned char *s, Py_ssize_t n, int max_digits) noexcept nogil:
+    """A plain decimal number of 1..max_digits ASCII digits, or -1."""
+    cdef Py_ssize_t i
+    cdef int64_t v = 0
+    if n < 1 or n > max_digits:
+        return -1
+    for i in range(n):
+        if not (48 <= s[i] <= 57):
+            return -1
+        v = v * 10 + (s[i] - 48)
+    return v
+
+
+cdef struct FieldPlan:
+    int field
+    int kind
+    int text_kind
+    int threshold
+    int text_index
+
+
+cdef struct Claim:
+    const unsigned char *text
+    int64_t len      # text length, or the number for exact fields; -1 = not provided
+    # exact fields keep the value in `len` and leave `text` NULL
+
+
+cdef int _nik_from(object nik, uint64_t *value, int *pos) except -1:
+    cdef Py_ssize_t n
+    cdef const char *s
+    if not isinstance(nik, str):
+        nik = str(nik)
+    s = PyUnicode_AsUTF8AndSize(nik, &n)
+    return nik_parse(<const unsigned char *>s, n, value, pos)
+
+
+def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
+    """Verify claims for many NIKs in one read transaction.
+
+    plan: (field, kind, text_kind, threshold) per claimed field; columns: one list of
+    claimed strings (None = not provided) per field, each as long as `niks`; code_maps: per
+    field a dict from accepted spellings to codes, or None.
+    Returns (status, life, card, outcomes, scores, problems) where outcomes and scores are
+    item-major (n * fields) and problems maps an item index to (kind, detail) for items
+    that could not be verified: ("nik", (reason, pos)) or ("claim", (field, value)).
+    """
+    cdef Py_ssize_t n = len(niks), i, f
+    cdef int nf = len(plan), pos, reason, score
+    cdef FieldPlan fp[MAX_FIELDS]
+    cdef Claim *claims = NULL
+    cdef uint64_t *keys = NULL
+    cdef bytearray status = bytearray(n)
+    cdef bytearray life = bytearray(n)
+    cdef bytearray card = bytearray(n)
+    cdef bytearray outcomes = bytearray(n * nf)
+    cdef bytearray scores = bytearray(n * nf)
+    cdef unsigned char *st = status
+    cdef unsigned char *lf = life
+    cdef unsigned char *cd = card
+    cdef unsigned char *oc = outcomes
+    cdef unsigned char *sc = scores
+    cdef dict problems = {}
+    cdef list col
+    cdef object value, code
+    cdef Py_ssize_t slen
+    cdef const char *s
+    cdef int64_t num
+    cdef MDB_txn *txn = NULL
+    cdef MDB_val k, v
+    cdef unsigned char key[8]
+    cdef const unsigned char *rec
+    cdef const unsigned char *stored
+    cdef int stored_len
+    cdef Claim *c
+    cdef int rc = 0
+
+    if nf > MAX_FIELDS:
+        raise ValueError(f"at most {MAX_FIELDS} claimed fields")
+    env._alive()
+    for f in range(nf):
+        fp[f].field, fp[f].kind, fp[f].text_kind, fp[f].threshold = plan[f]
+        fp[f].text_index = _text_index[fp[f].field]
+        if len(columns[f]) != n:
+            raise ValueError("every claim column must be as long as the NIK list")
+    keys = <uint64_t *>malloc(max(n, 1) * sizeof(uint64_t))
+    claims = <Claim *>malloc(max(n * nf, 1) * sizeof(Claim))
+    if keys == NULL or claims == NULL:
+        free(keys)
+        free(claims)
+        raise MemoryError()
+    try:
+        # phase 1: inputs to C
+        for i in range(n):
+            reason = _nik_from(niks[i], &keys[i], &pos)
+            if reason != NIK_OK:
+                st[i] = ITEM_INVALID_NIK
+                problems[i] = ("nik", (reason, pos))
+        for f in range(nf):
+            col = <list>columns[f]
+            for i in range(n):
+                c = &claims[i * nf + f]
+                c.text = NULL
+                c.len = -1
+                value = col[i]
+                if value is None or st[i] != 0:
+                    continue
+                s = PyUnicode_AsUTF8AndSize(value, &slen)
+                if slen == 0:
+                    continue
+                kind = fp[f].kind
+                if kind == K_TEXT:
+                    if slen > MAX_TEXT:
+                        num = -2
+                    else:
+                        c.text = <const unsigned char *>s
+                        num = slen
+                elif kind == K_DATE:
+                    num = parse_iso_date(<const unsigned char *>s, slen)
+                    if num < 0:
+                        num = -2
+                elif kind == K_CODE:
+                    code = (<dict>code_maps[f]).get(value)
+                    if code is None:
+                        code = (<dict>code_maps[f]).get(value.strip().upper())
+                    num = -2 if code is None else <int64_t>code
+                elif kind == K_NUMBER16:
+                    num = parse_digits(<const unsigned char *>s, slen, 16)
+                    if num < 0 or slen != 16:
+                        num = -2
+                else:  # small numbers and region parts
+                    num = parse_digits(<const unsigned char *>s, slen, 4)
+                    if num < 0:
+                        num = -2
+                if num == -2:
+                    st[i] = ITEM_INVALID_CLAIM
+                    problems[i] = ("claim", (fp[f].field, value))
+                else:
+                    c.len = num
+
+        # phase 2: reads and comparisons, GIL released
+        with nogil:
+            rc = mdb_txn_begin(env.env, NULL, MDB_RDONLY, &txn)
+            if rc == MDB_SUCCESS:
+                for i in range(n):
+                    if st[i] != 0:
+                        continue
+                    _key_of(keys[i], key)
+                    k.mv_size = 8
+                    k.mv_data = key
+                    if mdb_get(txn, env.records, &k, &v) != MDB_SUCCESS:
+                        st[i] = ITEM_NOT_FOUND
+                        continue
+                    rec = <const unsigned char *>v.mv_data
+                    if not record_intact(keys[i], rec, v.mv_size):
+                        st[i] = ITEM_CORRUPT
+                        continue
+                    st[i] = ITEM_FOUND
+                    lf[i] = rec[9]
+                    cd[i] = rec[10]
+                    for f in range(nf):
+                        c = &claims[i * nf + f]
+                        if c.len < 0:
+                            oc[i * nf + f] = NOT_PROVIDED
+                            continue
+                        if fp[f].kind == K_TEXT:
+                            stored = record_text(rec, fp[f].text_index, &stored_len)
+                            score = text_score(stored, stored_len, c.text, <int>c.len,
+                                               fp[f].text_kind)
+                        else:
+                            score = 100 if record_number(rec, fp[f].field) == c.len else 0
+                        sc[i * nf + f] = score
+                        oc[i * nf + f] = MATCH if score >= fp[f].threshold else NO_MATCH
+                mdb_txn_abort(txn)
+        _check(rc, "begin read")
+    finally:
+        free(keys)
+        free(claims)
+    return status, life, card, outcomes, scores, problems
+
+
+cdef object _decode_field(const unsigned char *rec, uint64_t nik, int field, int kind,
+                          list names):
+    cdef int length, y, m, d
+    cdef int64_t num
+    cdef const unsigned char *p
+    if kind == K_TEXT:
+        p = record_text(rec, _text_index[field], &length)
+        return PyUnicode_DecodeUTF8(<const char *>p, length, "replace")
+    if kind == K_NIK:
+        return f"{nik:016d}"
+    if kind == K_REGION_NAME:
+        return None  # filled by the facade from the region table
+    num = record_number(rec, field)
+    if kind == K_CODE:
+        return names[num] if 0 < num < len(names) else None
+    if kind == K_DATE:
+        if num == 0:
+            return None
+        civil_of(num, &y, &m, &d)
+        return f"{y:04d}-{m:02d}-{d:02d}"
+    if kind == K_NUMBER16:
+        return f"{num:016d}"
+    if kind == K_SMALLINT:
+        return f"{num:03d}"
+    if field == 20:
+        return f"{num:04d}"
+    return f"{num:02d}"
+
+
+def lookup_batch(Env env, list niks, list plan, list code_names):
+    """Read the requested fields of many NIKs in one read transaction.
+
+    plan: (field, kind) per requested field; code_names: per field the list of names by
+    code (index 0 = no value) or None. Returns (status, columns, problems, regions) where
+    columns[f][i] is the value (None where absent or the item was not found) and regions[i]
+    is the stored (province, regency, district, village) codes of found items.
+    """
+    cdef Py_ssize_t n = len(niks), i
+    cdef int nf = len(plan), f, pos, reason
+    cdef uint64_t *keys = NULL
+    cdef const unsigned char **recs = NULL
+    cdef bytearray status = bytearray(n)
+    cdef unsigned char *st = status
+    cdef dict problems = {}
+    cdef list columns = [[None] * n for _ in range(nf)]
+    cdef list regions = [None] * n
+    cdef int fields[MAX_FIELDS]
+    cdef int kinds[MAX_FIELDS]
+    cdef MDB_txn *txn = NULL
+    cdef MDB_val k, v
+    cdef unsigned char key[8]
+    cdef int rc = 0
+    cdef const unsigned char *rec
+
+    if nf > MAX_FIELDS:
+        raise ValueError(f"at most {MAX_FIELDS} fields")
+    env._alive()
+    for f in range(nf):
+        fields[f], kinds[f] = plan[f]
+    keys = <uint64_t *>malloc(max(n, 1) * sizeof(uint64_t))
+    recs = <const unsigned char **>malloc(max(n, 1) * sizeof(void *))
+    if keys == NULL or recs == NULL:
+        free(keys)
+        free(recs)
+        raise MemoryError()
+    try:
+        for i in range(n):
+            reason = _nik_from(niks[i], &keys[i], &pos)
+            if reason != NIK_OK:
+                st[i] = ITEM_INVALID_NIK
+                problems[i] = ("nik", (reason, pos))
+        with nogil:
+            rc = mdb_txn_begin(env.env, NULL, MDB_RDONLY, &txn)
+            if rc == MDB_SUCCESS:
+                for i in range(n):
+                    if st[i] != 0:
+                        continue
+                    _key_of(keys[i], key)
+                    k.mv_size = 8
+                    k.mv_data = key
+                    if mdb_get(txn, env.records, &k, &v) != MDB_SUCCESS:
+                        st[i] = ITEM_NOT_FOUND
+                    elif not record_intact(keys[i], <const unsigned char *>v.mv_data, v.mv_size):
+                        st[i] = ITEM_CORRUPT
+                    else:
+                        st[i] = ITEM_FOUND
+                        recs[i] = <const unsigned char *>v.mv_data
+        _check(rc, "begin read")
+        try:
+            # the read transaction stays open: recs point into the map
+            for i in range(n):
+                if st[i] != ITEM_FOUND:
+                    continue
+                rec = recs[i]
+                regions[i] = (rec[19], rec[20], rec[21], _u16(rec + 22))
+                for f in range(nf):
+                    (<list>columns[f])[i] = _decode_field(rec, keys[i], fields[f], kinds[f],
+                                                           code_names[f])
+        finally:
+            mdb_txn_abort(txn)
+    finally:
+        free(keys)
+        free(recs)
+    return status, columns, problems, regions

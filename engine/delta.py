@@ -1,0 +1,124 @@
+"""`nikgate index apply`: incremental warehouse changes applied to the live index.
+
+A delta is an export with a PERUBAHAN column: BARU (a new record), UBAH (the record's
+full new state: a move, a death, a card replacement), HAPUS (removal). All valid rows are
+applied in one LMDB write transaction: readers keep reading the previous state until it
+commits, and the commit is fsynced, so the changes are durable when the call returns.
+An identical delta file is not applied twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nikgate.errors import IndexFormatError, WarehouseFileError
+
+from . import _core
+from .index import read_manifest
+from .layout import MANIFEST_KEY, current_generation
+from .nik import REASONS, explain
+from .record import RowEncoder, RowRejected
+from .warehouse import ExportReader, Rejects
+
+KEEP_DELTA_HISTORY = 100
+
+
+@dataclass
+class ApplyReport:
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    rejects: Rejects = field(default_factory=Rejects)
+    seconds: float = 0.0
+    record_count: int = 0
+
+    def summary(self) -> dict:
+        return {
+            "added": self.added, "updated": self.updated, "deleted": self.deleted,
+            "rejected": len(self.rejects),
+            "rejected_by_reason": dict(sorted(self.rejects.by_reason.items())),
+            "record_count": self.record_count, "seconds": round(self.seconds, 3),
+        }
+
+
+def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
+                rejects_path: str | os.PathLike | None = None, force: bool = False,
+                today: dt.date | None = None) -> ApplyReport:
+    started = time.perf_counter()
+    report = ApplyReport()
+    generation = current_generation(index_dir)
+    env = _core.Env(str(generation), readonly=False, durable=True)
+    try:
+        manifest = read_manifest(env, generation)
+        reader = ExportReader(Path(delta), delta=True)
+        encoder = RowEncoder(today)
+        txn = env.begin_write()
+        try:
+            for line, change, row in reader.rows(report.rejects):  # type: ignore[misc]
+                _apply_row(txn, encoder, line, change, row, report)
+            digest = reader.sha256()
+            already = [d for d in manifest.get("deltas", []) if d["sha256"] == digest]
+            if already and not force:
+                raise WarehouseFileError(
+                    f"{delta} was already applied at {already[0]['applied_at']}; "
+                    "nothing changed (use --force to apply it again)")
+            report.record_count = manifest["record_count"] + report.added - report.deleted
+            manifest["record_count"] = report.record_count
+            manifest["deltas"] = (manifest.get("deltas", []) + [{
+                "file": os.path.basename(str(delta)),
+                "sha256": digest,
+                "applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "added": report.added, "updated": report.updated, "deleted": report.deleted,
+                "rejected": len(report.rejects),
+            }])[-KEEP_DELTA_HISTORY:]
+            txn.put_meta(MANIFEST_KEY, json.dumps(manifest, sort_keys=True).encode())
+            txn.commit()
+        finally:
+            txn.abort()
+    except _core.StoreError as e:
+        raise IndexFormatError(f"cannot apply to the index at {generation}: {e}") from None
+    finally:
+        env.close()
+    if rejects_path is not None:
+        report.rejects.write(rejects_path)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _apply_row(txn, encoder: RowEncoder, line: int, change: str, row: list[str],
+               report: ApplyReport) -> None:
+    if change == "HAPUS":
+        reason, nik, pos = _core.py_nik_parse(row[0])
+        if reason:
+            report.rejects.add(line, "BAD_NIK", f"{explain(reason, pos, row[0])} "
+                                                f"[{REASONS[reason]}]")
+        elif txn.delete(nik):
+            report.deleted += 1
+        else:
+            report.rejects.add(line, "NOT_IN_INDEX", "HAPUS of a NIK that is not in the index")
+        return
+    if change not in ("BARU", "UBAH"):
+        report.rejects.add(line, "BAD_CHANGE",
+                           f"PERUBAHAN {change!r} is not one of: BARU, UBAH, HAPUS")
+        return
+    try:
+        nik, value = encoder.encode(row)
+    except RowRejected as e:
+        report.rejects.add(line, e.reason, str(e))
+        return
+    if change == "BARU":
+        if txn.put(nik, value, overwrite=False):
+            report.added += 1
+        else:
+            report.rejects.add(line, "DUPLICATE_NIK", "BARU for a NIK already in the index")
+    else:
+        if txn.get(nik) is None:
+            report.rejects.add(line, "NOT_IN_INDEX", "UBAH of a NIK that is not in the index")
+        else:
+            txn.put(nik, value)
+            report.updated += 1

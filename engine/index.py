@@ -1,0 +1,186 @@
+"""NikIndex: the read side of the index (verify, lookup) over one LMDB generation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nikgate.errors import (
+    CorruptRecordError,
+    IndexFormatError,
+    IndexMissingError,
+    InvalidNikError,
+)
+from nikgate.regions import load_regions
+
+from . import _core
+from .claims import explain_bad_claim, plan_claims, resolve_field
+from .layout import FORMAT_VERSION, MANIFEST_KEY, current_generation
+from .nik import REASONS, explain
+from .results import ItemStatus, LookupBatchResult, Verification, VerifyBatchResult
+from .schema import CODE_TABLE, KIND, LOOKUP_FIELDS, Field, Kind
+
+_CODE_NAMES = {f: [None, *names] for f, names in CODE_TABLE.items()}
+MAX_BATCH = 100_000  # a guard against accidental unbounded calls; the API caps lower
+
+
+def _problem_text(problem: tuple[str, Any], nik: object) -> str:
+    kind, detail = problem
+    if kind == "nik":
+        reason, pos = detail
+        return explain(reason, pos, str(nik))
+    field, value = detail
+    return str(explain_bad_claim(Field(field), value))
+
+
+class NikIndex:
+    """A published index opened read-only. Thread-safe; batches release the GIL."""
+
+    def __init__(self, env: _core.Env, manifest: dict[str, Any], generation: Path) -> None:
+        self._env = env
+        self.manifest = manifest
+        self.generation = generation
+
+    @classmethod
+    def open(cls, index_dir: str | Path) -> NikIndex:
+        generation = current_generation(index_dir)
+        try:
+            env = _core.Env(str(generation), readonly=True)
+        except _core.StoreError as e:
+            raise IndexMissingError(f"cannot open index at {generation}: {e}") from None
+        manifest = read_manifest(env, generation)
+        return cls(env, manifest, generation)
+
+    def close(self) -> None:
+        self._env.close()
+
+    def __enter__(self) -> NikIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def record_count(self) -> int:
+        return int(self._env.stat()["entries"])
+
+    def stat(self) -> dict[str, int]:
+        return dict(self._env.stat())
+
+    # -- verification ---------------------------------------------------------------------
+
+    def _verify(self, niks, claims, thresholds):
+        if len(niks) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} items per batch")
+        plan = plan_claims(claims.keys(), thresholds)
+        columns = [list(col) for col in claims.values()]
+        niks = niks if isinstance(niks, list) else list(niks)
+        raw = _core.verify_batch(self._env, niks, plan.core_plan(), columns, plan.code_maps())
+        return niks, plan, raw
+
+    def verify_batch(
+        self,
+        niks: Sequence[str],
+        claims: Mapping[str | Field, Sequence[str | None]],
+        thresholds: Mapping[str | Field, int] | int | None = None,
+    ) -> VerifyBatchResult:
+        """Verify claimed fields for many NIKs; each item gets its own status."""
+        niks, plan, (status, life, card, outcomes, scores, problems) = self._verify(
+            niks, claims, thresholds)
+        messages = {i: _problem_text(p, niks[i]) for i, p in problems.items()}
+        return VerifyBatchResult(niks, plan.fields, plan.thresholds, bytes(status),
+                                 bytes(life), bytes(card), bytes(outcomes), bytes(scores),
+                                 messages)
+
+    def verify(
+        self,
+        nik: str,
+        claims: Mapping[str | Field, str | None],
+        thresholds: Mapping[str | Field, int] | int | None = None,
+    ) -> Verification:
+        """Verify one NIK. A malformed NIK or claim raises; an unknown NIK is a result."""
+        niks, plan, raw = self._verify([nik], {k: [v] for k, v in claims.items()}, thresholds)
+        status, life, card, outcomes, scores, problems = raw
+        if 0 in problems:
+            kind, detail = problems[0]
+            if kind == "nik":
+                reason, pos = detail
+                raise InvalidNikError(explain(reason, pos, str(nik)), reason=REASONS[reason])
+            field, value = detail
+            raise explain_bad_claim(Field(field), value)
+        if status[0] == ItemStatus.CORRUPT:
+            raise CorruptRecordError(_corrupt_message(self.generation))
+        return VerifyBatchResult(niks, plan.fields, plan.thresholds, bytes(status), bytes(life),
+                                 bytes(card), bytes(outcomes), bytes(scores), {})[0]
+
+    # -- lookup ---------------------------------------------------------------------------
+
+    def lookup_batch(self, niks: Sequence[str], fields: Iterable[str | Field]) -> LookupBatchResult:
+        """The requested fields (only those) of many NIKs."""
+        if len(niks) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} items per batch")
+        wanted = tuple(resolve_field(f, LOOKUP_FIELDS, "looked up") for f in fields)
+        niks = niks if isinstance(niks, list) else list(niks)
+        plan = [(int(f), int(KIND[f])) for f in wanted]
+        names = [_CODE_NAMES.get(f) for f in wanted]
+        status, columns, problems, regions = _core.lookup_batch(self._env, niks, plan, names)
+        for k, f in enumerate(wanted):
+            if KIND[f] is Kind.REGION_NAME:
+                columns[k] = [_region_name(f, r) for r in regions]
+        messages = {i: _problem_text(p, niks[i]) for i, p in problems.items()}
+        return LookupBatchResult(niks, wanted, bytes(status), columns, messages)
+
+    def lookup(self, nik: str, fields: Iterable[str | Field]) -> dict[str, str | None] | None:
+        """The requested fields of one NIK, or None when it is not in the index."""
+        result = self.lookup_batch([nik], fields)
+        status = result.status[0]
+        if status == ItemStatus.INVALID_NIK:
+            reason = _core.py_nik_parse(str(nik))[0]
+            raise InvalidNikError(result.problems[0], reason=REASONS[reason])
+        if status == ItemStatus.CORRUPT:
+            raise CorruptRecordError(_corrupt_message(self.generation))
+        return result.item(0)
+
+    def raw(self, nik: int) -> bytes | None:
+        """The stored bytes of a record, unchecked (tools and tests)."""
+        return self._env.get_raw(nik)
+
+    def sample_niks(self, count: int, start: int = 0) -> list[str]:
+        """`count` stored NIKs in key order from `start` (demo and benchmarks)."""
+        return [f"{n:016d}" for n in self._env.iter_keys(start, count)]
+
+
+def _corrupt_message(generation: Path) -> str:
+    return (f"a stored record failed its checksum in {generation}; nothing was returned. "
+            "The index is damaged: rebuild it with `nikgate index build` or restore a copy")
+
+
+def _region_name(field: Field, codes: tuple[int, int, int, int] | None) -> str | None:
+    if codes is None:
+        return None
+    prop, kab, kec, kel = codes
+    regions = load_regions()
+    if field is Field.PROP_NAME:
+        return regions.provinces.get(prop)
+    if field is Field.KAB_NAME:
+        return regions.regencies.get(prop * 100 + kab)
+    if field is Field.KEC_NAME:
+        return regions.districts.get(prop * 10000 + kab * 100 + kec)
+    return regions.village_name((prop * 10000 + kab * 100 + kec) * 10000 + kel)
+
+
+def read_manifest(env: _core.Env, where: Path) -> dict[str, Any]:
+    raw = env.get_meta(MANIFEST_KEY)
+    if raw is None:
+        raise IndexFormatError(
+            f"{where} has no manifest: it is not a nikgate index, or its build was interrupted;"
+            " rebuild it with `nikgate index build`")
+    manifest = json.loads(raw)
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"index at {where} is format version {version}; this nikgate reads version "
+            f"{FORMAT_VERSION} only. Rebuild the index with this version's `nikgate index build`")
+    return manifest

@@ -1,0 +1,124 @@
+# The stored record: a fixed 44-byte header, then five length-prefixed UTF-8 texts.
+# Layout (little-endian), mirrored by engine/record.py, documented in docs/index-format.md:
+#   0 u64 xxh3-64 of bytes 8.. seeded with the NIK   8 u8 format    9 u8 life status
+#  10 u8 card status   11 sex  12 blood  13 religion  14 marital  15 relation  16 education
+#  17 occupation  18 citizenship  19 u8 province  20 u8 regency  21 u8 district  22 u16 village
+#  24 u16 RT  26 u16 RW  28 i32 birth date (proleptic ordinal)  32 i32 death date or 0
+#  36 u64 NO_KK  44.. NAMA_LGKP, TMPT_LHR, NAMA_LGKP_IBU, NAMA_LGKP_AYAH, ALAMAT (u8 len + bytes)
+
+DEF HEADER = 44
+DEF RECORD_FORMAT = 1
+DEF N_TEXTS = 5
+
+cdef extern from "xxhash.h" nogil:
+    ctypedef unsigned long long XXH64_hash_t
+    XXH64_hash_t XXH3_64bits_withSeed(const void *data, size_t len, XXH64_hash_t seed)
+
+# Byte offset of each coded / numeric field in the header; -1 where not a header byte.
+cdef int _code_offset[32]
+# Index among the texts (0..4) of each text field; -1 otherwise.
+cdef int _text_index[32]
+
+
+cdef void _init_layout() noexcept:
+    cdef int i
+    for i in range(32):
+        _code_offset[i] = -1
+        _text_index[i] = -1
+    _code_offset[5] = 11   # JENIS_KLMIN
+    _code_offset[6] = 12   # GOL_DARAH
+    _code_offset[7] = 13   # AGAMA
+    _code_offset[8] = 14   # STATUS_KAWIN
+    _code_offset[9] = 15   # STAT_HBKEL
+    _code_offset[10] = 16  # PDDK_AKH
+    _code_offset[11] = 17  # JENIS_PKRJN
+    _code_offset[21] = 18  # KEWARGANEGARAAN
+    _code_offset[22] = 9   # STATUS_HIDUP
+    _code_offset[24] = 10  # STATUS_KTP
+    _text_index[2] = 0     # NAMA_LGKP
+    _text_index[3] = 1     # TMPT_LHR
+    _text_index[12] = 2    # NAMA_LGKP_IBU
+    _text_index[13] = 3    # NAMA_LGKP_AYAH
+    _text_index[14] = 4    # ALAMAT
+
+_init_layout()
+
+
+cdef inline uint16_t _u16(const unsigned char *p) noexcept nogil:
+    return <uint16_t>(p[0] | (p[1] << 8))
+
+cdef inline int32_t _i32(const unsigned char *p) noexcept nogil:
+    cdef int32_t v
+    memcpy(&v, p, 4)
+    return v
+
+cdef inline uint64_t _u64(const unsigned char *p) noexcept nogil:
+    cdef uint64_t v
+    memcpy(&v, p, 8)
+    return v
+
+
+cdef inline bint record_intact(uint64_t nik, const unsigned char *v, size_t n) noexcept nogil:
+    """True when the record is well-formed and its checksum matches."""
+    cdef size_t pos = HEADER
+    cdef int i
+    if n < HEADER + N_TEXTS or v[8] != RECORD_FORMAT:
+        return False
+    for i in range(N_TEXTS):
+        if pos >= n:
+            return False
+        pos += 1 + v[pos]
+    if pos != n:
+        return False
+    return _u64(v) == XXH3_64bits_withSeed(v + 8, n - 8, nik)
+
+
+cdef inline const unsigned char *record_text(const unsigned char *v, int index, int *length) noexcept nogil:
+    cdef size_t pos = HEADER
+    cdef int i
+    for i in range(index):
+        pos += 1 + v[pos]
+    length[0] = v[pos]
+    return v + pos + 1
+
+
+cdef inline int64_t record_number(const unsigned char *v, int field) noexcept nogil:
+    """The integer a non-text field is compared by (codes, dates, region parts, NO_KK)."""
+    cdef int off = _code_offset[field]
+    if off >= 0:
+        return v[off]
+    if field == 1:
+        return <int64_t>_u64(v + 36)
+    if field == 4:
+        return _i32(v + 28)
+    if field == 23:
+        return _i32(v + 32)
+    if field == 15:
+        return _u16(v + 24)
+    if field == 16:
+        return _u16(v + 26)
+    if field == 17:
+        return v[19]
+    if field == 18:
+        return v[20]
+    if field == 19:
+        return v[21]
+    if field == 20:
+        return _u16(v + 22)
+    return -1
+
+
+def seal_record(uint64_t nik, bytearray value):
+    """Write format byte and checksum into a record built by the encoder; returns bytes."""
+    cdef unsigned char *v = <unsigned char *>value
+    cdef uint64_t h
+    v[8] = RECORD_FORMAT
+    h = XXH3_64bits_withSeed(v + 8, len(value) - 8, nik)
+    memcpy(v, &h, 8)
+    return bytes(value)
+
+
+def py_record_intact(uint64_t nik, const unsigned char[:] value):
+    if value.shape[0] == 0:
+        return False
+    return record_intact(nik, &value[0], value.shape[0])

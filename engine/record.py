@@ -1,0 +1,181 @@
+"""Warehouse row -> stored record, and the pure-Python reading of a stored record.
+
+`encode_row` validates one export row and packs it (layout in record.pxi and
+docs/index-format.md); `decode` is the reference reader the oracle and tools use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+from typing import Any
+
+import xxhash
+
+from nikgate.regions import load_regions
+
+from . import _core
+from .nik import REASONS, explain, nik_date_part
+from .schema import CODE_TABLE, MAX_TEXT_BYTES, MAY_BE_EMPTY, REQUIRED_COLUMNS, Field
+
+HEADER = struct.Struct("<QBBBBBBBBBBBBBBHHHiiQ")
+assert HEADER.size == 44
+RECORD_FORMAT = 1
+TEXT_FIELDS = (Field.NAMA_LGKP, Field.TMPT_LHR, Field.NAMA_LGKP_IBU, Field.NAMA_LGKP_AYAH,
+               Field.ALAMAT)
+_CODES = {f: {name: i + 1 for i, name in enumerate(names)} for f, names in CODE_TABLE.items()}
+_COL = {name: i for i, name in enumerate(REQUIRED_COLUMNS)}
+_EARLIEST = dt.date(1850, 1, 1)
+
+
+class RowRejected(Exception):
+    """A row that cannot be stored; `reason` is a stable code, the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _date(value: str, column: str, today: dt.date) -> dt.date:
+    ordinal = _core.py_parse_iso_date(value)
+    if ordinal < 0:
+        raise RowRejected("BAD_DATE", f"{column} {value!r} is not a real date in YYYY-MM-DD form")
+    d = dt.date.fromordinal(ordinal)
+    if d > today or d < _EARLIEST:
+        raise RowRejected("BAD_DATE", f"{column} {value} is outside {_EARLIEST} .. {today}")
+    return d
+
+
+def _number(value: str, column: str, digits: int, exact: bool) -> int:
+    if not (value.isascii() and value.isdigit()) or len(value) > digits or (
+        exact and len(value) != digits
+    ):
+        want = f"exactly {digits}" if exact else f"1 to {digits}"
+        raise RowRejected("BAD_NUMBER", f"{column} {value!r} must be {want} digits")
+    return int(value)
+
+
+class RowEncoder:
+    """Validates and packs export rows; one instance per build (holds the region table)."""
+
+    def __init__(self, today: dt.date | None = None) -> None:
+        self.today = today or dt.date.today()
+        self.regions = load_regions()
+        self._villages: set[int] | None = None
+
+    def _village_known(self, code: int) -> bool:
+        if self._villages is None:
+            from nikgate.regions import _all_villages
+            self._villages = set(_all_villages())
+        return code in self._villages
+
+    def encode(self, row: list[str]) -> tuple[int, bytes]:
+        """(NIK, record bytes) for a row in REQUIRED_COLUMNS order, or RowRejected."""
+        for i, name in enumerate(REQUIRED_COLUMNS):
+            if not row[i] and name not in MAY_BE_EMPTY:
+                raise RowRejected("MISSING_FIELD", f"{name} is empty")
+        nik_text = row[0]
+        reason, nik, pos = _core.py_nik_parse(nik_text)
+        if reason:
+            raise RowRejected("BAD_NIK", f"{explain(reason, pos, nik_text)} [{REASONS[reason]}]")
+        codes = []
+        for field in (Field.STATUS_HIDUP, Field.STATUS_KTP, Field.JENIS_KLMIN, Field.GOL_DARAH,
+                      Field.AGAMA, Field.STATUS_KAWIN, Field.STAT_HBKEL, Field.PDDK_AKH,
+                      Field.JENIS_PKRJN, Field.KEWARGANEGARAAN):
+            value = row[_COL[field.name]]
+            if not value and field.name in MAY_BE_EMPTY:
+                codes.append(0)
+                continue
+            code = _CODES[field].get(value)
+            if code is None:
+                allowed = ", ".join(CODE_TABLE[field])
+                raise RowRejected("BAD_VALUE",
+                                  f"{field.name} {value!r} is not one of: {allowed}")
+            codes.append(code)
+        life, card, sex = codes[0], codes[1], codes[2]
+        birth = _date(row[_COL["TGL_LHR"]], "TGL_LHR", self.today)
+        expected = nik_date_part(birth, sex)
+        actual = nik // 10000 % 1000000
+        if expected != actual:
+            nik_day = actual // 10000
+            if nik_day % 40 == birth.day % 40 and (nik_day > 40) != (sex == 2):
+                raise RowRejected(
+                    "NIK_SEX_MISMATCH",
+                    f"NIK day {nik_day:02d} says {'PEREMPUAN' if nik_day > 40 else 'LAKI-LAKI'} "
+                    f"but JENIS_KLMIN is {row[_COL['JENIS_KLMIN']]}")
+            raise RowRejected(
+                "NIK_BIRTH_DATE_MISMATCH",
+                f"NIK birth date part {actual:06d} disagrees with TGL_LHR {birth} "
+                f"(expected {expected:06d})")
+        death_text = row[_COL["TGL_MATI"]]
+        death = 0
+        if life == 2:
+            if not death_text:
+                raise RowRejected("MISSING_FIELD", "TGL_MATI is empty but STATUS_HIDUP is MATI")
+            d = _date(death_text, "TGL_MATI", self.today)
+            if d < birth:
+                raise RowRejected("BAD_DATE", f"TGL_MATI {d} is before TGL_LHR {birth}")
+            death = d.toordinal()
+        elif death_text:
+            raise RowRejected("BAD_VALUE", "TGL_MATI is set but STATUS_HIDUP is HIDUP")
+        no_kk = _number(row[_COL["NO_KK"]], "NO_KK", 16, exact=True)
+        rt = _number(row[_COL["NO_RT"]], "NO_RT", 3, exact=False)
+        rw = _number(row[_COL["NO_RW"]], "NO_RW", 3, exact=False)
+        prop = _number(row[_COL["NO_PROP"]], "NO_PROP", 2, exact=True)
+        kab = _number(row[_COL["NO_KAB"]], "NO_KAB", 2, exact=True)
+        kec = _number(row[_COL["NO_KEC"]], "NO_KEC", 2, exact=True)
+        kel = _number(row[_COL["NO_KEL"]], "NO_KEL", 4, exact=True)
+        district = prop * 10000 + kab * 100 + kec
+        if district not in self.regions.districts:
+            raise RowRejected("UNKNOWN_REGION",
+                              f"residence district {prop:02d}.{kab:02d}.{kec:02d} is not known")
+        if not self._village_known(district * 10000 + kel):
+            raise RowRejected("UNKNOWN_REGION",
+                              f"NO_KEL {kel:04d} is not a village of district "
+                              f"{prop:02d}.{kab:02d}.{kec:02d}")
+        parts = [bytearray(HEADER.size)]
+        for field in TEXT_FIELDS:
+            raw = row[_COL[field.name]].encode("utf-8")
+            if len(raw) > MAX_TEXT_BYTES:
+                raise RowRejected("TOO_LONG", f"{field.name} is {len(raw)} bytes; at most "
+                                              f"{MAX_TEXT_BYTES} are stored")
+            parts.append(bytes((len(raw),)))
+            parts.append(raw)
+        value = bytearray(b"".join(parts))
+        HEADER.pack_into(value, 0, 0, RECORD_FORMAT, life, card, *codes[2:], prop, kab, kec,
+                         kel, rt, rw, birth.toordinal(), death, no_kk)
+        return nik, _core.seal_record(nik, value)
+
+
+def checksum_ok(nik: int, value: bytes) -> bool:
+    """The reference check of a stored record (format byte, layout, xxh3)."""
+    if len(value) < HEADER.size + 5 or value[8] != RECORD_FORMAT:
+        return False
+    pos = HEADER.size
+    for _ in TEXT_FIELDS:
+        if pos >= len(value):
+            return False
+        pos += 1 + value[pos]
+    if pos != len(value):
+        return False
+    return struct.unpack_from("<Q", value)[0] == xxhash.xxh3_64_intdigest(value[8:], seed=nik)
+
+
+def decode(nik: int, value: bytes) -> dict[Field, Any]:
+    """Every stored field as its comparable value: codes and dates as integers."""
+    (_, _, life, card, sex, blood, religion, marital, relation, education, occupation,
+     citizenship, prop, kab, kec, kel, rt, rw, birth, death, no_kk) = HEADER.unpack_from(value)
+    out: dict[Field, Any] = {
+        Field.NIK: nik, Field.NO_KK: no_kk, Field.TGL_LHR: birth, Field.TGL_MATI: death,
+        Field.JENIS_KLMIN: sex, Field.GOL_DARAH: blood, Field.AGAMA: religion,
+        Field.STATUS_KAWIN: marital, Field.STAT_HBKEL: relation, Field.PDDK_AKH: education,
+        Field.JENIS_PKRJN: occupation, Field.KEWARGANEGARAAN: citizenship,
+        Field.STATUS_HIDUP: life, Field.STATUS_KTP: card, Field.NO_RT: rt, Field.NO_RW: rw,
+        Field.NO_PROP: prop, Field.NO_KAB: kab, Field.NO_KEC: kec, Field.NO_KEL: kel,
+    }
+    pos = HEADER.size
+    for field in TEXT_FIELDS:
+        n = value[pos]
+        out[field] = value[pos + 1:pos + 1 + n]
+        pos += 1 + n
+    return out

@@ -1,0 +1,213 @@
+"""The population record: field names, code tables and the warehouse CSV columns.
+
+One table per coded field maps Dukcapil's spelling of a value to the small integer stored
+in the index. Code 0 always means "no value". The order of each tuple is the on-disk code
+(position + 1), so entries are only ever appended: reordering would change stored data.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+SEX: Final = ("LAKI-LAKI", "PEREMPUAN")
+BLOOD_TYPE: Final = (
+    "A", "B", "AB", "O", "A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-", "TIDAK TAHU",
+)
+RELIGION: Final = (
+    "ISLAM", "KRISTEN", "KATHOLIK", "HINDU", "BUDHA", "KONGHUCU",
+    "KEPERCAYAAN TERHADAP TUHAN YME",
+)
+MARITAL_STATUS: Final = ("BELUM KAWIN", "KAWIN", "CERAI HIDUP", "CERAI MATI")
+FAMILY_RELATION: Final = (
+    "KEPALA KELUARGA", "SUAMI", "ISTRI", "ANAK", "MENANTU", "CUCU", "ORANG TUA", "MERTUA",
+    "FAMILI LAIN", "PEMBANTU", "LAINNYA",
+)
+EDUCATION: Final = (
+    "TIDAK/BELUM SEKOLAH", "BELUM TAMAT SD/SEDERAJAT", "TAMAT SD/SEDERAJAT",
+    "SLTP/SEDERAJAT", "SLTA/SEDERAJAT", "DIPLOMA I/II", "AKADEMI/DIPLOMA III/SARJANA MUDA",
+    "DIPLOMA IV/STRATA I", "STRATA II", "STRATA III",
+)
+OCCUPATION: Final = (
+    "BELUM/TIDAK BEKERJA", "MENGURUS RUMAH TANGGA", "PELAJAR/MAHASISWA", "PENSIUNAN",
+    "PEGAWAI NEGERI SIPIL", "TENTARA NASIONAL INDONESIA", "KEPOLISIAN RI", "PERDAGANGAN",
+    "PETANI/PEKEBUN", "PETERNAK", "NELAYAN/PERIKANAN", "INDUSTRI", "KONSTRUKSI",
+    "TRANSPORTASI", "KARYAWAN SWASTA", "KARYAWAN BUMN", "KARYAWAN BUMD", "KARYAWAN HONORER",
+    "BURUH HARIAN LEPAS", "BURUH TANI/PERKEBUNAN", "BURUH NELAYAN/PERIKANAN",
+    "BURUH PETERNAKAN", "PEMBANTU RUMAH TANGGA", "TUKANG CUKUR", "TUKANG LISTRIK",
+    "TUKANG BATU", "TUKANG KAYU", "TUKANG SOL SEPATU", "TUKANG LAS/PANDAI BESI",
+    "TUKANG JAHIT", "TUKANG GIGI", "PENATA RIAS", "PENATA BUSANA", "PENATA RAMBUT",
+    "MEKANIK", "SENIMAN", "TABIB", "PARAJI", "PERANCANG BUSANA", "PENTERJEMAH",
+    "IMAM MASJID", "PENDETA", "PASTOR", "WARTAWAN", "USTADZ/MUBALIGH", "JURU MASAK",
+    "PROMOTOR ACARA", "ANGGOTA DPR-RI", "ANGGOTA DPD", "ANGGOTA BPK", "PRESIDEN",
+    "WAKIL PRESIDEN", "ANGGOTA MAHKAMAH KONSTITUSI", "ANGGOTA KABINET/KEMENTERIAN",
+    "DUTA BESAR", "GUBERNUR", "WAKIL GUBERNUR", "BUPATI", "WAKIL BUPATI", "WALIKOTA",
+    "WAKIL WALIKOTA", "ANGGOTA DPRD PROVINSI", "ANGGOTA DPRD KABUPATEN/KOTA", "DOSEN",
+    "GURU", "PILOT", "PENGACARA", "NOTARIS", "ARSITEK", "AKUNTAN", "KONSULTAN", "DOKTER",
+    "BIDAN", "PERAWAT", "APOTEKER", "PSIKIATER/PSIKOLOG", "PENYIAR TELEVISI",
+    "PENYIAR RADIO", "PELAUT", "PENELITI", "SOPIR", "PIALANG", "PARANORMAL", "PEDAGANG",
+    "PERANGKAT DESA", "KEPALA DESA", "BIARAWATI", "WIRASWASTA", "LAINNYA",
+)
+CITIZENSHIP: Final = ("WNI", "WNA")
+LIFE_STATUS: Final = ("HIDUP", "MATI")
+CARD_STATUS: Final = ("AKTIF", "DIGANTI", "DIBLOKIR")
+
+# Short forms integrators send for coded claims; mapped before the code-table lookup.
+CLAIM_ALIASES: Final = {
+    "JENIS_KLMIN": {"L": "LAKI-LAKI", "P": "PEREMPUAN", "LAKI LAKI": "LAKI-LAKI",
+                    "LAKI": "LAKI-LAKI", "WANITA": "PEREMPUAN", "PRIA": "LAKI-LAKI"},
+    "AGAMA": {"KATOLIK": "KATHOLIK", "BUDDHA": "BUDHA", "KHONGHUCU": "KONGHUCU",
+              "KRISTEN PROTESTAN": "KRISTEN"},
+    "GOL_DARAH": {"-": "TIDAK TAHU", "TIDAK DIKETAHUI": "TIDAK TAHU"},
+}
+
+
+class Kind(enum.IntEnum):
+    """How a field is stored and compared."""
+
+    NIK = 0        # the key itself
+    NUMBER16 = 1   # a 16-digit number (NO_KK): exact
+    TEXT = 2       # free text compared by normalised fuzzy score
+    DATE = 3       # YYYY-MM-DD: exact
+    CODE = 4       # one of a code table: exact
+    SMALLINT = 5   # RT / RW numbers: exact
+    REGION = 6     # a region code part (province .. village): exact
+    REGION_NAME = 7  # derived from the region codes: lookup only
+
+
+class TextKind(enum.IntEnum):
+    """Normalisation rules for a free-text field (see docs/scoring.md)."""
+
+    PERSON = 0   # names: titles, degrees, Muhammad variants, old spellings
+    PLACE = 1    # birth place: KAB./KOTA prefixes
+    ADDRESS = 2  # street address: JL./JLN./GG. and similar abbreviations
+
+
+class Field(enum.IntEnum):
+    """Every field of a record, numbered for the compiled core. Append only."""
+
+    NIK = 0
+    NO_KK = 1
+    NAMA_LGKP = 2
+    TMPT_LHR = 3
+    TGL_LHR = 4
+    JENIS_KLMIN = 5
+    GOL_DARAH = 6
+    AGAMA = 7
+    STATUS_KAWIN = 8
+    STAT_HBKEL = 9
+    PDDK_AKH = 10
+    JENIS_PKRJN = 11
+    NAMA_LGKP_IBU = 12
+    NAMA_LGKP_AYAH = 13
+    ALAMAT = 14
+    NO_RT = 15
+    NO_RW = 16
+    NO_PROP = 17
+    NO_KAB = 18
+    NO_KEC = 19
+    NO_KEL = 20
+    KEWARGANEGARAAN = 21
+    STATUS_HIDUP = 22
+    TGL_MATI = 23
+    STATUS_KTP = 24
+    PROP_NAME = 25
+    KAB_NAME = 26
+    KEC_NAME = 27
+    KEL_NAME = 28
+
+
+KIND: Final[dict[Field, Kind]] = {
+    Field.NIK: Kind.NIK,
+    Field.NO_KK: Kind.NUMBER16,
+    Field.NAMA_LGKP: Kind.TEXT,
+    Field.TMPT_LHR: Kind.TEXT,
+    Field.TGL_LHR: Kind.DATE,
+    Field.JENIS_KLMIN: Kind.CODE,
+    Field.GOL_DARAH: Kind.CODE,
+    Field.AGAMA: Kind.CODE,
+    Field.STATUS_KAWIN: Kind.CODE,
+    Field.STAT_HBKEL: Kind.CODE,
+    Field.PDDK_AKH: Kind.CODE,
+    Field.JENIS_PKRJN: Kind.CODE,
+    Field.NAMA_LGKP_IBU: Kind.TEXT,
+    Field.NAMA_LGKP_AYAH: Kind.TEXT,
+    Field.ALAMAT: Kind.TEXT,
+    Field.NO_RT: Kind.SMALLINT,
+    Field.NO_RW: Kind.SMALLINT,
+    Field.NO_PROP: Kind.REGION,
+    Field.NO_KAB: Kind.REGION,
+    Field.NO_KEC: Kind.REGION,
+    Field.NO_KEL: Kind.REGION,
+    Field.KEWARGANEGARAAN: Kind.CODE,
+    Field.STATUS_HIDUP: Kind.CODE,
+    Field.TGL_MATI: Kind.DATE,
+    Field.STATUS_KTP: Kind.CODE,
+    Field.PROP_NAME: Kind.REGION_NAME,
+    Field.KAB_NAME: Kind.REGION_NAME,
+    Field.KEC_NAME: Kind.REGION_NAME,
+    Field.KEL_NAME: Kind.REGION_NAME,
+}
+
+CODE_TABLE: Final[dict[Field, tuple[str, ...]]] = {
+    Field.JENIS_KLMIN: SEX,
+    Field.GOL_DARAH: BLOOD_TYPE,
+    Field.AGAMA: RELIGION,
+    Field.STATUS_KAWIN: MARITAL_STATUS,
+    Field.STAT_HBKEL: FAMILY_RELATION,
+    Field.PDDK_AKH: EDUCATION,
+    Field.JENIS_PKRJN: OCCUPATION,
+    Field.KEWARGANEGARAAN: CITIZENSHIP,
+    Field.STATUS_HIDUP: LIFE_STATUS,
+    Field.STATUS_KTP: CARD_STATUS,
+}
+
+TEXT_KIND: Final[dict[Field, TextKind]] = {
+    Field.NAMA_LGKP: TextKind.PERSON,
+    Field.NAMA_LGKP_IBU: TextKind.PERSON,
+    Field.NAMA_LGKP_AYAH: TextKind.PERSON,
+    Field.TMPT_LHR: TextKind.PLACE,
+    Field.ALAMAT: TextKind.ADDRESS,
+}
+
+# Thresholds integrators use (DOMAIN.md): 100 for name, birth place and date, sex; ~95 for
+# the address. Exact fields always report 100.
+DEFAULT_THRESHOLD: Final[dict[Field, int]] = {
+    Field.NAMA_LGKP: 100,
+    Field.NAMA_LGKP_IBU: 100,
+    Field.NAMA_LGKP_AYAH: 100,
+    Field.TMPT_LHR: 100,
+    Field.ALAMAT: 95,
+}
+
+# Fields a verification may claim: everything stored except the key, the person's status
+# (reported on every answer) and the derived region names.
+VERIFIABLE: Final = tuple(
+    f for f in Field
+    if KIND[f] not in (Kind.NIK, Kind.REGION_NAME)
+    and f not in (Field.STATUS_HIDUP, Field.STATUS_KTP, Field.TGL_MATI)
+)
+LOOKUP_FIELDS: Final = tuple(Field)
+
+# Warehouse export columns (docs/data-format.md). Region names may be present in an export
+# but are derived from the codes, so they are accepted and not required.
+REQUIRED_COLUMNS: Final = tuple(
+    f.name for f in Field if KIND[f] is not Kind.REGION_NAME
+)
+OPTIONAL_COLUMNS: Final = tuple(f.name for f in Field if KIND[f] is Kind.REGION_NAME)
+# Values that may be empty in an export; every other required column must hold a value.
+MAY_BE_EMPTY: Final = frozenset({"NAMA_LGKP_AYAH", "TGL_MATI", "PDDK_AKH", "JENIS_PKRJN"})
+DELTA_CHANGE_COLUMN: Final = "PERUBAHAN"
+DELTA_CHANGES: Final = ("BARU", "UBAH", "HAPUS")  # new record, full update, removal
+
+MAX_TEXT_BYTES: Final = 255
+
+
+def field_by_name(name: str) -> Field:
+    """The Field for a column name such as "NAMA_LGKP" (case-insensitive)."""
+    try:
+        return Field[name.strip().upper()]
+    except KeyError:
+        raise KeyError(
+            f"unknown field {name!r}; known fields: {', '.join(f.name for f in Field)}"
+        ) from None

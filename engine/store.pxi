@@ -1,0 +1,274 @@
+# LMDB environment and transactions over liblmdb directly, so batch reads run without the
+# GIL. Keys are NIKs as 8-byte big-endian integers (numeric order = region order); the
+# "records" database holds records, "meta" the manifest.
+
+cdef inline void _key_of(uint64_t nik, unsigned char *out) noexcept nogil:
+    cdef int i
+    for i in range(8):
+        out[7 - i] = <unsigned char>(nik & 0xFF)
+        nik >>= 8
+
+
+cdef inline uint64_t _nik_of_key(const unsigned char *k) noexcept nogil:
+    cdef uint64_t v = 0
+    cdef int i
+    for i in range(8):
+        v = (v << 8) | k[i]
+    return v
+
+
+cdef int _check(int rc, str what) except -1:
+    if rc != MDB_SUCCESS:
+        raise StoreError(f"{what}: {mdb_strerror(rc).decode('utf-8', 'replace')} (lmdb {rc})")
+    return 0
+
+
+class StoreError(Exception):
+    """liblmdb reported an error; the facade wraps this into the nikgate hierarchy."""
+
+
+cdef class Env:
+    """One open LMDB environment (a directory holding data.mdb and lock.mdb)."""
+    cdef MDB_env *env
+    cdef MDB_dbi records
+    cdef MDB_dbi meta
+    cdef readonly bint readonly
+    cdef readonly str path
+
+    def __cinit__(self, str path, bint readonly=True, size_t map_size=0, bint durable=True):
+        cdef MDB_txn *txn
+        cdef unsigned int flags = MDB_NOTLS
+        cdef bytes bpath = path.encode()
+        self.path = path
+        self.readonly = readonly
+        _check(mdb_env_create(&self.env), "create environment")
+        mdb_env_set_maxdbs(self.env, 4)
+        mdb_env_set_maxreaders(self.env, 1024)
+        if map_size:
+            mdb_env_set_mapsize(self.env, map_size)
+        if readonly:
+            flags |= MDB_RDONLY
+        elif not durable:
+            # bulk builds sync once at the end (Env.sync) before the index is published
+            flags |= MDB_NOSYNC
+        rc = mdb_env_open(self.env, bpath, flags, 0o644)
+        if rc != MDB_SUCCESS:
+            mdb_env_close(self.env)
+            self.env = NULL
+            _check(rc, f"open index at {path}")
+        _check(mdb_txn_begin(self.env, NULL, MDB_RDONLY if readonly else 0, &txn), "begin")
+        rc = mdb_dbi_open(txn, b"records", 0 if readonly else MDB_CREATE, &self.records)
+        if rc == MDB_SUCCESS:
+            rc = mdb_dbi_open(txn, b"meta", 0 if readonly else MDB_CREATE, &self.meta)
+        if rc != MDB_SUCCESS:
+            mdb_txn_abort(txn)
+            self.close()
+            _check(rc, f"open databases of {path}")
+        # committing (even a read-only txn) keeps the database handles open for the env
+        _check(mdb_txn_commit(txn), "commit database handles")
+
+    def __dealloc__(self):
+        if self.env != NULL:
+            mdb_env_close(self.env)
+
+    def close(self):
+        if self.env != NULL:
+            mdb_env_close(self.env)
+            self.env = NULL
+
+    cdef int _alive(self) except -1:
+        if self.env == NULL:
+            raise StoreError(f"index at {self.path} is closed")
+        return 0
+
+    def sync(self):
+        self._alive()
+        _check(mdb_env_sync(self.env, 1), "sync")
+
+    def stat(self):
+        """Entry count and page figures of the records database."""
+        cdef MDB_txn *txn
+        cdef MDB_stat st
+        cdef MDB_envinfo info
+        self._alive()
+        _check(mdb_txn_begin(self.env, NULL, MDB_RDONLY, &txn), "begin")
+        rc = mdb_stat(txn, self.records, &st)
+        mdb_txn_abort(txn)
+        _check(rc, "stat")
+        mdb_env_info(self.env, &info)
+        return {
+            "entries": st.ms_entries, "page_size": st.ms_psize, "depth": st.ms_depth,
+            "branch_pages": st.ms_branch_pages, "leaf_pages": st.ms_leaf_pages,
+            "overflow_pages": st.ms_overflow_pages, "last_page": info.me_last_pgno,
+            "map_size": info.me_mapsize,
+        }
+
+    def get_meta(self, bytes key):
+        cdef MDB_txn *txn
+        cdef MDB_val k, v
+        self._alive()
+        k.mv_size = len(key)
+        k.mv_data = <char *>key
+        _check(mdb_txn_begin(self.env, NULL, MDB_RDONLY, &txn), "begin")
+        rc = mdb_get(txn, self.meta, &k, &v)
+        try:
+            if rc == MDB_NOTFOUND:
+                return None
+            _check(rc, "read manifest")
+            return (<char *>v.mv_data)[:v.mv_size]
+        finally:
+            mdb_txn_abort(txn)
+
+    def get_raw(self, uint64_t nik):
+        """A record's stored bytes without checking them (tools and tests), or None."""
+        cdef MDB_txn *txn
+        cdef MDB_val k, v
+        cdef unsigned char key[8]
+        self._alive()
+        _key_of(nik, key)
+        k.mv_size = 8
+        k.mv_data = key
+        _check(mdb_txn_begin(self.env, NULL, MDB_RDONLY, &txn), "begin")
+        rc = mdb_get(txn, self.records, &k, &v)
+        try:
+            if rc == MDB_NOTFOUND:
+                return None
+            _check(rc, "read record")
+            return (<char *>v.mv_data)[:v.mv_size]
+        finally:
+            mdb_txn_abort(txn)
+
+    def iter_keys(self, uint64_t start=0, Py_ssize_t limit=-1):
+        """NIKs in key order from `start`, at most `limit` (all when negative)."""
+        cdef MDB_txn *txn
+        cdef MDB_cursor *cur
+        cdef MDB_val k, v
+        cdef unsigned char key[8]
+        cdef list out = []
+        self._alive()
+        _key_of(start, key)
+        k.mv_size = 8
+        k.mv_data = key
+        _check(mdb_txn_begin(self.env, NULL, MDB_RDONLY, &txn), "begin")
+        try:
+            _check(mdb_cursor_open(txn, self.records, &cur), "cursor")
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+            while rc == MDB_SUCCESS and (limit < 0 or len(out) < limit):
+                out.append(_nik_of_key(<const unsigned char *>k.mv_data))
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)
+            mdb_cursor_close(cur)
+            if rc != MDB_NOTFOUND and rc != MDB_SUCCESS:
+                _check(rc, "iterate")
+            return out
+        finally:
+            mdb_txn_abort(txn)
+
+    def begin_write(self):
+        self._alive()
+        if self.readonly:
+            raise StoreError(f"index at {self.path} is open read-only")
+        return WriteTxn(self)
+
+
+cdef class WriteTxn:
+    """The one write transaction; nothing is visible to readers until commit()."""
+    cdef MDB_txn *txn
+    cdef Env env
+
+    def __cinit__(self, Env env):
+        self.env = env
+        _check(mdb_txn_begin(env.env, NULL, 0, &self.txn), "begin write")
+
+    def __dealloc__(self):
+        if self.txn != NULL:
+            mdb_txn_abort(self.txn)
+
+    cdef int _alive(self) except -1:
+        if self.txn == NULL:
+            raise StoreError("transaction already finished")
+        return 0
+
+    def get(self, uint64_t nik):
+        cdef MDB_val k, v
+        cdef unsigned char key[8]
+        self._alive()
+        _key_of(nik, key)
+        k.mv_size = 8
+        k.mv_data = key
+        rc = mdb_get(self.txn, self.env.records, &k, &v)
+        if rc == MDB_NOTFOUND:
+            return None
+        _check(rc, "read record")
+        return (<char *>v.mv_data)[:v.mv_size]
+
+    def put(self, uint64_t nik, const unsigned char[:] value, bint overwrite=True):
+        """Store a record; with overwrite=False, returns False if the NIK exists."""
+        cdef MDB_val k, v
+        cdef unsigned char key[8]
+        self._alive()
+        _key_of(nik, key)
+        k.mv_size = 8
+        k.mv_data = key
+        v.mv_size = value.shape[0]
+        v.mv_data = <void *>&value[0]
+        rc = mdb_put(self.txn, self.env.records, &k, &v, 0 if overwrite else MDB_NOOVERWRITE)
+        if rc == MDB_KEYEXIST:
+            return False
+        _check(rc, "write record")
+        return True
+
+    def append_sorted(self, list niks, list values):
+        """Append records whose NIKs ascend and exceed every stored NIK (bulk build)."""
+        cdef MDB_cursor *cur
+        cdef MDB_val k, v
+        cdef unsigned char key[8]
+        cdef Py_ssize_t i
+        cdef bytes value
+        self._alive()
+        _check(mdb_cursor_open(self.txn, self.env.records, &cur), "cursor")
+        try:
+            for i in range(len(niks)):
+                _key_of(<uint64_t>niks[i], key)
+                value = <bytes>values[i]
+                k.mv_size = 8
+                k.mv_data = key
+                v.mv_size = len(value)
+                v.mv_data = <char *>value
+                rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)
+                if rc != MDB_SUCCESS:
+                    _check(rc, f"append record {i}")
+        finally:
+            mdb_cursor_close(cur)
+
+    def delete(self, uint64_t nik):
+        cdef MDB_val k
+        cdef unsigned char key[8]
+        self._alive()
+        _key_of(nik, key)
+        k.mv_size = 8
+        k.mv_data = key
+        rc = mdb_del(self.txn, self.env.records, &k, NULL)
+        if rc == MDB_NOTFOUND:
+            return False
+        _check(rc, "delete record")
+        return True
+
+    def put_meta(self, bytes key, bytes value):
+        cdef MDB_val k, v
+        self._alive()
+        k.mv_size = len(key)
+        k.mv_data = <char *>key
+        v.mv_size = len(value)
+        v.mv_data = <char *>value
+        _check(mdb_put(self.txn, self.env.meta, &k, &v, 0), "write manifest")
+
+    def commit(self):
+        self._alive()
+        rc = mdb_txn_commit(self.txn)
+        self.txn = NULL
+        _check(rc, "commit")
+
+    def abort(self):
+        if self.txn != NULL:
+            mdb_txn_abort(self.txn)
+            self.txn = NULL

@@ -1,0 +1,47 @@
+"""The `nikgate` command: one subcommand module per area."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from nikgate import __version__
+from nikgate.errors import InvalidInputError, NikgateError
+
+from . import data, demo, index, lookup, nik, verify
+
+AREAS = (data, index, nik, verify, lookup, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nikgate",
+        description="nikgate: the access gateway to Indonesia's population database (NIK).",
+    )
+    parser.add_argument("--version", action="version", version=f"nikgate {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for area in AREAS:
+        area.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args) or 0)
+    except InvalidInputError as e:
+        print(f"nikgate: invalid input: {e}", file=sys.stderr)
+        return 2
+    except NikgateError as e:
+        print(f"nikgate: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,30 @@
+"""`nikgate lookup`: the requested fields of one NIK (offline, from an index)."""
+
+from __future__ import annotations
+
+from .output import emit_json, table
+
+
+def register(sub) -> None:
+    p = sub.add_parser("lookup", help="read requested fields of a NIK")
+    p.add_argument("--index", required=True)
+    p.add_argument("--nik", required=True)
+    p.add_argument("--fields", required=True, help="comma-separated, e.g. NAMA_LGKP,TGL_LHR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_lookup)
+
+
+def _lookup(args) -> int:
+    from nikgate.engine import NikIndex
+
+    fields = [f for f in (x.strip() for x in args.fields.split(",")) if f]
+    with NikIndex.open(args.index) as idx:
+        values = idx.lookup(args.nik, fields)
+    if args.json:
+        emit_json({"nik": args.nik, "found": values is not None, "fields": values})
+    elif values is None:
+        print(f"NIK {args.nik}: not found in the index")
+    else:
+        print(table([(k, v if v is not None else "") for k, v in values.items()],
+                    ("FIELD", "VALUE")))
+    return 0 if values is not None else 3

@@ -1,0 +1,90 @@
+"""`nikgate verify`: per-field verification of one person, for a person at a terminal.
+
+Exit status: 0 when the NIK was found and every claimed field matched, 3 when it was not
+found or a field did not match, 2 for invalid input.
+"""
+
+from __future__ import annotations
+
+from .output import emit_json, table
+
+# Friendly options for the fields integrators claim most; --field covers the rest.
+OPTIONS = (
+    ("--name", "NAMA_LGKP"),
+    ("--birth-date", "TGL_LHR"),
+    ("--birth-place", "TMPT_LHR"),
+    ("--sex", "JENIS_KLMIN"),
+    ("--mother", "NAMA_LGKP_IBU"),
+    ("--father", "NAMA_LGKP_AYAH"),
+    ("--address", "ALAMAT"),
+    ("--kk", "NO_KK"),
+)
+LABEL = {1: "Sesuai", 2: "Tidak Sesuai", 0: "-"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="verify claimed fields of a NIK")
+    p.add_argument("--index", required=True, help="index directory (offline verification)")
+    p.add_argument("--nik", required=True)
+    for flag, field in OPTIONS:
+        p.add_argument(flag, dest=field, metavar="VALUE", help=f"claimed {field}")
+    p.add_argument("--field", action="append", default=[], metavar="NAME=VALUE",
+                   help="any other verifiable field, e.g. --field AGAMA=ISLAM")
+    p.add_argument("--threshold", action="append", default=[], metavar="[FIELD=]0-100",
+                   help="threshold for fuzzy fields (all, or one field); default per field")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_verify)
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"nikgate: {what} must be NAME=VALUE, got {item!r}")
+        out[name.strip().upper()] = value
+    return out
+
+
+def parse_thresholds(items: list[str]) -> dict[str, int] | int | None:
+    if not items:
+        return None
+    if len(items) == 1 and "=" not in items[0]:
+        return _int(items[0])
+    return {k: _int(v) for k, v in _pairs(items, "--threshold").items()}
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SystemExit(f"nikgate: threshold must be a whole number 0-100, got {text!r}") from None
+
+
+def _verify(args) -> int:
+    from nikgate.engine import NikIndex
+
+    claims: dict[str, str] = {}
+    for _, field in OPTIONS:
+        value = getattr(args, field)
+        if value is not None:
+            claims[field] = value
+    claims.update(_pairs(args.field, "--field"))
+    with NikIndex.open(args.index) as idx:
+        result = idx.verify(args.nik, claims, parse_thresholds(args.threshold))
+    if args.json:
+        emit_json({
+            "nik": result.nik, "status": result.status.name,
+            "life_status": result.life_status, "card_status": result.card_status,
+            "fields": [{"field": r.field.name, "result": r.outcome.name, "score": r.score,
+                        "threshold": r.threshold} for r in result.fields],
+        })
+        return 0 if result.all_match else 3
+    if not result.found:
+        print(f"NIK {result.nik}: not found in the index")
+        return 3
+    print(f"NIK {result.nik}: found; person {result.life_status}, card {result.card_status}")
+    rows = [(r.field.name, LABEL[r.outcome], str(r.score) if r.outcome else "-",
+             str(r.threshold)) for r in result.fields]
+    print(table(rows, ("FIELD", "RESULT", "SCORE", "THRESHOLD")))
+    return 0 if result.all_match else 3
