@@ -25,8 +25,8 @@ from nikgate import __version__
 
 from . import _core
 from .layout import FORMAT_VERSION, MANIFEST_KEY, new_generation, publish
-from .record import RowEncoder, RowRejected
-from .warehouse import ExportReader, Rejects
+from .record import RowEncoder
+from .warehouse import ExportScan, Rejects
 
 log = logging.getLogger(__name__)
 
@@ -89,24 +89,14 @@ def _read_run(path: str) -> Iterator[tuple[int, int, bytes]]:
             yield nik, line, read(n)
 
 
-def _sorted_records(reader: ExportReader, encoder: RowEncoder, report: BuildReport,
-                    tmpdir: str) -> Iterator[tuple[int, int, bytes]]:
+def _sorted_records(scan: ExportScan, tmpdir: str) -> Iterator[tuple[int, int, bytes]]:
     run: list[tuple[int, int, bytes]] = []
     spilled: list[str] = []
-    encode = encoder.encode
-    rejects = report.rejects
-    for line, row in reader.rows(rejects):  # type: ignore[misc]
-        report.rows_read += 1
-        try:
-            nik, value = encode(row)
-        except RowRejected as e:
-            rejects.add(line, e.reason, str(e))
-            continue
-        run.append((nik, line, value))
+    for batch in scan.records():
+        run.extend(batch)
         if len(run) >= RUN_RECORDS:
             spilled.append(_spill(run, tmpdir))
             run = []
-    report.rows_read += rejects.by_reason.get("WRONG_FIELD_COUNT", 0)  # never yielded
     if not spilled:
         run.sort()
         yield from run
@@ -123,8 +113,7 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
     """Build a new generation from `source` and publish it under `out`."""
     started = time.perf_counter()
     report = BuildReport()
-    reader = ExportReader(Path(source))
-    encoder = RowEncoder(today)
+    scan = ExportScan(Path(source), RowEncoder(today), report.rejects)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     gen_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -136,7 +125,7 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
             niks: list[int] = []
             values: list[bytes] = []
             prev_nik, prev_line = -1, 0
-            for nik, line, value in _sorted_records(reader, encoder, report, tmpdir):
+            for nik, line, value in _sorted_records(scan, tmpdir):
                 if nik == prev_nik:
                     report.rejects.add(line, "DUPLICATE_NIK",
                                        f"duplicate NIK: first seen at line {prev_line}")
@@ -152,12 +141,13 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
             if niks:
                 txn.append_sorted(niks, values)
                 report.stored += len(niks)
-            report.extra_columns = reader.extra_columns
+            report.rows_read = scan.rows
+            report.extra_columns = scan.plan.extra if scan.plan else []
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "record_count": report.stored,
                 "source_file": os.path.basename(str(source)),
-                "source_sha256": reader.sha256(),
+                "source_xxh3_128": scan.digest,
                 "source_rows": report.rows_read,
                 "rejected": len(report.rejects),
                 "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

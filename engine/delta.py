@@ -56,13 +56,13 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
     try:
         manifest = read_manifest(env, generation)
         reader = ExportReader(Path(delta), delta=True)
-        encoder = RowEncoder(today)
+        encoder = RowEncoder(today).fast()
         txn = env.begin_write()
         try:
             for line, change, row in reader.rows(report.rejects):  # type: ignore[misc]
                 _apply_row(txn, encoder, line, change, row, report)
-            digest = reader.sha256()
-            already = [d for d in manifest.get("deltas", []) if d["sha256"] == digest]
+            digest = reader.digest
+            already = [d for d in manifest.get("deltas", []) if d["xxh3_128"] == digest]
             if already and not force:
                 raise WarehouseFileError(
                     f"{delta} was already applied at {already[0]['applied_at']}; "
@@ -71,7 +71,7 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
             manifest["record_count"] = report.record_count
             manifest["deltas"] = (manifest.get("deltas", []) + [{
                 "file": os.path.basename(str(delta)),
-                "sha256": digest,
+                "xxh3_128": digest,
                 "applied_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "added": report.added, "updated": report.updated, "deleted": report.deleted,
                 "rejected": len(report.rejects),
@@ -90,7 +90,7 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
     return report
 
 
-def _apply_row(txn, encoder: RowEncoder, line: int, change: str, row: list[str],
+def _apply_row(txn, encoder, line: int, change: str, row: list[str],
                report: ApplyReport) -> None:
     if change == "HAPUS":
         reason, nik, pos = _core.py_nik_parse(row[0])

@@ -35,6 +35,8 @@ cdef Entry _person_variants[MAX_TABLE]
 cdef int _n_person_variants = 0
 cdef Entry _address_variants[MAX_TABLE]
 cdef int _n_address_variants = 0
+cdef Entry _degree_tail[MAX_TABLE * 2]
+cdef int _n_degree_tail = 0
 cdef Entry _rewrites[64]
 cdef int _n_rewrites = 0
 cdef Entry _degree_parts[MAX_TABLE * 3]
@@ -65,7 +67,7 @@ cdef int _fill(Entry *table, int cap, list pairs) except -1:
 def init_text_tables(ref):
     """Load titles, degrees, variants and rewrites from the reference module `ref`."""
     global _n_titles, _n_place_prefixes, _n_person_variants, _n_address_variants
-    global _n_rewrites, _n_degrees, _max_degree_token, _initial_similarity
+    global _n_rewrites, _n_degrees, _n_degree_tail, _max_degree_token, _initial_similarity
     from .schema import TextKind
     _n_titles = _fill(_titles, MAX_TABLE, [(t, t) for t in sorted(ref.PERSON_TITLES)])
     _n_place_prefixes = _fill(_place_prefixes, MAX_TABLE,
@@ -77,6 +79,7 @@ def init_text_tables(ref):
     if ref.VARIANTS[TextKind.PLACE]:
         raise ValueError("the compiled core has no place variants table")
     _n_rewrites = _fill(_rewrites, 64, list(ref.REWRITES))
+    _n_degree_tail = _fill(_degree_tail, MAX_TABLE * 2, [(t, t) for t in sorted(ref.DEGREE_TAIL)])
     parts = []
     cdef int i = 0
     for seq in ref.PERSON_DEGREES:
@@ -223,7 +226,12 @@ cdef int text_tokens(const unsigned char *s, int n, int kind, Tokens *out) noexc
     if kind == 0:  # PERSON: degrees follow the first comma
         comma = <const unsigned char *>memchr(s, 44, n)
         if comma != NULL:
-            n = comma - s
+            _raw_tokens(comma + 1, n - (comma - s) - 1, &raw)
+            for i in range(raw.n):
+                if _find(_degree_tail, _n_degree_tail, raw.buf + raw.off[i], raw.len[i]) < 0:
+                    break
+            else:
+                n = comma - s
     _raw_tokens(s, n, &raw)
     if kind == 0:
         while raw.n > 1 and _find(_titles, _n_titles, raw.buf + raw.off[0], raw.len[0]) >= 0:
@@ -281,10 +289,39 @@ cdef int _levenshtein(const unsigned char *a, int la, const unsigned char *b, in
     return prev[lb]
 
 
+cdef inline bint _has_digit(const unsigned char *x, int n) noexcept nogil:
+    cdef int i
+    for i in range(n):
+        if 48 <= x[i] <= 57:
+            return True
+    return False
+
+
+cdef bint _folded_equal(const unsigned char *a, int na, const unsigned char *b, int nb) noexcept nogil:
+    """Equal once doubled letters are folded (names._fold) on both sides."""
+    cdef int i = 0, j = 0
+    cdef int pa = -1, pb = -1
+    while True:
+        while i < na and a[i] == pa and 65 <= a[i] <= 90:
+            i += 1
+        while j < nb and b[j] == pb and 65 <= b[j] <= 90:
+            j += 1
+        if i == na or j == nb:
+            return i == na and j == nb
+        if a[i] != b[j]:
+            return False
+        pa = a[i]
+        pb = b[j]
+        i += 1
+        j += 1
+
+
 cdef inline int _similarity(const unsigned char *x, int lx, const unsigned char *y, int ly) noexcept nogil:
     cdef int m
     if _eq(x, lx, y, ly):
         return 1000
+    if _has_digit(x, lx) or _has_digit(y, ly):
+        return 0
     if (lx == 1 and ly > 1 and y[0] == x[0]) or (ly == 1 and lx > 1 and x[0] == y[0]):
         return _initial_similarity
     m = lx if lx > ly else ly
@@ -336,8 +373,8 @@ cdef int score_tokens(const Tokens *a, const Tokens *b) noexcept nogil:
     cdef bint same_order
     if a.n == 0 or b.n == 0:
         return 0
-    # joined equality covers equality in order too
-    if a.total == b.total and memcmp(a.buf, b.buf, a.total) == 0:
+    # joined (and folded across the joins) equality covers equality in order too
+    if _folded_equal(a.buf, a.total, b.buf, b.total):
         return 100
     if _same_multiset(a, b):
         return 100

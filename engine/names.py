@@ -32,7 +32,7 @@ _DEGREES = (
     "S.KOM S.H S.E S.PD S.T S.SOS S.AG S.KED S.KM S.IP S.PSI S.KEP S.FARM S.SI S.S S.HUT "
     "S.IKOM S.TP S.PT S.PI S.STP S.GZ S.AK S.HI S.PD.I S.TH S.ST S.TR M.M M.T M.SI M.PD "
     "M.KES M.AG M.KOM M.H M.SC M.AK M.AP M.KN M.HUM M.E MBA PH.D A.MD A.MA A.MD.KEB A.MD.KEP "
-    "SP.OG SP.A SP.PD SP.B B.SC"
+    "SP.OG SP.A SP.PD SP.B B.SC AMD AMD.KEB AMD.KEP AMD.FARM S.KEP.NS"
 ).split()
 PERSON_DEGREES: tuple[tuple[bytes, ...], ...] = tuple(
     sorted(
@@ -64,6 +64,11 @@ _ADDRESS_VARIANTS = {
 }
 
 
+# What may follow the first comma of a name and be dropped: degrees (split at their dots)
+# and titles. "SIREGAR, MARIA" keeps both parts: the comma then only separates.
+DEGREE_TAIL = frozenset(part for seq in PERSON_DEGREES for part in seq) | PERSON_TITLES
+
+
 def _variant_table(spec: dict[str, str]) -> dict[bytes, bytes]:
     return {v.encode(): k.encode() for k, vs in spec.items() for v in vs.split()}
 
@@ -74,12 +79,15 @@ VARIANTS: dict[TextKind, dict[bytes, bytes]] = {
     TextKind.ADDRESS: _variant_table(_ADDRESS_VARIANTS),
 }
 
-# Old (pre-1972) spellings and common transliteration pairs, rewritten left to right.
+# Old (pre-1972) spellings and common transliteration pairs, rewritten left to right; the
+# output is not rescanned.
 REWRITES: tuple[tuple[bytes, bytes], ...] = (
-    (b"OE", b"U"), (b"DJ", b"J"), (b"TJ", b"C"), (b"SJ", b"SY"), (b"NJ", b"NY"),
+    (b"OE", b"U"), (b"DJ", b"Y"), (b"TJ", b"C"), (b"SJ", b"SY"), (b"NJ", b"NY"),
     (b"CH", b"H"), (b"KH", b"H"), (b"DH", b"D"), (b"TH", b"T"), (b"PH", b"F"),
-    (b"DZ", b"Z"), (b"Q", b"K"),
+    (b"DZ", b"Z"), (b"Q", b"K"), (b"J", b"Y"),
 )
+# Old J is today's Y (JUSUF / YUSUF) and old DJ today's J (DJOKO / JOKO): no key can keep
+# both apart, so J and Y share one key, and DJ joins them.
 
 # Latin-1 letters (U+00C0..U+00FF, UTF-8 C3 80..C3 BF) folded to ASCII; 0 = separator.
 _LATIN1 = (
@@ -157,11 +165,7 @@ def _canonical(tok: bytes) -> bytes:
             out.append(tok[i])
             i += 1
     # Doubled letters fold (ABDULLAH / ABDULAH); digits never do (NO 11 is not NO 1).
-    folded = bytearray()
-    for c in out:
-        if folded and c == folded[-1] and 65 <= c <= 90:
-            continue
-        folded.append(c)
+    folded = bytearray(_fold(bytes(out)))
     if len(folded) > 2 and folded[-1] == 0x59:  # trailing Y reads as I: HENDRY / HENDRI
         folded[-1] = 0x49
     return bytes(folded)
@@ -172,7 +176,8 @@ def tokens(text: str | bytes, kind: TextKind) -> list[bytes]:
     raw = text.encode("utf-8") if isinstance(text, str) else text
     if kind is TextKind.PERSON:
         comma = raw.find(b",")
-        if comma >= 0:  # Indonesian names put degrees after the first comma
+        # Indonesian names put degrees after the first comma
+        if comma >= 0 and all(t in DEGREE_TAIL for t in _raw_tokens(raw[comma + 1:])):
             raw = raw[:comma]
     toks = _raw_tokens(raw)
     if kind is TextKind.PERSON:
@@ -198,10 +203,26 @@ def _levenshtein(a: bytes, b: bytes) -> int:
     return prev[-1]
 
 
+def _has_digit(tok: bytes) -> bool:
+    return any(48 <= c <= 57 for c in tok)
+
+
+def _fold(text: bytes) -> bytes:
+    """Doubled letters folded (digits never are)."""
+    out = bytearray()
+    for c in text:
+        if out and c == out[-1] and 65 <= c <= 90:
+            continue
+        out.append(c)
+    return bytes(out)
+
+
 def similarity(x: bytes, y: bytes) -> int:
     """Permille similarity of two canonical tokens."""
     if x == y:
         return 1000
+    if _has_digit(x) or _has_digit(y):
+        return 0  # numbers (house, block) match exactly or not at all
     if (len(x) == 1 and len(y) > 1 and y[0] == x[0]) or (
         len(y) == 1 and len(x) > 1 and x[0] == y[0]
     ):
@@ -214,7 +235,8 @@ def score_tokens(a: list[bytes], b: list[bytes]) -> int:
     """Score 0-100 of claimed tokens `b` against stored tokens `a`."""
     if not a or not b:
         return 0
-    if a == b or b"".join(a) == b"".join(b) or sorted(a) == sorted(b):
+    # joined and folded across the joins: NUR HALIZA / NURHALIZA, FATHUR RAHMAN / FATHURRAHMAN
+    if _fold(b"".join(a)) == _fold(b"".join(b)) or sorted(a) == sorted(b):
         return 100
     sims = [[similarity(x, y) for y in b] for x in a]
     used_a = [False] * len(a)

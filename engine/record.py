@@ -12,7 +12,7 @@ from typing import Any
 
 import xxhash
 
-from nikgate.regions import load_regions
+from nikgate.regions import load_regions, village_codes
 
 from . import _core
 from .nik import REASONS, explain, nik_date_part
@@ -26,6 +26,11 @@ TEXT_FIELDS = (Field.NAMA_LGKP, Field.TMPT_LHR, Field.NAMA_LGKP_IBU, Field.NAMA_
 _CODES = {f: {name: i + 1 for i, name in enumerate(names)} for f, names in CODE_TABLE.items()}
 _COL = {name: i for i, name in enumerate(REQUIRED_COLUMNS)}
 _EARLIEST = dt.date(1850, 1, 1)
+# The order encode.pxi checks coded fields in (and so the order of its code tables).
+_CODE_COLUMN_ORDER = (Field.STATUS_HIDUP, Field.STATUS_KTP, Field.JENIS_KLMIN, Field.GOL_DARAH,
+                      Field.AGAMA, Field.STATUS_KAWIN, Field.STAT_HBKEL, Field.PDDK_AKH,
+                      Field.JENIS_PKRJN, Field.KEWARGANEGARAAN)
+_core_ready = False
 
 
 class RowRejected(Exception):
@@ -56,7 +61,11 @@ def _number(value: str, column: str, digits: int, exact: bool) -> int:
 
 
 class RowEncoder:
-    """Validates and packs export rows; one instance per build (holds the region table)."""
+    """Validates and packs export rows: the reference, and the source of every rejection.
+
+    Builds use `fast()`, the compiled encoder, which hands any row it would not accept back
+    to this class so that the rejection and its message come from one place.
+    """
 
     def __init__(self, today: dt.date | None = None) -> None:
         self.today = today or dt.date.today()
@@ -65,9 +74,29 @@ class RowEncoder:
 
     def _village_known(self, code: int) -> bool:
         if self._villages is None:
-            from nikgate.regions import _all_villages
-            self._villages = set(_all_villages())
+            self._villages = village_codes()
         return code in self._villages
+
+    def _init_core(self) -> None:
+        global _core_ready
+        if not _core_ready:
+            _core.init_ingest_tables(
+                [CODE_TABLE[Field(c)] for c in _CODE_COLUMN_ORDER],
+                bytes(int(c in MAY_BE_EMPTY) for c in REQUIRED_COLUMNS),
+                village_codes())
+            _core_ready = True
+
+    def fast(self) -> _core.FastRowEncoder:
+        """The compiled encoder for rows given as lists of str, backed by this one."""
+        self._init_core()
+        return _core.FastRowEncoder(self, self.today.toordinal(), _EARLIEST.toordinal())
+
+    def parser(self, width: int, columns: list[int], slow, reject,
+               first_line: int) -> _core.ExportParser:
+        """The compiled CSV parser + packer for builds (encode.pxi)."""
+        self._init_core()
+        return _core.ExportParser(width, columns, slow, reject, self.today.toordinal(),
+                                  _EARLIEST.toordinal(), first_line)
 
     def encode(self, row: list[str]) -> tuple[int, bytes]:
         """(NIK, record bytes) for a row in REQUIRED_COLUMNS order, or RowRejected."""
@@ -79,9 +108,7 @@ class RowEncoder:
         if reason:
             raise RowRejected("BAD_NIK", f"{explain(reason, pos, nik_text)} [{REASONS[reason]}]")
         codes = []
-        for field in (Field.STATUS_HIDUP, Field.STATUS_KTP, Field.JENIS_KLMIN, Field.GOL_DARAH,
-                      Field.AGAMA, Field.STATUS_KAWIN, Field.STAT_HBKEL, Field.PDDK_AKH,
-                      Field.JENIS_PKRJN, Field.KEWARGANEGARAAN):
+        for field in _CODE_COLUMN_ORDER:
             value = row[_COL[field.name]]
             if not value and field.name in MAY_BE_EMPTY:
                 codes.append(0)

@@ -1,40 +1,31 @@
-"""Reading warehouse exports and deltas: header checks, rows in schema order, rejects."""
+"""Reading warehouse exports and deltas: header checks, rows in schema order, rejects.
+
+Builds stream the export through the compiled parser (`scan_export`); deltas, which are
+small, go through the csv module (`ExportReader`). Both check the header the same way
+and hash the bytes they read for the manifest's source checksum (xxh3-128).
+"""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
-import operator
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import xxhash
+
 from nikgate.errors import WarehouseFileError
 
+from .record import RowEncoder, RowRejected
 from .schema import DELTA_CHANGE_COLUMN, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
 log = logging.getLogger(__name__)
 
-
-class HashingReader(io.RawIOBase):
-    """A binary file wrapper that hashes what is read (the manifest's source checksum)."""
-
-    def __init__(self, raw: io.BufferedReader) -> None:
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        n = self._raw.readinto(b)
-        if n:
-            self.sha256.update(memoryview(b)[:n])
-        return n or 0
+CHUNK = 4 << 20
 
 
 @dataclass
@@ -58,77 +49,161 @@ class Rejects:
             w.writerows(sorted(self.rows))
 
 
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Where each required column sits in a file's header."""
+
+    width: int
+    required: list[int]          # header index of each REQUIRED_COLUMNS entry
+    change: int                  # header index of PERUBAHAN (deltas), else -1
+    extra: list[str]             # unknown columns, ignored
+
+
+def column_plan(header: list[str], path: Path, delta: bool = False) -> ColumnPlan:
+    """Check a header: every required column once; unknown columns are ignored, loudly."""
+    names = [h.strip().upper().lstrip("\ufeff") for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if delta and DELTA_CHANGE_COLUMN not in names:
+        missing.insert(0, DELTA_CHANGE_COLUMN)
+    if missing:
+        raise WarehouseFileError(
+            f"{path} is missing required column(s): {', '.join(missing)}. "
+            "See docs/data-format.md for the export columns")
+    dup = [c for c in REQUIRED_COLUMNS if names.count(c) > 1]
+    if dup:
+        raise WarehouseFileError(f"{path} has duplicate column(s): {', '.join(dup)}")
+    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS) | {DELTA_CHANGE_COLUMN}
+    extra = [h for h, n in zip(header, names, strict=True) if n not in known]
+    if extra:
+        log.warning("ignoring unknown column(s) in %s: %s", path, ", ".join(extra))
+    return ColumnPlan(
+        width=len(names),
+        required=[names.index(c) for c in REQUIRED_COLUMNS],
+        change=names.index(DELTA_CHANGE_COLUMN) if delta else -1,
+        extra=extra,
+    )
+
+
+def _open(path: Path):
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise WarehouseFileError(f"cannot read {path}: {e.strerror}") from None
+
+
+@dataclass
+class ExportScan:
+    """One pass of a build over an export: packed records out, rejects collected."""
+
+    path: Path
+    encoder: RowEncoder
+    rejects: Rejects
+    plan: ColumnPlan | None = None
+    rows: int = 0
+    digest: str = ""
+
+    def records(self) -> Iterator[list[tuple[int, int, bytes]]]:
+        """Batches of (NIK, line, record) in file order."""
+        hasher = xxhash.xxh3_128()
+        with _open(self.path) as f:
+            buf = f.read(CHUNK)
+            hasher.update(buf)
+            while b"\n" not in buf:
+                more = f.read(CHUNK)
+                if not more:
+                    break
+                hasher.update(more)
+                buf += more
+            if not buf.strip():
+                raise WarehouseFileError(f"{self.path} is empty: expected a header row")
+            head, _, buf = buf.partition(b"\n")
+            try:
+                header = next(csv.reader([head.decode("utf-8-sig").rstrip("\r")]))
+            except UnicodeDecodeError:
+                raise WarehouseFileError(f"{self.path}: the header is not UTF-8") from None
+            self.plan = plan = column_plan(header, self.path)
+            parser = self.encoder.parser(plan.width, plan.required, self._slow,
+                                         self.rejects.add, first_line=2)
+            final = False
+            while True:
+                more = f.read(CHUNK)
+                hasher.update(more)
+                final = not more
+                buf = buf + more if buf else more
+                out: list[tuple[int, int, bytes]] = []
+                used = parser.feed(buf, final, out)
+                buf = buf[used:]
+                if out:
+                    yield out
+                if final:
+                    break
+            self.rows = parser.rows
+        self.digest = hasher.hexdigest()
+
+    def _slow(self, line: int, raw: bytes) -> tuple[int, bytes] | None:
+        """The careful path for rows the compiled parser would not pack."""
+        assert self.plan is not None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self.rejects.add(line, "BAD_ENCODING",
+                             f"row is not valid UTF-8 (byte {e.start + 1} of the row)")
+            return None
+        try:
+            fields = next(csv.reader(io.StringIO(text, newline="")))
+        except (csv.Error, StopIteration) as e:
+            self.rejects.add(line, "BAD_CSV", f"row is not valid CSV: {e}")
+            return None
+        if len(fields) != self.plan.width:
+            self.rejects.add(line, "WRONG_FIELD_COUNT",
+                             f"row has {len(fields)} fields, the header has {self.plan.width}")
+            return None
+        try:
+            return self.encoder.encode([fields[i] for i in self.plan.required])
+        except RowRejected as e:
+            self.rejects.add(line, e.reason, str(e))
+            return None
+
+
 @dataclass
 class ExportReader:
-    """Rows of a warehouse export (or delta) in REQUIRED_COLUMNS order, with line numbers."""
+    """Rows of a delta (or small export) through the csv module, with line numbers."""
 
     path: Path
     delta: bool = False
-    extra_columns: list[str] = field(default_factory=list)
-    header_width: int = 0
-    _hasher: HashingReader | None = None
+    plan: ColumnPlan | None = None
+    digest: str = ""
 
-    def sha256(self) -> str:
-        assert self._hasher is not None, "read the rows first"
-        return self._hasher.sha256.hexdigest()
-
-    def rows(self, rejects: Rejects) -> Iterator[tuple[int, list[str]] | tuple[int, str, list[str]]]:
-        """Yield (line, row) — or (line, change, row) for a delta — rejecting bad shapes."""
+    def rows(self, rejects: Rejects) -> Iterator[tuple[int, str, list[str]]]:
+        """Yield (line, change, row) — change is "" for an export — rejecting bad shapes."""
+        hasher = xxhash.xxh3_128()
+        with _open(self.path) as raw:
+            data = raw.read()
+        hasher.update(data)
         try:
-            raw = open(self.path, "rb")
-        except OSError as e:
-            raise WarehouseFileError(f"cannot read {self.path}: {e.strerror}") from None
-        self._hasher = HashingReader(raw)
-        text = io.TextIOWrapper(io.BufferedReader(self._hasher, 1 << 20), encoding="utf-8",
-                                newline="", errors="strict")
-        try:
-            reader = csv.reader(text)
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise WarehouseFileError(f"{self.path} is empty: expected a header row") from None
-            pick = self._plan(header)
-            width = self.header_width
-            change_at = header.index(DELTA_CHANGE_COLUMN) if self.delta else -1
-            line = 1
-            try:
-                for row in reader:
-                    line = reader.line_num
-                    if len(row) != width:
-                        if not row:
-                            continue
-                        rejects.add(line, "WRONG_FIELD_COUNT",
-                                    f"row has {len(row)} fields, the header has {width}")
-                        continue
-                    if self.delta:
-                        yield line, row[change_at].strip().upper(), list(pick(row))
-                    else:
-                        yield line, list(pick(row))
-            except UnicodeDecodeError as e:
-                raise WarehouseFileError(
-                    f"{self.path} is not valid UTF-8 after line {line}: {e.reason}") from None
-            except csv.Error as e:
-                raise WarehouseFileError(f"{self.path} line {reader.line_num}: {e}") from None
-        finally:
-            text.close()
-
-    def _plan(self, header: list[str]) -> Callable[[list[str]], tuple[str, ...]]:
-        names = [h.strip().upper().lstrip("\ufeff") for h in header]
-        self.header_width = len(names)
-        wanted = list(REQUIRED_COLUMNS)
-        missing = [c for c in wanted if c not in names]
-        if self.delta and DELTA_CHANGE_COLUMN not in names:
-            missing.insert(0, DELTA_CHANGE_COLUMN)
-        if missing:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
             raise WarehouseFileError(
-                f"{self.path} is missing required column(s): {', '.join(missing)}. "
-                "See docs/data-format.md for the export columns")
-        known = set(wanted) | set(OPTIONAL_COLUMNS) | {DELTA_CHANGE_COLUMN}
-        self.extra_columns = [h for h in header if h.strip().upper() not in known]
-        if self.extra_columns:
-            log.warning("ignoring unknown column(s) in %s: %s", self.path,
-                        ", ".join(self.extra_columns))
-        dup = [c for c in wanted if names.count(c) > 1]
-        if dup:
-            raise WarehouseFileError(f"{self.path} has duplicate column(s): {', '.join(dup)}")
-        return operator.itemgetter(*[names.index(c) for c in wanted])
+                f"{self.path} is not valid UTF-8 (byte {e.start + 1})") from None
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise WarehouseFileError(f"{self.path} is empty: expected a header row") from None
+        self.plan = plan = column_plan(header, self.path, self.delta)
+        try:
+            line = reader.line_num + 1
+            for row in reader:
+                if not row:
+                    line = reader.line_num + 1
+                    continue
+                if len(row) != plan.width:
+                    rejects.add(line, "WRONG_FIELD_COUNT",
+                                f"row has {len(row)} fields, the header has {plan.width}")
+                else:
+                    change = row[plan.change].strip().upper() if self.delta else ""
+                    yield line, change, [row[i] for i in plan.required]
+                line = reader.line_num + 1
+        except csv.Error as e:
+            raise WarehouseFileError(f"{self.path} line {reader.line_num}: {e}") from None
+        self.digest = hasher.hexdigest()

