@@ -13,6 +13,7 @@ import heapq
 import json
 import logging
 import os
+import shutil
 import struct
 import tempfile
 import time
@@ -159,6 +160,10 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
             txn.commit()
         env.sync()
         report.file_bytes = os.path.getsize(partial / "data.mdb")
+    except BaseException:
+        env.close()
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     finally:
         env.close()
     if rejects_path is not None:

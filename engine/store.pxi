@@ -34,6 +34,7 @@ cdef class Env:
     cdef MDB_dbi meta
     cdef readonly bint readonly
     cdef readonly str path
+    cdef object writer   # the open WriteTxn, aborted before the environment closes
 
     def __cinit__(self, str path, bint readonly=True, size_t map_size=0, bint durable=True):
         cdef MDB_txn *txn
@@ -72,6 +73,8 @@ cdef class Env:
             mdb_env_close(self.env)
 
     def close(self):
+        if self.writer is not None:
+            self.writer.abort()
         if self.env != NULL:
             mdb_env_close(self.env)
             self.env = NULL
@@ -167,7 +170,10 @@ cdef class Env:
         self._alive()
         if self.readonly:
             raise StoreError(f"index at {self.path} is open read-only")
-        return WriteTxn(self)
+        if self.writer is not None:
+            raise StoreError("a write transaction is already open")
+        self.writer = WriteTxn(self)
+        return self.writer
 
 
 cdef class WriteTxn:
@@ -266,9 +272,11 @@ cdef class WriteTxn:
         self._alive()
         rc = mdb_txn_commit(self.txn)
         self.txn = NULL
+        self.env.writer = None
         _check(rc, "commit")
 
     def abort(self):
         if self.txn != NULL:
             mdb_txn_abort(self.txn)
             self.txn = NULL
+            self.env.writer = None

@@ -33,13 +33,10 @@ class RegionTable:
     regencies: dict[int, str]
     districts: dict[int, str]
 
-    def province_of(self, code6_or_4: int) -> int:
-        return int(str(code6_or_4)[:2])
 
-
-    def district_villages(self, district: int) -> list[tuple[int, str]]:
+    def district_villages(self, district: int) -> tuple[tuple[int, str], ...]:
         """Villages (kelurahan/desa) of one district as (code, name), in code order."""
-        return _villages_by_district().get(district, [])
+        return _villages_by_district().get(district, ())
 
     def village_name(self, village: int) -> str | None:
         return _all_villages().get(village)
@@ -63,11 +60,11 @@ def _district_villages(district: int) -> list[tuple[int, str]]:
 
 
 @functools.cache
-def _villages_by_district() -> dict[int, list[tuple[int, str]]]:
+def _villages_by_district() -> dict[int, tuple[tuple[int, str], ...]]:
     out: dict[int, list[tuple[int, str]]] = {}
     for code, name in sorted(_all_villages().items()):
         out.setdefault(code // 10000, []).append((code, name))
-    return out
+    return {d: tuple(v) for d, v in out.items()}
 
 
 @functools.cache

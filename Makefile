@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up, then run the embedded default (demo data, index, sample verification)
+#   make test   set up, then run the test suite (what .ci/run calls)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# System libraries the compiled core links against (Debian packages).
+APT_PACKAGES := liblmdb-dev libxxhash-dev
+
+.PHONY: setup system-deps demo test bench lint clean
+
+setup: $(VENV)/.installed
+
+system-deps:
+	@if [ ! -f /usr/include/lmdb.h ] || [ ! -f /usr/include/xxhash.h ]; then \
+		echo "installing $(APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard engine/*.pyx engine/*.pxi) | system-deps
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: setup
+	$(BIN)/nikgate demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m bench.engine_bench --records 1000000
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf build *.egg-info engine/_core.c engine/*.so var/

@@ -1,0 +1,18 @@
+"""Synthetic data-warehouse exports and deltas for tests and benchmarks (no real people).
+
+    from nikgate.synth import write_export, write_delta
+    n = write_export("base.csv", records=1_000_000, seed=1)
+    m = write_delta("base.csv", "delta.csv", changes=10_000, seed=2)
+
+Modules: export (the base CSV, district by district), people (households and persons),
+names / address / attrs / culture (value pools and distributions), geo (region codes and
+weights), serials (bounded NIK/KK allocation), delta + changes (the change file),
+dates / pick / csvout (helpers). See docs/synthetic-data.md.
+"""
+
+from __future__ import annotations
+
+from .delta import write_delta
+from .export import write_export
+
+__all__ = ["write_delta", "write_export"]

@@ -1,0 +1,84 @@
+"""The command line as a person uses it: nik check, verify, lookup, demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ..conftest import run_cli
+
+
+@pytest.mark.parametrize("nik,expect", [
+    ("3201014507900001", "PEREMPUAN"),          # day 45 = a woman born on the 5th
+    ("3201010507900001", "LAKI-LAKI"),
+    ("3201016902000001", "2000-02-29"),         # a woman's 29 February in a leap year
+])
+def test_nik_check_decodes_valid_niks(nik, expect):
+    r = run_cli("nik", "check", nik)
+    assert r.returncode == 0, r.stderr
+    assert expect in r.stdout
+    assert "Cibinong" in r.stdout and "Kabupaten Bogor" in r.stdout
+
+
+@pytest.mark.parametrize("nik,reason", [
+    ("3201012902010001", "BAD_DATE"),           # 29 February in a common year
+    ("9901010507900001", "UNKNOWN_PROVINCE"),
+    ("3201990507900001", "UNKNOWN_DISTRICT"),
+    ("32010105079000a1", "NON_DIGIT"),
+    ("320101050790001", "LENGTH"),
+    ("32010105079000011", "LENGTH"),
+    ("３２０１０１０５０７９０００１", "FULLWIDTH_DIGIT"),
+    (" 3201010507900001 ", "WHITESPACE"),
+])
+def test_nik_check_rejects_with_reason_and_nonzero_exit(nik, reason):
+    r = run_cli("nik", "check", nik, "--json")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["valid"] is False and out["reason"] == reason
+    human = run_cli("nik", "check", nik)
+    assert human.returncode == 1 and reason in human.stderr
+
+
+def test_verify_prints_per_field_results(index_dir, index):
+    nik = index.sample_niks(1, start=3300000000000000)[0]
+    p = index.lookup(nik, ["NAMA_LGKP", "TGL_LHR", "JENIS_KLMIN"])
+    r = run_cli("verify", "--index", str(index_dir), "--nik", nik,
+                "--name", p["NAMA_LGKP"].lower(), "--birth-date", p["TGL_LHR"],
+                "--sex", p["JENIS_KLMIN"][0])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("Sesuai") == 3 and "Tidak" not in r.stdout
+    wrong = run_cli("verify", "--index", str(index_dir), "--nik", nik,
+                    "--name", "ZZZ QQQ", "--birth-date", "1900-01-01", "--json")
+    assert wrong.returncode == 3
+    fields = {f["field"]: f for f in json.loads(wrong.stdout)["fields"]}
+    assert fields["NAMA_LGKP"]["result"] == "NO_MATCH"
+    assert fields["TGL_LHR"]["result"] == "NO_MATCH" and fields["TGL_LHR"]["score"] == 0
+
+
+def test_verify_reports_bad_input_clearly(index_dir):
+    r = run_cli("verify", "--index", str(index_dir), "--nik", "320101050790001",
+                "--name", "X")
+    assert r.returncode == 2 and "16 digits, got 15" in r.stderr
+    r = run_cli("verify", "--index", str(index_dir), "--nik", "3201010507900001",
+                "--birth-date", "05-07-1990")
+    assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
+
+
+def test_lookup_prints_the_fields(index_dir, index):
+    nik = index.sample_niks(1)[0]
+    r = run_cli("lookup", "--index", str(index_dir), "--nik", nik,
+                "--fields", "NAMA_LGKP,KEC_NAME", "--json")
+    assert r.returncode == 0
+    out = json.loads(r.stdout)
+    assert list(out["fields"]) == ["NAMA_LGKP", "KEC_NAME"] and out["fields"]["KEC_NAME"]
+
+
+def test_demo_makes_everything_on_first_run_and_reuses_it(tmp_path):
+    r = run_cli("demo", "--dir", str(tmp_path), "--records", "3000")
+    assert r.returncode == 0, r.stderr
+    assert "generating 3,000" in r.stdout and "building the index" in r.stdout
+    assert "sample verification" in r.stdout and "NAMA_LGKP" in r.stdout
+    again = run_cli("demo", "--dir", str(tmp_path), "--records", "3000")
+    assert again.returncode == 0
+    assert "generating" not in again.stdout and "building" not in again.stdout
