@@ -5,7 +5,8 @@ The public API is this facade; nothing outside the engine imports `_core` direct
 
 from nikgate.regions import load_regions as _load_regions
 
-from . import _core, names as _names
+from . import _core
+from . import names as _names
 
 _regions = _load_regions()
 _core.init_region_codes(_regions.provinces, _regions.regencies, _regions.districts)

@@ -81,8 +81,8 @@ import io
 import random
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
 
 FIELDS = ("stored", "claimed", "same", "category")
 
@@ -663,7 +663,7 @@ _KEYS = ["QWERTYUIOP", "ASDFGHJKL", "ZXCVBNM"]
 
 
 def _neighbours(ch: str) -> str:
-    for r, row in enumerate(_KEYS):
+    for row in _KEYS:
         if ch in row:
             j = row.index(ch)
             out = row[max(0, j - 1):j] + row[j + 1:j + 2]

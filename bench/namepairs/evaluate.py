@@ -17,7 +17,7 @@ import importlib
 import sys
 import time
 from collections import defaultdict
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 DEFAULT_SCORER = "nikgate.engine.names:score_person_name"
 DEFAULT_THRESHOLDS = (100, 95, 90, 85, 80, 70)
