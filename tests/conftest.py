@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from nikgate.engine import NikIndex
 from nikgate.engine.build import build_index
-
 from nikgate.synth import write_export
 
 EXPORT_ROWS = 4000

@@ -15,8 +15,29 @@ from . import culture, geo, names
 from .address import address, rt_rw
 from .dates import AS_OF_ORD, DDMMYY, FEMALE_DAY_OFFSET, FIRST_ORD, ISO, ordinal
 from .people import (
-    AGAMA, ALAMAT, AYAH, BLOOD, HIDUP, KAB, KAWIN, KEC, KEL, KTP, NAMA, NIK, NO_KK, PDDK, PKRJN,
-    PROP, RT, RW, SEX, TGL, TGL_MATI, TMPT, WN,
+    AGAMA,
+    ALAMAT,
+    AYAH,
+    BLOOD,
+    HIDUP,
+    KAB,
+    KAWIN,
+    KEC,
+    KEL,
+    KTP,
+    NAMA,
+    NIK,
+    NO_KK,
+    PDDK,
+    PKRJN,
+    PROP,
+    RT,
+    RW,
+    SEX,
+    TGL,
+    TGL_MATI,
+    TMPT,
+    WN,
 )
 from .pick import Weighted
 from .serials import DELTA_MAX_SERIAL, DELTA_MIN_SERIAL, NikSerials

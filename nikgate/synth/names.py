@@ -11,8 +11,24 @@ from __future__ import annotations
 import random
 
 from .culture import (
-    BALI, BATAK, BUGIS, ISLAM, JAWA, KATHOLIK, KRISTEN, MELAYU, MINANG, SUB_DAYAK,
-    SUB_MALUKU, SUB_MINAHASA, SUB_NTT, SUB_PAPUA, SUB_TORAJA, SUNDA, TIMUR, TIONGHOA,
+    BALI,
+    BATAK,
+    BUGIS,
+    ISLAM,
+    JAWA,
+    KATHOLIK,
+    KRISTEN,
+    MELAYU,
+    MINANG,
+    SUB_DAYAK,
+    SUB_MALUKU,
+    SUB_MINAHASA,
+    SUB_NTT,
+    SUB_PAPUA,
+    SUB_TORAJA,
+    SUNDA,
+    TIMUR,
+    TIONGHOA,
 )
 from .pick import Weighted, uniform
 

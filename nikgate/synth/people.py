@@ -15,7 +15,14 @@ from nikgate.engine import schema
 from . import attrs, culture, geo, names
 from .address import address, rt_rw
 from .dates import (
-    AS_OF_ORD, DAYS_PER_YEAR, DDMMYY, FEMALE_DAY_OFFSET, FIRST_ORD, ISO, YEAR, ordinal,
+    AS_OF_ORD,
+    DAYS_PER_YEAR,
+    DDMMYY,
+    FEMALE_DAY_OFFSET,
+    FIRST_ORD,
+    ISO,
+    YEAR,
+    ordinal,
 )
 from .pick import Weighted, uniform
 from .serials import LOCAL_KK_FIRST_ORD, KkSerials, NikSerials

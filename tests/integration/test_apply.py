@@ -8,9 +8,9 @@ import sys
 import textwrap
 
 import pytest
+
 from nikgate.engine import NikIndex
 from nikgate.engine.delta import apply_delta
-
 from nikgate.errors import WarehouseFileError
 from nikgate.synth import write_delta
 

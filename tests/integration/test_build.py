@@ -7,11 +7,11 @@ import io
 import os
 
 import pytest
+
 from nikgate.engine import NikIndex
 from nikgate.engine.build import build_index
 from nikgate.engine.record import RowEncoder, RowRejected
 from nikgate.engine.schema import REQUIRED_COLUMNS
-
 from nikgate.errors import WarehouseFileError
 
 from ..conftest import EXPORT_ROWS, run_cli

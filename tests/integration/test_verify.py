@@ -8,10 +8,10 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from nikgate.engine import Field, ItemStatus, NikIndex, Outcome, plan_claims, reference
 from nikgate.engine.record import decode
 from nikgate.engine.schema import VERIFIABLE
-
 from nikgate.errors import (
     CorruptRecordError,
     IndexFormatError,

@@ -3,6 +3,7 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nikgate.engine import TextKind, _core, names, text_score
 
 P, PL, A = TextKind.PERSON, TextKind.PLACE, TextKind.ADDRESS

@@ -3,9 +3,9 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nikgate.engine import _core, check_nik, decode_nik, reference
 from nikgate.engine.nik import REASONS
-
 from nikgate.errors import InvalidNikError
 
 # 32.01.01 = Cibinong, Kabupaten Bogor, Jawa Barat

@@ -8,8 +8,8 @@ import io
 from collections import defaultdict
 
 import pytest
-from nikgate.engine import schema
 
+from nikgate.engine import schema
 from nikgate.regions import load_regions
 from nikgate.synth import write_delta, write_export
 from nikgate.synth.export import district_quotas
