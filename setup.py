@@ -1,15 +1,55 @@
-"""Build steps pyproject.toml cannot declare: the Cython core (and, later, the gRPC stubs).
+"""Build steps pyproject.toml cannot declare: the Cython core and the gRPC stubs.
+
+The stubs (`*_pb2.py`, `*_pb2.pyi`, `*_pb2_grpc.py`) are generated from proto/nikgate/v1
+by grpc_tools.protoc at build time, next to the .proto files, and never edited by hand.
 
 NIKGATE_CYTHON_TRACE=1 builds the core with line tracing and writes an annotated HTML
 report beside the .pyx, for profiling; never for production.
 """
 
 import os
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
+ROOT = Path(__file__).resolve().parent
+PROTO_ROOT = ROOT / "proto"
 TRACE = os.environ.get("NIKGATE_CYTHON_TRACE") == "1"
+
+
+def generate_stubs() -> None:
+    import grpc_tools
+    from grpc_tools import protoc
+
+    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
+    well_known = str(Path(grpc_tools.__file__).parent / "_proto")
+    args = [
+        "grpc_tools.protoc",
+        f"--proto_path={PROTO_ROOT}",
+        f"--proto_path={well_known}",
+        f"--python_out={PROTO_ROOT}",
+        f"--pyi_out={PROTO_ROOT}",
+        f"--grpc_python_out={PROTO_ROOT}",
+        *protos,
+    ]
+    if protoc.main(args) != 0:
+        raise RuntimeError("protoc failed on " + " ".join(protos))
+
+
+class BuildPy(build_py):
+    def run(self):
+        generate_stubs()
+        super().run()
+
+
+class BuildExt(build_ext):
+    def run(self):
+        generate_stubs()  # editable installs may skip build_py
+        super().run()
+
 
 core = Extension(
     "nikgate.engine._core",
@@ -21,6 +61,7 @@ core = Extension(
 )
 
 setup(
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
     ext_modules=cythonize(
         [core],
         language_level=3,

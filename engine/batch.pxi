@@ -111,10 +111,16 @@ cdef struct Claim:
 
 
 cdef int _nik_from(object nik, uint64_t *value, int *pos) except -1:
+    """Check a NIK given as str, or as an int (API clients may send numbers)."""
     cdef Py_ssize_t n
     cdef const char *s
-    if not isinstance(nik, str):
-        nik = str(nik)
+    cdef uint64_t v
+    if isinstance(nik, int):
+        if nik < 1000000000000000 or nik > 9999999999999999:
+            pos[0] = len(str(nik)) if nik >= 0 else 0
+            return NIK_LENGTH
+        v = nik
+        return nik_check_value(v, value)
     s = PyUnicode_AsUTF8AndSize(nik, &n)
     return nik_parse(<const unsigned char *>s, n, value, pos)
 

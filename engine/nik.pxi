@@ -52,7 +52,7 @@ cdef int nik_parse(const unsigned char *s, Py_ssize_t n, uint64_t *out, int *pos
     """Validate a UTF-8 NIK. On NIK_OK, *out holds it; else *pos is the 1-based position."""
     cdef Py_ssize_t i
     cdef uint64_t v = 0
-    cdef int digits = 0, day, month, yy, serial
+    cdef int digits = 0
     pos[0] = 0
     if n > 0 and (_is_space(s[0]) or _is_space(s[n - 1])):
         pos[0] = 1 if _is_space(s[0]) else <int>n
@@ -72,6 +72,12 @@ cdef int nik_parse(const unsigned char *s, Py_ssize_t n, uint64_t *out, int *pos
     if digits != 16:
         pos[0] = digits
         return NIK_LENGTH
+    return nik_check_value(v, out)
+
+
+cdef int nik_check_value(uint64_t v, uint64_t *out) noexcept nogil:
+    """The checks after the digits: region, date, serial (for NIKs sent as numbers too)."""
+    cdef int day, month, yy, serial
     if not _province_ok[v // 100000000000000ULL]:
         return NIK_PROVINCE
     if not _regency_ok[v // 1000000000000ULL]:

@@ -9,9 +9,9 @@ import sys
 from nikgate import __version__
 from nikgate.errors import InvalidInputError, NikgateError
 
-from . import data, demo, index, lookup, nik, verify
+from . import data, demo, index, lookup, nik, pki, verify
 
-AREAS = (data, index, nik, verify, lookup, demo)
+AREAS = (data, index, nik, verify, lookup, demo, pki)
 
 
 def build_parser() -> argparse.ArgumentParser:

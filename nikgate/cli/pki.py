@@ -1,0 +1,186 @@
+"""`nikgate pki ...`: the CA behind the mutual-TLS service (init, issue, sign, revoke, list)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .output import emit_json, table
+
+
+def register(sub) -> None:
+    p = sub.add_parser("pki", help="the nikgate CA: client and server certificates, CRL")
+    s = p.add_subparsers(dest="pki_command", required=True, metavar="ACTION")
+
+    i = s.add_parser("init", help="create the CA (DIR/ca/) with an empty CRL")
+    _dir(i)
+    i.add_argument("--name", default="nikgate dev CA", help="CA common name")
+    i.add_argument("--days", type=int, default=3650, help="CA validity (default 3650)")
+    i.add_argument("--force", action="store_true",
+                   help="replace an existing CA (the old one is moved aside, not deleted)")
+    i.set_defaults(func=_init)
+
+    v = s.add_parser("issue-server", help="issue or rotate the server certificate "
+                                          "(DIR/server/server.crt|.key)")
+    _dir(v)
+    v.add_argument("--host", action="append", dest="hosts", metavar="H",
+                   help="DNS name for the SAN (repeatable; default localhost)")
+    v.add_argument("--ip", action="append", dest="ips", metavar="IP",
+                   help="IP address for the SAN (repeatable; default 127.0.0.1 and ::1)")
+    v.add_argument("--days", type=int, default=397)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=_issue_server)
+
+    c = s.add_parser("issue", help="issue a client certificate and key for an institution "
+                                   "(DIR/issued/ID.crt|.key)")
+    c.add_argument("institution_id", metavar="INSTITUTION_ID")
+    _dir(c)
+    c.add_argument("--operator", action="store_true",
+                   help="a Dukcapil operator certificate instead of an institution one")
+    c.add_argument("--days", type=int, default=365)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_issue)
+
+    r = s.add_parser("sign-csr", help="sign an institution's CSR (it keeps its own key)")
+    r.add_argument("csr", metavar="CSR_FILE")
+    _dir(r)
+    r.add_argument("--institution", required=True, metavar="ID",
+                   help="the id the certificate names (the CSR's subject is ignored)")
+    r.add_argument("--operator", action="store_true")
+    r.add_argument("--days", type=int, default=365)
+    r.add_argument("--out", required=True, metavar="CERT", help="where to write the PEM")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_sign_csr)
+
+    k = s.add_parser("revoke", help="revoke a certificate and publish a new CRL")
+    k.add_argument("serial", metavar="SERIAL", help="hex serial from `nikgate pki list` "
+                                                    "(a unique prefix of 8+ digits will do)")
+    _dir(k)
+    k.add_argument("--reason", default="unspecified",
+                   help="key_compromise, affiliation_changed, superseded, "
+                        "cessation_of_operation, privilege_withdrawn, ... "
+                        "(default unspecified)")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(func=_revoke)
+
+    f = s.add_parser("crl", help="re-sign the CRL with a fresh next-update (run from cron)")
+    _dir(f)
+    f.add_argument("--days", type=int, default=7, help="CRL validity (default 7)")
+    f.set_defaults(func=_crl)
+
+    ls = s.add_parser("list", help="every certificate the CA issued, with its status")
+    _dir(ls)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_list)
+
+
+def _dir(p) -> None:
+    p.add_argument("--dir", required=True, help="the PKI directory")
+
+
+def _positive(days: int) -> int:
+    from nikgate.errors import InvalidInputError
+
+    if days < 1:
+        raise InvalidInputError(f"--days must be at least 1, got {days}", field="days")
+    return days
+
+
+def _when(t) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _report(args, info: dict) -> int:
+    if args.json:
+        emit_json(info)
+    else:
+        for key, value in info.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _init(args) -> int:
+    from nikgate.server import pki
+
+    ca = pki.init_ca(args.dir, name=args.name, days=_positive(args.days), force=args.force)
+    print(f"CA certificate: {ca.layout.ca_cert}")
+    print(f"CA key:         {ca.layout.ca_key} (keep it private)")
+    print(f"CRL:            {ca.layout.crl}")
+    return 0
+
+
+def _issue_server(args) -> int:
+    from nikgate.server import pki
+
+    ca = pki.load_ca(args.dir)
+    hosts = args.hosts if args.hosts is not None else ["localhost"]
+    ips = args.ips if args.ips is not None else ["127.0.0.1", "::1"]
+    issued = pki.issue_server(ca, hosts, ips, days=_positive(args.days))
+    return _report(args, {"serial": issued.serial_hex, "certificate": str(issued.cert_path),
+                          "key": str(issued.key_path),
+                          "not_after": _when(issued.cert.not_valid_after_utc)})
+
+
+def _issue(args) -> int:
+    from nikgate.server import pki
+
+    ca = pki.load_ca(args.dir)
+    kind = "operator" if args.operator else "institution"
+    issued = pki.issue_client(ca, args.institution_id, kind=kind, days=_positive(args.days))
+    return _report(args, {"serial": issued.serial_hex, "kind": kind,
+                          "institution_id": args.institution_id,
+                          "certificate": str(issued.cert_path), "key": str(issued.key_path),
+                          "not_after": _when(issued.cert.not_valid_after_utc)})
+
+
+def _sign_csr(args) -> int:
+    from nikgate.errors import InvalidInputError
+    from nikgate.server import pki
+
+    try:
+        csr_pem = Path(args.csr).read_bytes()
+    except OSError as e:
+        raise InvalidInputError(f"cannot read CSR file {args.csr}: {e.strerror}") from None
+    ca = pki.load_ca(args.dir)
+    kind = "operator" if args.operator else "institution"
+    issued = pki.sign_csr(ca, csr_pem, args.institution, kind=kind, days=_positive(args.days))
+    out = Path(args.out)
+    pki.write_atomic(out, issued.cert_pem)
+    return _report(args, {"serial": issued.serial_hex, "kind": kind,
+                          "institution_id": args.institution, "certificate": str(out),
+                          "not_after": _when(issued.cert.not_valid_after_utc)})
+
+
+def _revoke(args) -> int:
+    from nikgate.server import pki
+
+    ca = pki.load_ca(args.dir)
+    rec = pki.revoke(ca, args.serial, args.reason)
+    return _report(args, {"serial": rec.serial, "kind": rec.kind,
+                          "institution_id": rec.institution_id, "revoked_at": rec.revoked_at,
+                          "reason": rec.reason, "crl": str(ca.layout.crl)})
+
+
+def _crl(args) -> int:
+    from nikgate.server import pki
+
+    ca = pki.load_ca(args.dir)
+    number = pki.refresh_crl(ca, days=_positive(args.days))
+    print(f"CRL #{number} written to {ca.layout.crl}")
+    return 0
+
+
+def _list(args) -> int:
+    from nikgate.server import pki
+
+    records = [r.to_dict() for r in pki.list_certs(args.dir)]
+    if args.json:
+        emit_json(records)
+        return 0
+    if not records:
+        print("no certificates issued yet", file=sys.stderr)
+        return 0
+    rows = [(r["serial"], r["kind"], r["institution_id"] or "-", r["status"],
+             r["not_after"], r["reason"] or "") for r in records]
+    print(table(rows, ("SERIAL", "KIND", "ID", "STATUS", "NOT_AFTER", "REASON")))
+    return 0

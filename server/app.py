@@ -1,0 +1,124 @@
+"""build_server(config): one worker's grpc.aio server, started, with the port it bound."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from nikgate.engine import NikIndex
+from nikgate.v1 import lookup_pb2, verification_pb2
+
+from .calls import CallGuard, Limits
+from .config import Config
+from .handlers.lookup import SERVICE as LOOKUP
+from .handlers.lookup import LookupHandlers
+from .handlers.verification import SERVICE as VERIFICATION
+from .handlers.verification import VerificationHandlers
+from .identity import Authenticator
+from .institutions import InstitutionRegistry
+from .pki import CrlChecker, ServerCertWatcher, load_keypair
+from .receipts import ReceiptSigner
+
+log = logging.getLogger(__name__)
+
+SERVICES = (VERIFICATION, LOOKUP)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    index: NikIndex
+    guard: CallGuard
+
+    async def stop(self, grace: float) -> None:
+        """Health NOT_SERVING first, so balancers move away; then drain for `grace` s."""
+        for name in ("", *SERVICES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
+        self.index.close()
+
+
+def server_credentials(config: Config) -> grpc.ServerCredentials:
+    """mTLS only; the server certificate is re-read on change, for new handshakes."""
+    ca_pem = Path(config.tls.ca).read_bytes()
+    watcher = ServerCertWatcher(config.tls.cert, config.tls.key)
+    key_pem, cert_pem = load_keypair(config.tls.cert, config.tls.key)
+
+    def fetch():
+        changed = watcher.changed()
+        if changed is None:
+            return None
+        log.info("server certificate changed: new handshakes use it")
+        return grpc.ssl_server_certificate_configuration([changed], root_certificates=ca_pem)
+
+    initial = grpc.ssl_server_certificate_configuration([(key_pem, cert_pem)],
+                                                        root_certificates=ca_pem)
+    return grpc.dynamic_ssl_server_credentials(initial, fetch,
+                                               require_client_authentication=True)
+
+
+def server_options(config: Config) -> list[tuple[str, int]]:
+    s = config.server
+    return [
+        ("grpc.max_receive_message_length", s.max_message_bytes),
+        ("grpc.max_send_message_length", s.max_message_bytes),
+        ("grpc.max_concurrent_streams", s.max_concurrent_streams),
+        ("grpc.so_reuseport", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", s.keepalive_min_time_seconds * 1000),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+    ]
+
+
+async def build_server(config: Config, *, port: int | None = None,
+                       index: NikIndex | None = None) -> RunningServer:
+    """Start a server per `config`; `port` overrides the configured one (0 = any free)."""
+    index = index or NikIndex.open(config.index.path)
+    signer = ReceiptSigner.load(config.receipts.signing_key)
+    auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca),
+                         InstitutionRegistry(config.institutions.registry))
+    s = config.server
+    guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds))
+    verification = VerificationHandlers(index, signer, s.max_batch_items)
+    lookup = LookupHandlers(index, signer, s.max_batch_items)
+
+    server = grpc.aio.server(options=server_options(config))
+    server.add_generic_rpc_handlers((
+        grpc.method_handlers_generic_handler(VERIFICATION, {
+            "Verify": guard.unary("Verify", verification.verify),
+            "VerifyBatch": guard.unary("VerifyBatch", verification.verify_batch, batched=True),
+            "VerifyStream": guard.stream("VerifyStream", verification.verify_stream),
+        }),
+        grpc.method_handlers_generic_handler(LOOKUP, {
+            "Lookup": guard.unary("Lookup", lookup.lookup),
+            "LookupBatch": guard.unary("LookupBatch", lookup.lookup_batch, batched=True),
+        }),
+    ))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (verification_pb2.DESCRIPTOR.services_by_name["Verification"].full_name,
+         lookup_pb2.DESCRIPTOR.services_by_name["Lookup"].full_name,
+         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server)
+
+    host, _, configured_port = s.address.rpartition(":")
+    bind_port = int(configured_port) if port is None else port
+    bound = server.add_secure_port(f"{host or '127.0.0.1'}:{bind_port}",
+                                   server_credentials(config))
+    if bound == 0:
+        raise OSError(f"cannot bind {host}:{bind_port}")
+    await server.start()
+    for name in ("", *SERVICES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"port": bound, "records": index.record_count,
+                               "generation": index.generation.name})
+    return RunningServer(server, bound, health_servicer, index, guard)

@@ -1,0 +1,159 @@
+"""Server configuration: one frozen, typed object from a TOML file plus environment.
+
+Every key is documented in docs/configuration.md. An environment variable
+NIKGATE_<SECTION>_<KEY> (upper case) overrides the file, e.g. NIKGATE_SERVER_WORKERS=2.
+Nothing else in nikgate reads os.environ for settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nikgate.errors import InvalidInputError
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    address: str = "127.0.0.1:50051"     # host:port; port 0 lets the OS pick
+    workers: int = 0                      # worker processes; 0 = CPU count
+    max_message_bytes: int = 16 * MiB     # larger requests get RESOURCE_EXHAUSTED
+    max_concurrent_streams: int = 64      # per connection (HTTP/2 setting)
+    max_in_flight: int = 512              # per worker; beyond it calls are shed
+    max_batch_items: int = 10_000         # per VerifyBatch / LookupBatch message
+    max_deadline_seconds: float = 30.0    # longer client deadlines are capped to this
+    keepalive_min_time_seconds: int = 10  # pings more often than this are bad behaviour
+    grace_seconds: float = 10.0           # drain time on shutdown
+    port_file: str = ""                   # where to write the bound port (tests, demo)
+
+
+@dataclass(frozen=True)
+class IndexSection:
+    path: str = "var/demo/index"
+
+
+@dataclass(frozen=True)
+class TlsSection:
+    ca: str = "var/demo/pki/ca/ca.crt"
+    cert: str = "var/demo/pki/server/server.crt"
+    key: str = "var/demo/pki/server/server.key"
+    crl: str = "var/demo/pki/ca/crl.pem"
+
+
+@dataclass(frozen=True)
+class ReceiptSection:
+    signing_key: str = "var/demo/receipt-signing.key"  # Ed25519 PEM, made on first run
+
+
+@dataclass(frozen=True)
+class InstitutionSection:
+    registry: str = "var/demo/institutions.json"  # known institutions (reloaded on change)
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    address: str = "127.0.0.1:0"   # Prometheus endpoint; empty disables it
+    directory: str = ""            # multiprocess files; empty = a private temp dir
+
+
+@dataclass(frozen=True)
+class LoggingSection:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerSection = field(default_factory=ServerSection)
+    index: IndexSection = field(default_factory=IndexSection)
+    tls: TlsSection = field(default_factory=TlsSection)
+    receipts: ReceiptSection = field(default_factory=ReceiptSection)
+    institutions: InstitutionSection = field(default_factory=InstitutionSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+
+    def with_overrides(self, **sections: Mapping[str, object]) -> Config:
+        """A copy with some keys replaced: with_overrides(server={"workers": 2})."""
+        return _build({k: {**dataclasses.asdict(getattr(self, k)), **v}
+                       for k, v in sections.items()}, base=self)
+
+
+def _coerce(value: object, kind: type, where: str) -> object:
+    if isinstance(value, str) and kind is not str:
+        try:
+            if kind is bool:
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return kind(value)
+        except ValueError:
+            raise InvalidInputError(f"{where} must be {kind.__name__}, got {value!r}") from None
+    if kind is float and isinstance(value, int):
+        return float(value)
+    if not isinstance(value, kind):
+        raise InvalidInputError(f"{where} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _build(data: Mapping[str, Mapping[str, object]], base: Config | None = None) -> Config:
+    base = base or Config()
+    sections = {}
+    hints = typing.get_type_hints(Config)
+    for name, section_type in hints.items():
+        current = getattr(base, name)
+        given = dict(data.get(name, {}))
+        section_hints = typing.get_type_hints(section_type)
+        unknown = set(given) - set(section_hints)
+        if unknown:
+            raise InvalidInputError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
+        values = {k: _coerce(v, section_hints[k], f"{name}.{k}") for k, v in given.items()}
+        sections[name] = dataclasses.replace(current, **values)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise InvalidInputError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    return Config(**sections)
+
+
+def load_config(path: str | os.PathLike | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration from `path` (optional) with NIKGATE_* environment overrides."""
+    data: dict[str, dict[str, object]] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as e:
+            raise InvalidInputError(f"cannot read config {path}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise InvalidInputError(f"config {path} is not valid TOML: {e}") from None
+    environ = os.environ if environ is None else environ
+    hints = typing.get_type_hints(Config)
+    for name, section_type in hints.items():
+        for key in typing.get_type_hints(section_type):
+            env_key = f"NIKGATE_{name}_{key}".upper()
+            if env_key in environ:
+                data.setdefault(name, {})[key] = environ[env_key]
+    config = _build(data)
+    base_dir = Path(path).parent if path is not None else Path.cwd()
+    return _resolve_paths(config, base_dir)
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    """Relative file paths in a config file are relative to that file."""
+    def fix(p: str) -> str:
+        return str(base / p) if p and not os.path.isabs(p) else p
+
+    return dataclasses.replace(
+        config,
+        index=dataclasses.replace(config.index, path=fix(config.index.path)),
+        tls=dataclasses.replace(config.tls, ca=fix(config.tls.ca), cert=fix(config.tls.cert),
+                                key=fix(config.tls.key), crl=fix(config.tls.crl)),
+        receipts=dataclasses.replace(config.receipts,
+                                     signing_key=fix(config.receipts.signing_key)),
+        institutions=dataclasses.replace(config.institutions,
+                                         registry=fix(config.institutions.registry)),
+    )

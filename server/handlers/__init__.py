@@ -1,0 +1,1 @@
+"""Thin RPC handlers: parse, call the engine, map the result."""

@@ -1,0 +1,95 @@
+"""nikgate.v1.Verification: Verify, VerifyBatch, VerifyStream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from nikgate.engine import NikIndex
+from nikgate.errors import InvalidInputError
+from nikgate.v1 import verification_pb2 as pb
+
+from ..identity import Caller
+from ..receipts import ReceiptSigner
+from .batching import batch_niks, check_item_ids, run_batch
+
+SERVICE = "nikgate.v1.Verification"
+# engine Outcome (0 not provided, 1 match, 2 no match) -> proto Outcome (+1)
+_OUTCOME = bytes(range(1, 257)[:255]) + b"\x00"
+
+
+class VerificationHandlers:
+    def __init__(self, index: NikIndex, signer: ReceiptSigner, max_items: int) -> None:
+        self.index = index
+        self.signer = signer
+        self.max_items = max_items
+
+    async def verify(self, request: bytes, caller: Caller, tx: str) -> tuple[bytes, int]:
+        req = pb.VerifyRequest.FromString(request)
+        if not req.nik:
+            raise InvalidInputError("nik is empty: send the 16-digit NIK", field="nik")
+        result = self.index.verify(req.nik, dict(req.claims), dict(req.thresholds) or None)
+        resp = pb.VerifyResponse(
+            transaction_id=tx,
+            request_id=req.request_id,
+            status=int(result.status),
+            fields=[pb.FieldResult(field=r.field.name, outcome=int(r.outcome) + 1,
+                                   score=r.score, threshold=r.threshold)
+                    for r in result.fields],
+            life_status=_LIFE.get(result.life_status, 0),
+            card_status=_CARD.get(result.card_status, 0),
+        )
+        return self.signer.seal(resp.SerializeToString(), request, tx,
+                                f"/{SERVICE}/Verify", caller.institution_id), 1
+
+    def _batch(self, req: pb.VerifyBatchRequest, tx: str) -> pb.VerifyBatchResponse:
+        niks = batch_niks(req.niks, req.nik_numbers, self.max_items)
+        n = len(niks)
+        item_ids = check_item_ids(req.item_ids, n)
+        if len(req.fields) != len(req.columns):
+            raise InvalidInputError(f"{len(req.fields)} fields but {len(req.columns)} claim "
+                                    "columns: send one column per field", field="columns")
+        claims = {}
+        for name, column in zip(req.fields, req.columns):
+            values = column.values
+            if len(values) != n:
+                raise InvalidInputError(f"claim column {name} has {len(values)} values for {n} "
+                                        "items; send one per item (empty = not claimed)",
+                                        field="columns")
+            claims[name] = list(values)
+        result = self.index.verify_batch(niks, claims, dict(req.thresholds) or None)
+        return pb.VerifyBatchResponse(
+            transaction_id=tx,
+            request_id=req.request_id,
+            fields=[f.name for f in result.fields],
+            thresholds=result.thresholds,
+            status=result.status,
+            outcomes=result.outcomes.translate(_OUTCOME),
+            scores=result.scores,
+            life_status=result.life,
+            card_status=result.card,
+            problems=result.problems,
+            item_ids=item_ids,
+        )
+
+    async def verify_batch(self, request: bytes, caller: Caller, tx: str) -> tuple[bytes, int]:
+        req = pb.VerifyBatchRequest.FromString(request)
+        n = len(req.niks) + len(req.nik_numbers)
+        resp = await run_batch(n, lambda: self._batch(req, tx))
+        return self.signer.seal(resp.SerializeToString(), request, tx,
+                                f"/{SERVICE}/VerifyBatch", caller.institution_id), n
+
+    async def verify_stream(self, requests: AsyncIterator[bytes], caller: Caller,
+                            tx: str) -> AsyncIterator[tuple[bytes, int]]:
+        seq = 0
+        async for request in requests:
+            seq += 1
+            req = pb.VerifyBatchRequest.FromString(request)
+            n = len(req.niks) + len(req.nik_numbers)
+            part_tx = f"{tx}.{seq}"
+            resp = await run_batch(n, lambda: self._batch(req, part_tx))  # noqa: B023
+            yield self.signer.seal(resp.SerializeToString(), request, part_tx,
+                                   f"/{SERVICE}/VerifyStream", caller.institution_id), n
+
+
+_LIFE = {"HIDUP": 1, "MATI": 2}
+_CARD = {"AKTIF": 1, "DIGANTI": 2, "DIBLOKIR": 3}

@@ -1,0 +1,46 @@
+"""Who is calling: the institution named by the client certificate, checked per call.
+
+TLS (BoringSSL) has already verified the chain to the nikgate CA and the validity dates;
+gRPC Python cannot check revocation, so each call's peer certificate is checked here
+against the CRL (reloaded on change) and against the institutions nikgate knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from .institutions import InstitutionRegistry
+from .pki import CrlChecker, PkiError, peer_identity
+from .status import Unauthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    institution_id: str
+    kind: str          # "institution" or "operator"
+    serial: int
+
+
+class Authenticator:
+    def __init__(self, crl: CrlChecker, registry: InstitutionRegistry) -> None:
+        self._crl = crl
+        self._registry = registry
+
+    def caller(self, context: grpc.aio.ServicerContext) -> Caller:
+        """The verified caller, or Unauthenticated saying what is wrong."""
+        pems = context.auth_context().get("x509_pem_cert")
+        if not pems:
+            raise Unauthenticated("no client certificate: nikgate accepts mutual TLS only")
+        try:
+            ident = peer_identity(pems[0])  # cached: a connection presents one certificate
+        except PkiError as e:  # a CA-signed certificate without a nikgate identity
+            raise Unauthenticated(f"client certificate names no nikgate identity: {e}") from None
+        if self._crl.is_revoked(ident.serial):
+            raise Unauthenticated(
+                f"client certificate {ident.serial:x} is revoked; ask Dukcapil for a new one")
+        if ident.kind != "operator" and self._registry.get(ident.institution_id) is None:
+            raise Unauthenticated(
+                f"institution {ident.institution_id!r} is not registered with nikgate")
+        return Caller(ident.institution_id, ident.kind, ident.serial)

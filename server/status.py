@@ -1,0 +1,82 @@
+"""The one table from nikgate errors to gRPC status codes, with rich error details.
+
+Handlers never pick a status code themselves: they raise (or let the engine raise) a
+nikgate error and `abort_with` turns it into the status, a message a person can act on, and
+google.rpc details (BadRequest naming the field, QuotaFailure, RetryInfo) that any gRPC
+client library can read.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from nikgate import errors
+
+# Most specific first: the first matching class decides.
+STATUS_OF: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
+    (errors.InvalidInputError, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.CorruptRecordError, grpc.StatusCode.DATA_LOSS),
+    (errors.IndexMissingError, grpc.StatusCode.UNAVAILABLE),
+    (errors.IndexFormatError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.WarehouseFileError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.NikgateError, grpc.StatusCode.INTERNAL),
+)
+
+
+class Unauthenticated(errors.NikgateError):
+    """The caller's certificate is revoked or names no known institution."""
+
+
+class Overloaded(errors.NikgateError):
+    """The worker is at its in-flight limit; the caller should retry after a pause."""
+
+    def __init__(self, message: str, retry_after_s: float = 0.05) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+STATUS_OF = ((Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+             (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED), *STATUS_OF)
+
+
+def status_code_of(error: BaseException) -> grpc.StatusCode:
+    for cls, code in STATUS_OF:
+        if isinstance(error, cls):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _pack(message) -> any_pb2.Any:
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    return detail
+
+
+def rich_status(error: BaseException) -> grpc.Status:
+    """A grpc.Status carrying google.rpc details for the error."""
+    code = status_code_of(error)
+    details = []
+    if isinstance(error, errors.InvalidInputError):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field or "", description=str(error))
+        if isinstance(error, errors.InvalidNikError):
+            violation.reason = error.reason
+        details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
+    if isinstance(error, Overloaded):
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(error.retry_after_s * 1e9))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    message = str(error) if code is not grpc.StatusCode.INTERNAL else (
+        "internal error; the transaction id in the logs identifies it")
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message,
+                               details=details)
+    return rpc_status.to_status(status)
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+    """End the call with the status the table gives for `error` (never returns)."""
+    status = rich_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)

@@ -1,0 +1,141 @@
+"""A real nikgate server on 127.0.0.1 with real certificates, for the integration tests.
+
+The server runs in its own thread with its own uvloop event loop; clients use ordinary
+gRPC channels with certificates from a session-scoped CA: a good institution, an operator,
+one from another CA, an expired one, a revoked one, one for an unregistered institution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import uvloop
+
+from nikgate.server import pki
+from nikgate.server.app import build_server
+from nikgate.server.config import Config
+from nikgate.server.institutions import write_registry
+from nikgate.server.receipts import ensure_signing_key, public_key_path
+
+
+@dataclass
+class Certs:
+    ca: bytes
+    good: tuple[bytes, bytes]           # (key, cert)
+    operator: tuple[bytes, bytes]
+    other_ca: tuple[bytes, bytes]
+    expired: tuple[bytes, bytes]
+    revoked: tuple[bytes, bytes]
+    unknown: tuple[bytes, bytes]
+    pki_dir: Path
+
+
+def _pair(issued: pki.Issued) -> tuple[bytes, bytes]:
+    return issued.key_pem, issued.cert_pem
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> Certs:
+    root = tmp_path_factory.mktemp("pki")
+    ca = pki.init_ca(root / "main")
+    pki.issue_server(ca)
+    other = pki.init_ca(root / "other")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    revoked = pki.issue_client(ca, "bank-revoked")
+    pki.revoke(ca, revoked.serial, "key_compromise")
+    return Certs(
+        ca=ca.cert_pem,
+        good=_pair(pki.issue_client(ca, "bank-a")),
+        operator=_pair(pki.issue_client(ca, "ops", kind="operator")),
+        other_ca=_pair(pki.issue_client(other, "bank-a")),
+        expired=_pair(pki.issue_client(ca, "bank-a", not_before=past,
+                                       not_after=past + dt.timedelta(days=1), write=False)),
+        revoked=_pair(revoked),
+        unknown=_pair(pki.issue_client(ca, "bank-unknown")),
+        pki_dir=root / "main",
+    )
+
+
+@pytest.fixture(scope="session")
+def server_config(certs, index_dir, tmp_path_factory) -> Config:
+    work = tmp_path_factory.mktemp("server")
+    registry = work / "institutions.json"
+    write_registry(registry, [{"id": "bank-a", "name": "Bank A", "kind": "bank"},
+                              {"id": "bank-revoked", "name": "Bank R", "kind": "bank"}])
+    key = ensure_signing_key(work / "receipt.key")
+    layout = pki.Layout(certs.pki_dir)
+    return Config().with_overrides(
+        server={"address": "127.0.0.1:0", "max_in_flight": 64},
+        index={"path": str(index_dir)},
+        tls={"ca": str(layout.ca_cert), "cert": str(layout.server_cert),
+             "key": str(layout.server_key), "crl": str(layout.crl)},
+        receipts={"signing_key": str(key)},
+        institutions={"registry": str(registry)},
+        metrics={"address": ""},
+    )
+
+
+class ServerThread:
+    """A started server on its own event loop thread."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.loop = uvloop.new_event_loop()
+        self.ready = threading.Event()
+        self.running = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(30):
+            raise RuntimeError("server did not start")
+        if self.error:
+            raise self.error
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.running = self.loop.run_until_complete(build_server(self.config, port=0))
+        except BaseException as e:  # surfaced to the test
+            self.error = e
+            self.ready.set()
+            return
+        self.ready.set()
+        self.loop.run_forever()
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    def stop(self) -> None:
+        fut = asyncio.run_coroutine_threadsafe(self.running.stop(1.0), self.loop)
+        fut.result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def server(server_config) -> ServerThread:
+    s = ServerThread(server_config)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def receipt_public_key(server_config) -> Path:
+    return public_key_path(server_config.receipts.signing_key)
+
+
+def channel(port: int, certs: Certs, which: str = "good", options=()) -> grpc.Channel:
+    """A secure channel to the test server presenting the named client certificate."""
+    pair = getattr(certs, which) if which else None
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=certs.ca,
+        private_key=pair[0] if pair else None,
+        certificate_chain=pair[1] if pair else None)
+    return grpc.secure_channel(f"localhost:{port}", creds, options=list(options))
