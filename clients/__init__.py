@@ -1,0 +1,15 @@
+"""Typed Python clients for nikgate: blocking and asyncio, over mutual TLS.
+
+    from nikgate.clients import Connection, NikgateClient
+    conn = Connection.from_file("var/demo/connection.json", "bank-demo")
+    with NikgateClient(conn) as client:
+        reply = client.verify("3201014507900001", {"NAMA_LGKP": "Siti Aminah"})
+        print(reply.message.fields)
+"""
+
+from .aio import AsyncNikgateClient
+from .connection import Connection
+from .requests import Reply, VerifyItem
+from .sync import NikgateClient
+
+__all__ = ["AsyncNikgateClient", "Connection", "NikgateClient", "Reply", "VerifyItem"]

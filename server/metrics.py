@@ -1,22 +1,18 @@
-"""Prometheus metrics, shared by all worker processes (prometheus-client multiprocess mode).
+"""Prometheus metrics recorded by each worker (prometheus-client multiprocess mode).
 
-The supervisor sets PROMETHEUS_MULTIPROC_DIR before the workers start and serves the
-merged view; each worker only records.
+Under `nikgate serve` the supervisor exports PROMETHEUS_MULTIPROC_DIR before the workers
+fork and serves the merged view (metrics_setup.py); in a single process (tests) the
+metrics are ordinary in-process ones.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 from prometheus_client import (
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    multiprocess,
-    start_http_server,
 )
 
 CALLS = Counter("nikgate_calls", "Calls by method, status and institution",
@@ -40,26 +36,3 @@ def record_call(method: str, code: str, institution: str, seconds: float, items:
 
 def set_index_built_at(epoch_seconds: float) -> None:
     INDEX_AGE.set(max(0.0, time.time() - epoch_seconds))
-
-
-def serve_merged(address: str) -> int:
-    """Serve every worker's metrics merged, from the supervisor; returns the bound port."""
-    host, _, port = address.rpartition(":")
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-    return server.server_port
-
-
-def prepare_directory(path: str) -> str:
-    """Empty the multiprocess directory (stale files would double-count) and export it."""
-    directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
-    for f in directory.glob("*.db"):
-        f.unlink()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    return str(directory)
-
-
-def worker_exited(pid: int) -> None:
-    multiprocess.mark_process_dead(pid)

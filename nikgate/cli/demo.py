@@ -1,67 +1,181 @@
-"""`nikgate demo`: the embedded default. First run makes demo data and builds the index;
-later runs reuse them. Then it runs a sample verification and lookup."""
+"""`nikgate demo`: the embedded default.
+
+First run: 1M synthetic records, the index, a development CA with a server certificate and
+certificates for sample institutions (a bank, a telco, the portal, a card-reader user, an
+operator), a receipt signing key and a config. Later runs reuse what exists. Then it
+starts the web service on 127.0.0.1, writes DIR/connection.json and prints calls to paste.
+"""
 
 from __future__ import annotations
 
+import json
 import random
+import shlex
 import time
 from pathlib import Path
 
 from .output import table
 
 DEFAULT_DIR = "var/demo"
+INSTITUTIONS = (
+    ("bank-demo", "Bank Demo (web service)", "bank"),
+    ("telco-demo", "Telco Demo (SIM registration)", "telco"),
+    ("portal", "Web portal users", "portal"),
+    ("card-reader-demo", "Card reader user", "card_reader"),
+)
+OPERATOR = "ops-demo"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="make demo data and an index, then verify a sample")
+    p = sub.add_parser("demo", help="make demo data, an index and certificates; serve them")
     p.add_argument("--dir", default=DEFAULT_DIR, help=f"working directory (default {DEFAULT_DIR})")
     p.add_argument("--records", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--port", type=int, default=50051, help="0 lets the OS pick")
+    p.add_argument("--workers", type=int, default=0, help="worker processes (0 = CPU count)")
+    p.add_argument("--no-serve", action="store_true", help="prepare and verify, do not serve")
     p.set_defaults(func=_demo)
 
 
-def _demo(args) -> int:
-    from nikgate.engine import NikIndex
+def _data_and_index(root: Path, records: int, seed: int) -> Path:
     from nikgate.engine.build import build_index
     from nikgate.synth import write_export
 
-    root = Path(args.dir)
-    root.mkdir(parents=True, exist_ok=True)
-    export = root / f"warehouse-{args.records}-{args.seed}.csv"
+    export = root / f"warehouse-{records}-{seed}.csv"
     index_dir = root / "index"
     if not export.exists():
-        print(f"generating {args.records:,} synthetic records -> {export}")
+        print(f"generating {records:,} synthetic records -> {export}")
         t = time.perf_counter()
         tmp = export.with_suffix(".partial")
-        write_export(tmp, args.records, args.seed)
+        write_export(tmp, records, seed)
         tmp.rename(export)
         print(f"  done in {time.perf_counter() - t:.1f} s")
     if not (index_dir / "current").exists():
         print(f"building the index -> {index_dir}")
-        report = build_index(export, index_dir, rejects_path=root / "rejects.csv")
-        s = report.summary()
+        s = build_index(export, index_dir, rejects_path=root / "rejects.csv").summary()
         print(f"  stored {s['stored']:,} of {s['rows_read']:,} rows in {s['seconds']} s "
               f"({s['rows_per_second']:,} rows/s, {s['bytes_per_record']} bytes/record, "
               f"{s['rejected']} rejected)")
+    return index_dir
+
+
+def _pki(root: Path) -> dict[str, dict[str, str]]:
+    from nikgate.server import pki
+
+    pki_dir = root / "pki"
+    layout = pki.Layout(pki_dir)
+    if not layout.ca_cert.exists():
+        print(f"making a development CA and certificates -> {pki_dir}")
+        ca = pki.init_ca(pki_dir, name="nikgate demo CA")
+        pki.issue_server(ca)
+        for ident, _, _ in INSTITUTIONS:
+            pki.issue_client(ca, ident)
+        pki.issue_client(ca, OPERATOR, kind="operator")
+    out = {}
+    for ident, _, _ in INSTITUTIONS:
+        cert, key = layout.client_paths("institution", ident)
+        out[ident] = {"cert": str(cert.relative_to(root)), "key": str(key.relative_to(root))}
+    cert, key = layout.client_paths("operator", OPERATOR)
+    out[OPERATOR] = {"cert": str(cert.relative_to(root)), "key": str(key.relative_to(root))}
+    return out
+
+
+def _config(root: Path, port: int, workers: int) -> Path:
+    from nikgate.server.institutions import write_registry
+    from nikgate.server.receipts import ensure_signing_key
+
+    ensure_signing_key(root / "receipt-signing.key")
+    registry = root / "institutions.json"
+    if not registry.exists():
+        write_registry(registry, [{"id": i, "name": n, "kind": k} for i, n, k in INSTITUTIONS])
+    path = root / "nikgate.toml"
+    if not path.exists():
+        path.write_text(f"""# nikgate demo configuration (docs/configuration.md); paths are relative to this file.
+[server]
+address = "127.0.0.1:{port}"
+workers = {workers}
+
+[index]
+path = "index"
+
+[tls]
+ca = "pki/ca/ca.crt"
+cert = "pki/server/server.crt"
+key = "pki/server/server.key"
+crl = "pki/ca/crl.pem"
+
+[receipts]
+signing_key = "receipt-signing.key"
+
+[institutions]
+registry = "institutions.json"
+
+[metrics]
+address = "127.0.0.1:0"
+""")
+    return path
+
+
+def _sample(index_dir: Path, seed: int) -> tuple[str, dict]:
+    from nikgate.engine import NikIndex
+
     with NikIndex.open(index_dir) as idx:
         print(f"index {idx.generation.name}: {idx.record_count:,} records")
-        rng = random.Random(args.seed)
-        niks = idx.sample_niks(1, start=rng.randrange(11 * 10**14, 95 * 10**14))
-        if not niks:
-            niks = idx.sample_niks(1)
+        rng = random.Random(seed)
+        niks = idx.sample_niks(1, start=rng.randrange(11 * 10**14, 95 * 10**14)) or \
+            idx.sample_niks(1)
         nik = niks[0]
         person = idx.lookup(nik, ["NAMA_LGKP", "TGL_LHR", "TMPT_LHR"])
         assert person is not None
-        # A clerk's typing of the stored name: lower case, title dropped.
-        claimed = person["NAMA_LGKP"].title()
+        claimed = person["NAMA_LGKP"].title()  # a clerk's typing of the stored name
         result = idx.verify(nik, {"NAMA_LGKP": claimed, "TGL_LHR": person["TGL_LHR"],
                                   "TMPT_LHR": "Kota " + person["TMPT_LHR"].title()})
-        print(f"\nsample verification of NIK {nik} ({result.life_status}, card "
+        print(f"\nsample verification (offline) of NIK {nik} ({result.life_status}, card "
               f"{result.card_status}):")
         print(table([(r.field.name, r.outcome.name, str(r.score), str(r.threshold))
                      for r in result.fields], ("FIELD", "RESULT", "SCORE", "THRESHOLD")))
-        print("\ntry it yourself:")
-        print(f"  nikgate nik check {nik}")
-        print(f"  nikgate verify --index {index_dir} --nik {nik} --name '{claimed}' "
-              f"--birth-date {person['TGL_LHR']}")
-    return 0
+    return nik, {"NAMA_LGKP": claimed, "TGL_LHR": person["TGL_LHR"]}
+
+
+def _demo(args) -> int:
+    from nikgate.server.config import load_config
+    from nikgate.server.receipts import public_key_path
+    from nikgate.server.supervisor import serve
+
+    root = Path(args.dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    index_dir = _data_and_index(root, args.records, args.seed)
+    certs = _pki(root)
+    config_path = _config(root, args.port, args.workers)
+    nik, claims = _sample(index_dir, args.seed)
+    if args.no_serve:
+        return 0
+    config = load_config(config_path).with_overrides(
+        server={"address": f"127.0.0.1:{args.port}", "workers": args.workers})
+
+    def ready(host: str, port: int, metrics_port: int | None) -> None:
+        connection = {
+            "address": f"{host}:{port}",
+            "server_name": "localhost",
+            "ca": "pki/ca/ca.crt",
+            "receipt_public_key": str(public_key_path(config.receipts.signing_key)
+                                      .relative_to(root)),
+            "metrics": f"http://{host}:{metrics_port}/metrics" if metrics_port else None,
+            "institutions": certs,
+        }
+        conn_path = root / "connection.json"
+        conn_path.write_text(json.dumps(connection, indent=2) + "\n")
+        bank = certs["bank-demo"]
+        body = json.dumps({"nik": nik, "claims": claims})
+        print(f"\nnikgate is serving on {host}:{port} (mTLS); connection details: {conn_path}")
+        if metrics_port:
+            print(f"metrics: http://{host}:{metrics_port}/metrics")
+        print("\npaste one of these in another terminal:")
+        print(f"  .venv/bin/nikgate verify --connection {conn_path} --as bank-demo --nik {nik} "
+              f"--name {shlex.quote(claims['NAMA_LGKP'])} --birth-date {claims['TGL_LHR']}")
+        print(f"  grpcurl -cacert {root / 'pki/ca/ca.crt'} -cert {root / bank['cert']} "
+              f"-key {root / bank['key']} -d {shlex.quote(body)} localhost:{port} "
+              "nikgate.v1.Verification/Verify")
+        print("\nCtrl-C stops the server (health goes NOT_SERVING, calls drain).", flush=True)
+
+    return serve(config, on_ready=ready)

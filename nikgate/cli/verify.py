@@ -1,7 +1,9 @@
 """`nikgate verify`: per-field verification of one person, for a person at a terminal.
 
-Exit status: 0 when the NIK was found and every claimed field matched, 3 when it was not
-found or a field did not match, 2 for invalid input.
+Against a server (`--connection FILE --as INSTITUTION`, a thin client of the web service)
+or offline against an index directory (`--index DIR`). Exit status: 0 when the NIK was
+found and every claimed field matched, 3 when it was not found or a field did not match,
+2 for invalid input.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ LABEL = {1: "Sesuai", 2: "Tidak Sesuai", 0: "-"}
 
 def register(sub) -> None:
     p = sub.add_parser("verify", help="verify claimed fields of a NIK")
-    p.add_argument("--index", required=True, help="index directory (offline verification)")
+    add_target_options(p)
     p.add_argument("--nik", required=True)
     for flag, field in OPTIONS:
         p.add_argument(flag, dest=field, metavar="VALUE", help=f"claimed {field}")
@@ -61,17 +63,31 @@ def _int(text: str) -> int:
         raise SystemExit(f"nikgate: threshold must be a whole number 0-100, got {text!r}") from None
 
 
-def _verify(args) -> int:
-    from nikgate.engine import NikIndex
+def add_target_options(p) -> None:
+    """--index DIR (offline) or --connection FILE --as INSTITUTION (via the server)."""
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--index", help="index directory (offline, no server)")
+    target.add_argument("--connection", help="connection.json of a server (as `nikgate demo` "
+                                             "writes)")
+    p.add_argument("--as", dest="institution", default="bank-demo",
+                   help="which institution's certificate to present (default bank-demo)")
 
+
+def _verify(args) -> int:
     claims: dict[str, str] = {}
     for _, field in OPTIONS:
         value = getattr(args, field)
         if value is not None:
             claims[field] = value
     claims.update(_pairs(args.field, "--field"))
-    with NikIndex.open(args.index) as idx:
-        result = idx.verify(args.nik, claims, parse_thresholds(args.threshold))
+    thresholds = parse_thresholds(args.threshold)
+    if args.connection:
+        result = _verify_remote(args, claims, thresholds)
+    else:
+        from nikgate.engine import NikIndex
+
+        with NikIndex.open(args.index) as idx:
+            result = idx.verify(args.nik, claims, thresholds)
     if args.json:
         emit_json({
             "nik": result.nik, "status": result.status.name,
@@ -88,3 +104,26 @@ def _verify(args) -> int:
              str(r.threshold)) for r in result.fields]
     print(table(rows, ("FIELD", "RESULT", "SCORE", "THRESHOLD")))
     return 0 if result.all_match else 3
+
+
+def _verify_remote(args, claims, thresholds):
+    """Ask the server; turn its answer into the engine's result type for printing."""
+    from nikgate.clients import Connection, NikgateClient
+    from nikgate.engine import FieldResult, ItemStatus, Outcome, Verification
+    from nikgate.engine.schema import Field
+
+    from .remote import call
+
+    if isinstance(thresholds, int):
+        thresholds = {f: thresholds for f in claims}
+    conn = Connection.from_file(args.connection, args.institution)
+    with NikgateClient(conn) as client:
+        reply = call(lambda: client.verify(args.nik, claims, thresholds))
+    m = reply.message
+    order = {name: i for i, name in enumerate(claims)}
+    fields = tuple(sorted((FieldResult(Field[f.field], Outcome(f.outcome - 1), f.score,
+                                       f.threshold) for f in m.fields),
+                          key=lambda r: order.get(r.field.name, 99)))
+    return Verification(nik=args.nik, status=ItemStatus(m.status), fields=fields,
+                        life_status=[None, "HIDUP", "MATI"][m.life_status],
+                        card_status=[None, "AKTIF", "DIGANTI", "DIBLOKIR"][m.card_status])

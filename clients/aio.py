@@ -1,0 +1,108 @@
+"""AsyncNikgateClient: the asyncio client (grpc.aio), same calls as NikgateClient."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+
+from nikgate.v1 import lookup_pb2, verification_pb2
+
+from .connection import Connection
+from .requests import (
+    Reply,
+    VerifyItem,
+    batches_of,
+    lookup_batch_request,
+    lookup_request,
+    verify_batch_request,
+    verify_request,
+)
+
+_V = "/nikgate.v1.Verification/"
+_L = "/nikgate.v1.Lookup/"
+
+
+def _raw(b: bytes) -> bytes:
+    return b
+
+
+class AsyncNikgateClient:
+    def __init__(self, connection: Connection, deadline: float = 10.0) -> None:
+        self.connection = connection
+        self.deadline = deadline
+        self._channel = connection.aio_channel()
+        self._unary = {name: self._channel.unary_unary(path, _raw, _raw) for name, path in (
+            ("Verify", _V + "Verify"), ("VerifyBatch", _V + "VerifyBatch"),
+            ("Lookup", _L + "Lookup"), ("LookupBatch", _L + "LookupBatch"))}
+        self._stream = self._channel.stream_stream(_V + "VerifyStream", _raw, _raw)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncNikgateClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, name: str, request, parse, timeout: float | None):
+        body = request.SerializeToString()
+        raw = await self._unary[name](body, timeout=timeout or self.deadline)
+        return Reply(parse(raw), raw, body)
+
+    async def verify(self, nik: str, claims: Mapping[str, str], thresholds=None, *,
+                     purpose: str = "", request_id: str = "", timeout: float | None = None
+                     ) -> Reply[verification_pb2.VerifyResponse]:
+        return await self._call("Verify",
+                                verify_request(nik, claims, thresholds, purpose, request_id),
+                                verification_pb2.VerifyResponse.FromString, timeout)
+
+    async def verify_batch(self, niks: Sequence[str],
+                           claims: Mapping[str, Sequence[str | None]], thresholds=None, *,
+                           item_ids: Sequence[int] = (), purpose: str = "",
+                           request_id: str = "", timeout: float | None = None
+                           ) -> Reply[verification_pb2.VerifyBatchResponse]:
+        return await self._call("VerifyBatch",
+                                verify_batch_request(niks, claims, thresholds, item_ids,
+                                                     purpose, request_id),
+                                verification_pb2.VerifyBatchResponse.FromString, timeout)
+
+    async def verify_stream(self, items: Iterable[VerifyItem], fields: Sequence[str], *,
+                            batch_size: int = 1000, window: int = 4, thresholds=None,
+                            purpose: str = "", timeout: float | None = None
+                            ) -> AsyncIterator[Reply[verification_pb2.VerifyBatchResponse]]:
+        """Stream items as batches with at most `window` unanswered; replies in order."""
+        slots = asyncio.Semaphore(window)
+        sent: deque[bytes] = deque()
+
+        async def requests():
+            for message in batches_of(items, fields, batch_size, thresholds, purpose):
+                await slots.acquire()
+                body = message.SerializeToString()
+                sent.append(body)
+                yield body
+
+        call = self._stream(requests(), timeout=timeout)
+        try:
+            async for raw in call:
+                body = sent.popleft()
+                slots.release()
+                yield Reply(verification_pb2.VerifyBatchResponse.FromString(raw), raw, body)
+        finally:
+            call.cancel()
+
+    async def lookup(self, nik: str, fields: Sequence[str], *, purpose: str = "",
+                     request_id: str = "", timeout: float | None = None
+                     ) -> Reply[lookup_pb2.LookupResponse]:
+        return await self._call("Lookup", lookup_request(nik, fields, purpose, request_id),
+                                lookup_pb2.LookupResponse.FromString, timeout)
+
+    async def lookup_batch(self, niks: Sequence[str], fields: Sequence[str], *,
+                           item_ids: Sequence[int] = (), purpose: str = "",
+                           request_id: str = "", timeout: float | None = None
+                           ) -> Reply[lookup_pb2.LookupBatchResponse]:
+        return await self._call("LookupBatch",
+                                lookup_batch_request(niks, fields, item_ids, purpose,
+                                                     request_id),
+                                lookup_pb2.LookupBatchResponse.FromString, timeout)

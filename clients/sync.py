@@ -1,0 +1,116 @@
+"""NikgateClient: the blocking client, for scripts and thread-based services."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import grpc
+
+from nikgate.v1 import lookup_pb2, verification_pb2
+
+from .connection import Connection
+from .requests import (
+    Reply,
+    VerifyItem,
+    batches_of,
+    lookup_batch_request,
+    lookup_request,
+    verify_batch_request,
+    verify_request,
+)
+
+_V = "/nikgate.v1.Verification/"
+_L = "/nikgate.v1.Lookup/"
+
+
+def _raw(b: bytes) -> bytes:
+    return b
+
+
+class NikgateClient:
+    """Calls nikgate over mutual TLS with a default deadline on every call."""
+
+    def __init__(self, connection: Connection, deadline: float = 10.0) -> None:
+        self.connection = connection
+        self.deadline = deadline
+        self._channel = connection.channel()
+        # Raw bytes in and out, so a Reply can carry what receipts sign.
+        self._unary = {name: self._channel.unary_unary(path, _raw, _raw) for name, path in (
+            ("Verify", _V + "Verify"), ("VerifyBatch", _V + "VerifyBatch"),
+            ("Lookup", _L + "Lookup"), ("LookupBatch", _L + "LookupBatch"))}
+        self._stream = self._channel.stream_stream(_V + "VerifyStream", _raw, _raw)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> NikgateClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, name: str, request, parse, timeout: float | None):
+        body = request.SerializeToString()
+        raw = self._unary[name](body, timeout=timeout or self.deadline)
+        return Reply(parse(raw), raw, body)
+
+    def verify(self, nik: str, claims: Mapping[str, str], thresholds=None, *,
+               purpose: str = "", request_id: str = "", timeout: float | None = None
+               ) -> Reply[verification_pb2.VerifyResponse]:
+        return self._call("Verify", verify_request(nik, claims, thresholds, purpose, request_id),
+                          verification_pb2.VerifyResponse.FromString, timeout)
+
+    def verify_batch(self, niks: Sequence[str], claims: Mapping[str, Sequence[str | None]],
+                     thresholds=None, *, item_ids: Sequence[int] = (), purpose: str = "",
+                     request_id: str = "", timeout: float | None = None
+                     ) -> Reply[verification_pb2.VerifyBatchResponse]:
+        return self._call("VerifyBatch",
+                          verify_batch_request(niks, claims, thresholds, item_ids, purpose,
+                                               request_id),
+                          verification_pb2.VerifyBatchResponse.FromString, timeout)
+
+    def verify_stream(self, items: Iterable[VerifyItem], fields: Sequence[str], *,
+                      batch_size: int = 1000, window: int = 4, thresholds=None,
+                      purpose: str = "", timeout: float | None = None
+                      ) -> Iterator[Reply[verification_pb2.VerifyBatchResponse]]:
+        """Stream any iterable of items as batches; yields one reply per batch, in order.
+
+        At most `window` batches are unanswered at a time, so memory stays bounded however
+        long the input is.
+        """
+        slots = threading.Semaphore(window)
+        sent: deque[bytes] = deque()
+
+        def requests() -> Iterator[bytes]:
+            for message in batches_of(items, fields, batch_size, thresholds, purpose):
+                slots.acquire()
+                body = message.SerializeToString()
+                sent.append(body)
+                yield body
+
+        call = self._stream(requests(), timeout=timeout)
+        try:
+            for raw in call:
+                body = sent.popleft()
+                slots.release()
+                yield Reply(verification_pb2.VerifyBatchResponse.FromString(raw), raw, body)
+        finally:
+            call.cancel()
+
+    def lookup(self, nik: str, fields: Sequence[str], *, purpose: str = "",
+               request_id: str = "", timeout: float | None = None
+               ) -> Reply[lookup_pb2.LookupResponse]:
+        return self._call("Lookup", lookup_request(nik, fields, purpose, request_id),
+                          lookup_pb2.LookupResponse.FromString, timeout)
+
+    def lookup_batch(self, niks: Sequence[str], fields: Sequence[str], *,
+                     item_ids: Sequence[int] = (), purpose: str = "", request_id: str = "",
+                     timeout: float | None = None) -> Reply[lookup_pb2.LookupBatchResponse]:
+        return self._call("LookupBatch",
+                          lookup_batch_request(niks, fields, item_ids, purpose, request_id),
+                          lookup_pb2.LookupBatchResponse.FromString, timeout)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)

@@ -1,0 +1,56 @@
+"""`nikgate receipt verify`: check a saved response's receipt offline."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from .output import emit_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("receipt", help="receipts: proof of what nikgate answered")
+    s = p.add_subparsers(dest="receipt_command", required=True, metavar="ACTION")
+    v = s.add_parser("verify", help="verify a saved response's signed receipt offline")
+    v.add_argument("response", help="the raw response bytes, or a JSON file with "
+                                    "response_b64 (and optionally request_b64)")
+    v.add_argument("--public-key", required=True, help="the server's Ed25519 public key (PEM)")
+    v.add_argument("--request", help="the raw request bytes, to check the receipt covers it")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=_verify)
+
+
+def _load(path: str) -> tuple[bytes, bytes | None]:
+    data = Path(path).read_bytes()
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return data, None
+    request = doc.get("request_b64")
+    return base64.b64decode(doc["response_b64"]), base64.b64decode(request) if request else None
+
+
+def _verify(args) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from nikgate.server.receipts import verify_receipt
+
+    response, request = _load(args.response)
+    if args.request:
+        request = Path(args.request).read_bytes()
+    key = serialization.load_pem_public_key(Path(args.public_key).read_bytes())
+    check = verify_receipt(response, key, request)  # type: ignore[arg-type]
+    p = check.payload
+    info = {"valid": check.valid, "reason": check.reason}
+    if p is not None:
+        info.update(transaction_id=p.transaction_id, method=p.method,
+                    institution_id=p.institution_id, issued_at_unix_ms=p.issued_at_unix_ms)
+    if args.json:
+        emit_json(info)
+    else:
+        print(("valid: " if check.valid else "INVALID: ") + check.reason)
+        for k, v in info.items():
+            if k not in ("valid", "reason"):
+                print(f"  {k}: {v}")
+    return 0 if check.valid else 1

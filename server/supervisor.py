@@ -1,0 +1,197 @@
+"""`nikgate serve`: N worker processes sharing one port, watched by a supervisor.
+
+The supervisor checks the port is free (SO_REUSEPORT would otherwise let a second
+nikgate silently share it), then forks the workers before any gRPC object exists in this
+process; each worker opens the index read-only and runs its own grpc.aio server on uvloop
+with SO_REUSEPORT, and the kernel spreads connections across them. A worker that dies is
+restarted (with a back-off if it keeps dying). SIGTERM/SIGINT: the workers set health to
+NOT_SERVING, drain calls for the grace period and exit; stragglers are killed.
+
+This module must not import grpc: workers import it after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .config import Config
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF_MAX = 5.0
+
+
+def reserve_port(address: str) -> tuple[str, int]:
+    """Check that host:port is free (binding without SO_REUSEPORT) and return it; port 0
+    picks a free one."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, int(port)))
+        except OSError as e:
+            raise OSError(f"cannot listen on {host}:{port}: {e.strerror}; is another server "
+                          "running there?") from None
+        return host, s.getsockname()[1]
+
+
+def _worker_main(config: Config, host: str, port: int, worker_id: int) -> None:
+    """Runs in the forked child: its own event loop and gRPC server."""
+    import asyncio
+
+    import uvloop
+
+    from . import logs
+    from .app import build_server
+
+    logs.configure(config.logging.level)
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        cfg = config.with_overrides(server={"address": f"{host}:{port}"})
+        running = await build_server(cfg, port=port)
+        log.info("worker ready", extra={"worker": worker_id, "pid": os.getpid(), "port": port})
+        await stop.wait()
+        log.info("worker draining", extra={"worker": worker_id})
+        await running.stop(config.server.grace_seconds)
+
+    uvloop.run(run())
+
+
+class Supervisor:
+    def __init__(self, config: Config, on_ready=None) -> None:
+        self.config = config
+        self.on_ready = on_ready  # called with (host, port, metrics_port) once serving
+        self.workers: dict[int, int] = {}     # pid -> worker id
+        self.started: dict[int, float] = {}   # worker id -> last start time
+        self.failures: dict[int, int] = {}
+        self.stopping = False
+
+    def _spawn(self, worker_id: int, host: str, port: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _worker_main(self.config, host, port, worker_id)
+            except BaseException:
+                logging.getLogger(__name__).exception("worker failed")
+                code = 1
+            finally:
+                os._exit(code)
+        self.workers[pid] = worker_id
+        self.started[worker_id] = time.monotonic()
+
+    def run(self) -> int:
+        cfg = self.config
+        host, port = reserve_port(cfg.server.address)
+        metrics_dir = cfg.metrics.directory or tempfile.mkdtemp(prefix="nikgate-metrics-")
+        # prometheus-client reads this when its metrics module is first imported, in the
+        # workers after the fork; the supervisor serves the merged view.
+        from . import metrics_setup
+        metrics_setup.prepare_directory(metrics_dir)
+        metrics_port = None
+        if cfg.metrics.address:
+            metrics_port = metrics_setup.serve_merged(cfg.metrics.address)
+        count = cfg.server.workers or os.cpu_count() or 1
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_stop)
+        for worker_id in range(count):
+            self._spawn(worker_id, host, port)
+        log.info("supervisor started", extra={"workers": count, "port": port,
+                                              "metrics_port": metrics_port})
+        if wait_listening(host, port, timeout=60):
+            if cfg.server.port_file:
+                tmp = Path(cfg.server.port_file + ".tmp")
+                tmp.write_text(f"{port}\n{metrics_port or 0}\n")
+                os.replace(tmp, cfg.server.port_file)
+            if self.on_ready is not None:
+                self.on_ready(host, port, metrics_port)
+        else:
+            log.error("workers did not start listening within 60 s")
+        return self._watch(host, port)
+
+    def _on_stop(self, signum, frame) -> None:
+        if not self.stopping:
+            self.stopping = True
+            log.info("stopping: draining workers", extra={"signal": signum})
+            for pid in list(self.workers):
+                _signal(pid, signal.SIGTERM)
+
+    def _watch(self, host: str, port: int) -> int:
+        from . import metrics_setup
+
+        deadline = None
+        while self.workers:
+            if self.stopping and deadline is None:
+                deadline = time.monotonic() + self.config.server.grace_seconds + 5
+            if deadline is not None and time.monotonic() > deadline:
+                for pid in list(self.workers):
+                    _signal(pid, signal.SIGKILL)
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.05)
+                continue
+            worker_id = self.workers.pop(pid, None)
+            if worker_id is None:
+                continue
+            metrics_setup.worker_exited(pid)
+            if self.stopping:
+                continue
+            how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                   else f"exit {os.WEXITSTATUS(status)}")
+            uptime = time.monotonic() - self.started[worker_id]
+            self.failures[worker_id] = 0 if uptime > 30 else self.failures.get(worker_id, 0) + 1
+            delay = min(RESTART_BACKOFF_MAX, 0.1 * (2 ** self.failures[worker_id]) - 0.1)
+            log.warning("worker died; restarting", extra={"worker": worker_id, "pid": pid,
+                                                          "how": how, "delay_s": delay})
+            time.sleep(delay)
+            self._spawn(worker_id, host, port)
+        log.info("supervisor stopped")
+        return 0
+
+
+def wait_listening(host: str, port: int, timeout: float) -> bool:
+    """Poll until something accepts TCP connections on host:port (no gRPC here)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def serve(config: Config, on_ready=None) -> int:
+    from . import logs
+
+    logs.configure(config.logging.level)
+    try:
+        return Supervisor(config, on_ready).run()
+    except OSError as e:
+        log.error(str(e))
+        print(f"nikgate: {e}", file=sys.stderr)
+        return 1
