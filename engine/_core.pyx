@@ -8,7 +8,7 @@ verification and lookup with the GIL released).
 """
 
 from libc.stdint cimport uint8_t, uint16_t, int32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, free, qsort
 from libc.string cimport memcmp, memcpy, memset, memchr
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 

@@ -409,10 +409,20 @@ cdef int text_score(const unsigned char *stored, int slen, const unsigned char *
     """Score 0-100 of a claimed text against the stored one (names.score)."""
     cdef Tokens a
     cdef Tokens b
-    text_tokens(stored, slen, kind, &a)
+    cdef int i, head
+    cdef const unsigned char *comma
     if slen == clen and memcmp(stored, claimed, slen) == 0:
-        # identical input: skip the claimed side and the alignment
-        return 100 if a.n > 0 else 0
+        # Identical input scores 100 when it has a token. An ASCII letter or digit before
+        # any comma guarantees one (prefix stripping never removes the last token).
+        head = slen
+        if kind == 0:
+            comma = <const unsigned char *>memchr(stored, 44, slen)
+            if comma != NULL:
+                head = comma - stored
+        for i in range(head):
+            if (48 <= stored[i] <= 57) or (65 <= stored[i] <= 90) or (97 <= stored[i] <= 122):
+                return 100
+    text_tokens(stored, slen, kind, &a)
     text_tokens(claimed, clen, kind, &b)
     return score_tokens(&a, &b)
 

@@ -35,6 +35,8 @@ cdef class Env:
     cdef readonly bint readonly
     cdef readonly str path
     cdef object writer   # the open WriteTxn, aborted before the environment closes
+    cdef int readers     # batch reads in progress (they run without the GIL)
+    cdef bint close_pending
 
     def __cinit__(self, str path, bint readonly=True, size_t map_size=0, bint durable=True):
         cdef MDB_txn *txn
@@ -73,14 +75,29 @@ cdef class Env:
             mdb_env_close(self.env)
 
     def close(self):
+        """Close now, or, while batch reads are running, as soon as the last one ends."""
         if self.writer is not None:
             self.writer.abort()
+        if self.readers > 0:
+            self.close_pending = True
+            return
         if self.env != NULL:
             mdb_env_close(self.env)
             self.env = NULL
 
+    cdef int _enter(self) except -1:
+        self._alive()
+        self.readers += 1
+        return 0
+
+    cdef void _leave(self) noexcept:
+        self.readers -= 1
+        if self.readers == 0 and self.close_pending and self.env != NULL:
+            mdb_env_close(self.env)
+            self.env = NULL
+
     cdef int _alive(self) except -1:
-        if self.env == NULL:
+        if self.env == NULL or self.close_pending:
             raise StoreError(f"index at {self.path} is closed")
         return 0
 

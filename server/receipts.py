@@ -84,6 +84,7 @@ class ReceiptSigner:
             issued_at_unix_ms=int(time.time() * 1000),
             request_sha256=hashlib.sha256(request_bytes).digest(),
             response_sha256=hashlib.sha256(response_bytes).digest(),
+            key_id=self.key_id,
         ).SerializeToString()
         receipt = common_pb2.Receipt(payload=payload, signature=self.key.sign(payload),
                                      key_id=self.key_id)
@@ -113,6 +114,9 @@ def verify_receipt(response_bytes: bytes, public_key: Ed25519PublicKey,
         return ReceiptCheck(False, "bad signature: the receipt was not made by this key, "
                                    "or was altered")
     payload = common_pb2.ReceiptPayload.FromString(receipt.payload)
+    if not (receipt.key_id == payload.key_id == key_id_of(public_key)):
+        return ReceiptCheck(False, "the receipt's key id does not match the signing key",
+                            payload)
     if payload.response_sha256 != hashlib.sha256(body).digest():
         return ReceiptCheck(False, "the response was altered after it was signed", payload)
     if request_bytes is not None and payload.request_sha256 != hashlib.sha256(

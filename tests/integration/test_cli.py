@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
@@ -75,10 +76,46 @@ def test_lookup_prints_the_fields(index_dir, index):
 
 
 def test_demo_makes_everything_on_first_run_and_reuses_it(tmp_path):
-    r = run_cli("demo", "--dir", str(tmp_path), "--records", "3000")
+    r = run_cli("demo", "--dir", str(tmp_path), "--records", "3000", "--no-serve")
     assert r.returncode == 0, r.stderr
     assert "generating 3,000" in r.stdout and "building the index" in r.stdout
+    assert "making a development CA" in r.stdout
     assert "sample verification" in r.stdout and "NAMA_LGKP" in r.stdout
-    again = run_cli("demo", "--dir", str(tmp_path), "--records", "3000")
+    again = run_cli("demo", "--dir", str(tmp_path), "--records", "3000", "--no-serve")
     assert again.returncode == 0
     assert "generating" not in again.stdout and "building" not in again.stdout
+    assert "making a development CA" not in again.stdout
+
+
+def test_demo_serves_and_its_printed_call_works(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "nikgate", "demo", "--dir", str(tmp_path),
+                             "--records", "2000", "--port", "0", "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops the server" in line:
+                break
+        out = "".join(lines)
+        assert "nikgate is serving on 127.0.0.1:" in out, out
+        connection = json.loads((tmp_path / "connection.json").read_text())
+        assert set(connection["institutions"]) >= {"bank-demo", "telco-demo", "portal",
+                                                    "card-reader-demo", "ops-demo"}
+        pasted = next(x for x in out.splitlines() if "nikgate verify --connection" in x)
+        args = shlex.split(pasted.split("nikgate ", 1)[1])
+        r = run_cli(*args)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Sesuai" in r.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
