@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from nikgate.engine import NikIndex
 from nikgate.v1 import lookup_pb2, verification_pb2
 
+from . import metrics
 from .calls import CallGuard, Limits
 from .config import Config
 from .handlers.lookup import SERVICE as LOOKUP
@@ -117,6 +119,8 @@ async def build_server(config: Config, *, port: int | None = None,
     if bound == 0:
         raise OSError(f"cannot bind {host}:{bind_port}")
     await server.start()
+    metrics.set_index_built_at(
+        dt.datetime.fromisoformat(index.manifest["built_at"]).timestamp())
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"port": bound, "records": index.record_count,

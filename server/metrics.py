@@ -7,8 +7,6 @@ metrics are ordinary in-process ones.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import (
     Counter,
     Gauge,
@@ -21,8 +19,11 @@ LATENCY = Histogram("nikgate_call_seconds", "Call latency by method", ["method"]
                     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
 BATCH_ITEMS = Histogram("nikgate_batch_items", "Items per batch message", ["method"],
                         buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000))
-INDEX_AGE = Gauge("nikgate_index_age_seconds", "Age of the served index generation",
-                  multiprocess_mode="max")
+# The build time, not the age: in multiprocess mode nothing runs at scrape time, and
+# Prometheus computes the age as time() - nikgate_index_built_timestamp_seconds.
+INDEX_BUILT = Gauge("nikgate_index_built_timestamp_seconds",
+                    "Build time of the oldest index generation a worker serves",
+                    multiprocess_mode="min")
 IN_FLIGHT = Gauge("nikgate_in_flight", "Calls in flight", multiprocess_mode="livesum")
 
 
@@ -35,4 +36,4 @@ def record_call(method: str, code: str, institution: str, seconds: float, items:
 
 
 def set_index_built_at(epoch_seconds: float) -> None:
-    INDEX_AGE.set(max(0.0, time.time() - epoch_seconds))
+    INDEX_BUILT.set(epoch_seconds)

@@ -23,7 +23,7 @@ from nikgate.server import pki
 from ..conftest import run_cli
 
 
-def _write_config(path: Path, config, **server) -> Path:
+def _write_config(path: Path, config, metrics: str = "", **server) -> Path:
     s = {"address": "127.0.0.1:0", "workers": 2, "grace_seconds": 2.0, **server}
     lines = ["[server]"] + [f"{k} = {v!r}".replace("'", '"') for k, v in s.items()]
     lines += ["[index]", f'path = "{config.index.path}"',
@@ -31,7 +31,7 @@ def _write_config(path: Path, config, **server) -> Path:
               f'key = "{config.tls.key}"', f'crl = "{config.tls.crl}"',
               "[receipts]", f'signing_key = "{config.receipts.signing_key}"',
               "[institutions]", f'registry = "{config.institutions.registry}"',
-              "[metrics]", 'address = ""']
+              "[metrics]", f'address = "{metrics}"']
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -47,7 +47,7 @@ class Served:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("serve did not start: " + self.proc.stderr.read())
             time.sleep(0.1)
-        self.port = int(port_file.read_text().split()[0])
+        self.port, self.metrics_port = map(int, port_file.read_text().split())
 
     def workers(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
@@ -182,3 +182,29 @@ def test_server_certificate_rotates_without_dropping_calls(server_config, certs,
             assert c.verify(nik, {"NAMA_LGKP": "X"}).message.status == 1
     finally:
         served.stop()
+
+
+def test_metrics_merge_all_workers(server_config, client_files, index, tmp_path):
+    import urllib.request
+
+    served = Served(_write_config(tmp_path / "n.toml", server_config, metrics="127.0.0.1:0"),
+                    tmp_path / "port")
+    try:
+        nik = index.sample_niks(1)[0]
+        for _ in range(4):  # separate connections, so both workers see calls
+            with NikgateClient(_connection(served.port, client_files)) as c:
+                for _ in range(5):
+                    c.verify(nik, {"NAMA_LGKP": "X"})
+                with pytest.raises(grpc.RpcError):
+                    c.verify("123", {"NAMA_LGKP": "X"})
+        body = urllib.request.urlopen(
+            f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=10).read().decode()
+    finally:
+        served.stop()
+    line = next(x for x in body.splitlines() if x.startswith("nikgate_calls_total{")
+                and 'code="OK"' in x)
+    assert 'institution="bank-a"' in line and 'method="Verify"' in line
+    assert float(line.rsplit(" ", 1)[1]) == 20.0
+    assert 'code="INVALID_ARGUMENT"' in body
+    assert "nikgate_index_built_timestamp_seconds" in body
+    assert "nikgate_call_seconds_bucket" in body
