@@ -3,6 +3,7 @@
 from typing import Any, Callable
 
 class StoreError(Exception): ...
+class StoreFormatError(StoreError): ...
 
 class Env:
     readonly: bool

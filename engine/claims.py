@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -69,7 +70,30 @@ def plan_claims(
     fields: Iterable[str | Field],
     thresholds: Mapping[str | Field, int] | int | None = None,
 ) -> ClaimPlan:
-    """Validate claimed field names and thresholds (0-100; exact fields always use 100)."""
+    """Validate claimed field names and thresholds (0-100; exact fields always use 100).
+
+    Requests repeat the same few shapes, so plans are cached by shape.
+    """
+    fields = tuple(fields)
+    if thresholds is None or isinstance(thresholds, int):
+        shape = thresholds
+    else:
+        shape = tuple(sorted((str(k), v) for k, v in thresholds.items()))
+    try:
+        return _cached_plan(fields, shape)
+    except TypeError:  # something unhashable: plan it uncached, and let it explain itself
+        return _plan(fields, thresholds)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_plan(fields: tuple, shape) -> ClaimPlan:
+    return _plan(fields, shape if not isinstance(shape, tuple) else dict(shape))
+
+
+def _plan(
+    fields: Iterable[str | Field],
+    thresholds: Mapping[str | Field, int] | int | None,
+) -> ClaimPlan:
     resolved: list[Field] = []
     for name in fields:
         f = resolve_field(name, VERIFIABLE, "verified")

@@ -204,16 +204,19 @@ cdef class ExportParser:
         """Parse whole records from buf, appending (nik, line, value) to `out`.
 
         Returns how many bytes were consumed; the caller keeps the rest (an unfinished
-        record) and passes it again with the next chunk.
+        record) and passes it again with the next chunk. Quoted fields without escaped
+        quotes (a name with its degrees: "HERLINA, S.HUT") stay on the fast path; escaped
+        or stray quotes and non-ASCII text take the careful one.
         """
         cdef Py_ssize_t end = buf.shape[0], pos = 0, start, rec_end, after
         cdef Py_ssize_t fstart[MAX_WIDTH]
         cdef Py_ssize_t fend[MAX_WIDTH]
+        cdef unsigned char fquoted[MAX_WIDTH]
         cdef const char *p[N_COLUMNS]
         cdef Py_ssize_t n[N_COLUMNS]
         cdef const unsigned char *b
-        cdef int nf, i, newlines
-        cdef bint in_quotes, has_quote, non_ascii, complete
+        cdef int nf, i, k, newlines
+        cdef bint in_quotes, complex_, non_ascii, complete
         cdef unsigned char c
         cdef Py_ssize_t line
         if end == 0:
@@ -224,20 +227,24 @@ cdef class ExportParser:
             nf = 0
             newlines = 0
             in_quotes = False
-            has_quote = False
+            complex_ = False
             non_ascii = False
             complete = False
             fstart[0] = pos
+            fquoted[0] = 0
             while pos < end:
                 c = b[pos]
                 if in_quotes:
                     if c == 34:
                         if pos + 1 < end and b[pos + 1] == 34:
+                            complex_ = True  # an escaped quote: the csv module unescapes
                             pos += 2
                             continue
                         if pos + 1 == end and not final:
                             break  # cannot tell "" from a closing quote yet
                         in_quotes = False
+                        if pos + 1 < end and b[pos + 1] not in (44, 10, 13):
+                            complex_ = True  # text after the closing quote
                     elif c == 10:
                         newlines += 1
                     elif c >= 0x80:
@@ -250,20 +257,22 @@ cdef class ExportParser:
                     pos += 1
                     if nf < MAX_WIDTH:
                         fstart[nf] = pos
+                        fquoted[nf] = 0
                 elif c == 10:
                     complete = True
                     break
                 else:
-                    if c == 34 and pos == fstart[nf if nf < MAX_WIDTH else 0]:
-                        in_quotes = True
-                        has_quote = True
-                    elif c == 34:
-                        has_quote = True  # a stray quote: let the csv module judge
+                    if c == 34:
+                        if nf < MAX_WIDTH and pos == fstart[nf]:
+                            in_quotes = True
+                            fquoted[nf] = 1
+                        else:
+                            complex_ = True  # a stray quote: let the csv module judge
                     elif c >= 0x80:
                         non_ascii = True
                     pos += 1
             if not complete:
-                if not final or in_quotes and not final:
+                if not final:
                     return start
                 rec_end = end
                 after = end
@@ -282,7 +291,7 @@ cdef class ExportParser:
             if rec_end == start:
                 continue  # an empty line
             self.rows += 1
-            if has_quote or non_ascii or in_quotes:
+            if complex_ or non_ascii or in_quotes:
                 packed = self.slow(line, bytes(buf[start:rec_end]))
                 if packed is not None:
                     out.append((packed[0], line, packed[1]))
@@ -292,8 +301,13 @@ cdef class ExportParser:
                             f"row has {nf} fields, the header has {self.width}")
                 continue
             for i in range(N_COLUMNS):
-                p[i] = <const char *>(b + fstart[self.colmap[i]])
-                n[i] = fend[self.colmap[i]] - fstart[self.colmap[i]]
+                k = self.colmap[i]
+                if fquoted[k]:
+                    p[i] = <const char *>(b + fstart[k] + 1)
+                    n[i] = fend[k] - fstart[k] - 2
+                else:
+                    p[i] = <const char *>(b + fstart[k])
+                    n[i] = fend[k] - fstart[k]
             packed = _pack(p, n, self.today, self.earliest)
             if packed is None:
                 packed = self.slow(line, bytes(buf[start:rec_end]))

@@ -48,6 +48,11 @@ class NikIndex:
         generation = current_generation(index_dir)
         try:
             env = _core.Env(str(generation), readonly=True)
+        except _core.StoreFormatError:
+            raise IndexFormatError(
+                f"index at {generation} holds databases of another format; this nikgate "
+                f"reads version {FORMAT_VERSION} only. Rebuild it with `nikgate index build`"
+            ) from None
         except _core.StoreError as e:
             raise IndexMissingError(f"cannot open index at {generation}: {e}") from None
         manifest = read_manifest(env, generation)

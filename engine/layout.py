@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nikgate.errors import IndexMissingError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: native integer keys (MDB_INTEGERKEY); 1 had big-endian keys
 MANIFEST_KEY = b"manifest"
 KEEP_GENERATIONS = 2
 

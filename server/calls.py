@@ -72,7 +72,8 @@ class CallGuard:
                 institution = caller.institution_id
                 remaining = context.time_remaining()
                 if remaining is None or remaining > cap:
-                    response, items = await asyncio.wait_for(handler(request, caller, tx), cap)
+                    async with asyncio.timeout(cap):  # no extra task, unlike wait_for
+                        response, items = await handler(request, caller, tx)
                 else:
                     response, items = await handler(request, caller, tx)
                 return response

@@ -27,12 +27,22 @@ INDEX_BUILT = Gauge("nikgate_index_built_timestamp_seconds",
 IN_FLIGHT = Gauge("nikgate_in_flight", "Calls in flight", multiprocess_mode="livesum")
 
 
+_calls: dict[tuple[str, str, str], object] = {}
+_latency: dict[str, object] = {}
+_items: dict[str, object] = {}
+
+
 def record_call(method: str, code: str, institution: str, seconds: float, items: int,
                 batched: bool) -> None:
-    CALLS.labels(method, code, institution).inc()
-    LATENCY.labels(method).observe(seconds)
+    # labels() costs a few microseconds a lookup; the label sets are few, so keep them.
+    key = (method, code, institution)
+    counter = _calls.get(key) or _calls.setdefault(key, CALLS.labels(*key))
+    counter.inc()
+    latency = _latency.get(method) or _latency.setdefault(method, LATENCY.labels(method))
+    latency.observe(seconds)
     if batched:
-        BATCH_ITEMS.labels(method).observe(items)
+        sizes = _items.get(method) or _items.setdefault(method, BATCH_ITEMS.labels(method))
+        sizes.observe(items)
 
 
 def set_index_built_at(epoch_seconds: float) -> None:

@@ -12,6 +12,7 @@ This module must not import grpc: workers import it after the fork.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -61,6 +62,11 @@ def _worker_main(config: Config, host: str, port: int, worker_id: int) -> None:
             loop.add_signal_handler(sig, stop.set)
         cfg = config.with_overrides(server={"address": f"{host}:{port}"})
         running = await build_server(cfg, port=port)
+        # Everything allocated so far lives as long as the worker: keep it out of the
+        # collector's generations, so full collections (tens of ms with ~50k tracked
+        # objects) stop landing on calls' p99.
+        gc.collect()
+        gc.freeze()
         log.info("worker ready", extra={"worker": worker_id, "pid": os.getpid(), "port": port})
         await stop.wait()
         log.info("worker draining", extra={"worker": worker_id})
@@ -85,6 +91,7 @@ class Supervisor:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _exit_with_parent()
                 _worker_main(self.config, host, port, worker_id)
             except BaseException:
                 logging.getLogger(__name__).exception("worker failed")
@@ -176,6 +183,20 @@ def wait_listening(host: str, port: int, timeout: float) -> bool:
         except OSError:
             time.sleep(0.1)
     return False
+
+
+def _exit_with_parent() -> None:
+    """Ask the kernel to SIGTERM this worker when the supervisor dies (even by SIGKILL),
+    so no orphaned worker keeps serving an old configuration."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor's shutdown still works
+        pass
+    if os.getppid() == 1:  # the supervisor died before prctl took effect
+        os._exit(0)
 
 
 def _signal(pid: int, sig: int) -> None:

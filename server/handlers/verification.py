@@ -55,7 +55,7 @@ class VerificationHandlers:
                 raise InvalidInputError(f"claim column {name} has {len(values)} values for {n} "
                                         "items; send one per item (empty = not claimed)",
                                         field="columns")
-            claims[name] = list(values)
+            claims[name] = values  # the engine takes one copy
         result = self.index.verify_batch(niks, claims, dict(req.thresholds) or None)
         return pb.VerifyBatchResponse(
             transaction_id=tx,

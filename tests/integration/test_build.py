@@ -31,7 +31,7 @@ def _write(path, rows, extra_raw: bytes = b""):
 def test_session_index_holds_every_row(index, export_csv):
     assert index.record_count == EXPORT_ROWS
     assert index.manifest["record_count"] == EXPORT_ROWS
-    assert index.manifest["format_version"] == 1
+    assert index.manifest["format_version"] == 2
     assert index.manifest["source_rows"] == EXPORT_ROWS
     assert len(index.manifest["source_xxh3_128"]) == 32
 

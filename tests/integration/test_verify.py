@@ -228,7 +228,7 @@ def test_an_unknown_format_version_is_refused(index_copy):
     txn.put_meta(MANIFEST_KEY, json.dumps(manifest).encode())
     txn.commit()
     env.close()
-    with pytest.raises(IndexFormatError, match="format version 99; this nikgate reads version 1"):
+    with pytest.raises(IndexFormatError, match="format version 99; this nikgate reads version 2"):
         NikIndex.open(index_copy)
 
 
@@ -242,3 +242,20 @@ def test_decode_roundtrip_matches_lookup(index, people):
     record = decode(int(nik), index.raw(int(nik)))
     assert record[Field.NAMA_LGKP].decode() == person["NAMA_LGKP"]
     assert f"{record[Field.NO_KK]:016d}" == person["NO_KK"]
+
+
+def test_an_index_of_the_old_key_format_is_refused_clearly(tmp_path):
+    import lmdb
+
+    gen = tmp_path / "idx" / "generations" / "old"
+    gen.mkdir(parents=True)
+    (tmp_path / "idx" / "current").symlink_to("generations/old")
+    env = lmdb.open(str(gen), max_dbs=4)
+    records = env.open_db(b"records")  # format 1: big-endian byte keys, no INTEGERKEY
+    meta = env.open_db(b"meta")
+    with env.begin(write=True) as txn:
+        txn.put((3201010507900001).to_bytes(8, "big"), b"x" * 60, db=records)
+        txn.put(b"manifest", b'{"format_version": 1, "record_count": 1}', db=meta)
+    env.close()
+    with pytest.raises(IndexFormatError, match="format version 1; this nikgate reads version 2"):
+        NikIndex.open(tmp_path / "idx")

@@ -1,0 +1,1 @@
+"""Benchmarks and load harnesses; run by name, never part of the default test run."""
