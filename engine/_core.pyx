@@ -7,10 +7,11 @@ normalisation and scoring), store.pxi (LMDB environment and writes), batch.pxi (
 verification and lookup with the GIL released).
 """
 
-from libc.stdint cimport uint8_t, uint16_t, int32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, free, qsort
+from libc.stdint cimport uint8_t, uint16_t, int32_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport malloc, free, qsort, realloc
+from libc.stdio cimport FILE, fopen, fwrite, fclose
 from libc.string cimport memcmp, memcpy, memset, memchr
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8, PyUnicode_FromStringAndSize
 
 include "lmdb.pxi"
 
@@ -19,4 +20,5 @@ include "record.pxi"
 include "names.pxi"
 include "store.pxi"
 include "batch.pxi"
+include "arena.pxi"
 include "encode.pxi"

@@ -300,33 +300,56 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
     return status, life, card, outcomes, scores, problems
 
 
+cdef inline object _digits(uint64_t value, int width):
+    """value as a zero-padded decimal str of `width` digits, built in C (no formatting)."""
+    cdef char buf[24]
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        buf[i] = <char>(48 + value % 10)
+        value //= 10
+    return PyUnicode_FromStringAndSize(buf, width)
+
+
+cdef inline object _iso_date(int64_t ordinal):
+    cdef char buf[10]
+    cdef int y, m, d
+    civil_of(ordinal, &y, &m, &d)
+    buf[0] = <char>(48 + y // 1000 % 10)
+    buf[1] = <char>(48 + y // 100 % 10)
+    buf[2] = <char>(48 + y // 10 % 10)
+    buf[3] = <char>(48 + y % 10)
+    buf[4] = 45
+    buf[5] = <char>(48 + m // 10)
+    buf[6] = <char>(48 + m % 10)
+    buf[7] = 45
+    buf[8] = <char>(48 + d // 10)
+    buf[9] = <char>(48 + d % 10)
+    return PyUnicode_FromStringAndSize(buf, 10)
+
+
 cdef object _decode_field(const unsigned char *rec, uint64_t nik, int field, int kind,
                           list names):
-    cdef int length, y, m, d
+    # Runs with the GIL held: keep it to one object allocation per value.
+    cdef int length
     cdef int64_t num
     cdef const unsigned char *p
     if kind == K_TEXT:
         p = record_text(rec, _text_index[field], &length)
         return PyUnicode_DecodeUTF8(<const char *>p, length, "replace")
     if kind == K_NIK:
-        return f"{nik:016d}"
+        return _digits(nik, 16)
     if kind == K_REGION_NAME:
         return None  # filled by the facade from the region table
     num = record_number(rec, field)
     if kind == K_CODE:
         return names[num] if 0 < num < len(names) else None
     if kind == K_DATE:
-        if num == 0:
-            return None
-        civil_of(num, &y, &m, &d)
-        return f"{y:04d}-{m:02d}-{d:02d}"
+        return _iso_date(num) if num != 0 else None
     if kind == K_NUMBER16:
-        return f"{num:016d}"
+        return _digits(<uint64_t>num, 16)
     if kind == K_SMALLINT:
-        return f"{num:03d}"
-    if field == 20:
-        return f"{num:04d}"
-    return f"{num:02d}"
+        return _digits(<uint64_t>num, 3)
+    return _digits(<uint64_t>num, 4 if field == 20 else 2)
 
 
 def lookup_batch(Env env, list niks, list plan, list code_names):

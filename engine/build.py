@@ -1,9 +1,9 @@
 """`nikgate index build`: stream a warehouse export into a new index generation.
 
-Rows are validated and packed as they stream in, sorted in bounded runs (spilled to temp
-files beyond RUN_RECORDS), merged by NIK, de-duplicated (the first line wins; later ones
-are rejected naming it) and appended to a fresh LMDB environment in key order, which
-fills pages completely. The generation is synced and published atomically (layout.py).
+Rows are validated and packed as they stream in, into a C arena (arena.pxi) that is
+sorted by (NIK, line) and appended to a fresh LMDB environment in key order, which fills
+pages completely; duplicates are rejected naming the first line, which wins. An export
+larger than the memory budget is sorted in runs spilled to temp files and merged. The generation is synced and published atomically (layout.py).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from .warehouse import ExportScan, Rejects
 
 log = logging.getLogger(__name__)
 
-RUN_RECORDS = 1_000_000        # records sorted in memory before spilling a run
-APPEND_CHUNK = 200_000         # records per append call
+MEMORY_BUDGET = 4 << 30        # packed records held in memory before spilling a run
+APPEND_CHUNK = 200_000         # records per append call when merging spilled runs
 MAP_SIZE = 1 << 40             # address space only: the file grows as records arrive
 _RUN_ITEM = struct.Struct("<QIH")
 
@@ -68,17 +68,6 @@ class BuildReport:
         }
 
 
-def _spill(run: list[tuple[int, int, bytes]], directory: str) -> str:
-    run.sort()
-    fd, path = tempfile.mkstemp(prefix="run-", suffix=".bin", dir=directory)
-    with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-        pack = _RUN_ITEM.pack
-        for nik, line, value in run:
-            f.write(pack(nik, line, len(value)))
-            f.write(value)
-    return path
-
-
 def _read_run(path: str) -> Iterator[tuple[int, int, bytes]]:
     size = _RUN_ITEM.size
     unpack = _RUN_ITEM.unpack
@@ -89,28 +78,37 @@ def _read_run(path: str) -> Iterator[tuple[int, int, bytes]]:
             yield nik, line, read(n)
 
 
-def _sorted_records(scan: ExportScan, tmpdir: str) -> Iterator[tuple[int, int, bytes]]:
-    run: list[tuple[int, int, bytes]] = []
-    spilled: list[str] = []
-    for batch in scan.records():
-        run.extend(batch)
-        if len(run) >= RUN_RECORDS:
-            spilled.append(_spill(run, tmpdir))
-            run = []
-    if not spilled:
-        run.sort()
-        yield from run
-        return
-    if run:
-        spilled.append(_spill(run, tmpdir))
-    del run
-    yield from heapq.merge(*(_read_run(p) for p in spilled))
+def _append_merged(txn, runs: list[str], report: BuildReport) -> None:
+    """Merge spilled runs (the export was larger than the memory budget) into the txn."""
+    niks: list[int] = []
+    values: list[bytes] = []
+    prev_nik, prev_line = -1, 0
+    for nik, line, value in heapq.merge(*(_read_run(p) for p in runs)):
+        if nik == prev_nik:
+            report.rejects.add(line, "DUPLICATE_NIK",
+                               f"duplicate NIK: first seen at line {prev_line}")
+            continue
+        prev_nik, prev_line = nik, line
+        niks.append(nik)
+        values.append(value)
+        if len(niks) >= APPEND_CHUNK:
+            txn.append_sorted(niks, values)
+            report.stored += len(niks)
+            niks.clear()
+            values.clear()
+    if niks:
+        txn.append_sorted(niks, values)
+        report.stored += len(niks)
 
 
 def build_index(source: str | os.PathLike, out: str | os.PathLike,
                 rejects_path: str | os.PathLike | None = None,
-                today: dt.date | None = None) -> BuildReport:
-    """Build a new generation from `source` and publish it under `out`."""
+                today: dt.date | None = None,
+                memory_budget: int = MEMORY_BUDGET) -> BuildReport:
+    """Build a new generation from `source` and publish it under `out`.
+
+    Up to `memory_budget` bytes of packed records are sorted in memory; beyond that they
+    are sorted in runs spilled to temp files and merged, so memory stays bounded."""
     started = time.perf_counter()
     report = BuildReport()
     scan = ExportScan(Path(source), RowEncoder(today), report.rejects)
@@ -121,26 +119,25 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
     env = _core.Env(str(partial), readonly=False, map_size=MAP_SIZE, durable=False)
     try:
         with tempfile.TemporaryDirectory(prefix="nikgate-build-", dir=out) as tmpdir:
+            arena = _core.RecordArena()
+            runs: list[str] = []
+
+            def spill() -> None:
+                arena.sort()
+                runs.append(os.path.join(tmpdir, f"run-{len(runs):04d}.bin"))
+                arena.spill(runs[-1])
+                arena.clear()
+
+            scan.fill(arena, spill, memory_budget)
             txn = env.begin_write()
-            niks: list[int] = []
-            values: list[bytes] = []
-            prev_nik, prev_line = -1, 0
-            for nik, line, value in _sorted_records(scan, tmpdir):
-                if nik == prev_nik:
-                    report.rejects.add(line, "DUPLICATE_NIK",
-                                       f"duplicate NIK: first seen at line {prev_line}")
-                    continue
-                prev_nik, prev_line = nik, line
-                niks.append(nik)
-                values.append(value)
-                if len(niks) >= APPEND_CHUNK:
-                    txn.append_sorted(niks, values)
-                    report.stored += len(niks)
-                    niks.clear()
-                    values.clear()
-            if niks:
-                txn.append_sorted(niks, values)
-                report.stored += len(niks)
+            if not runs:  # the common case: sorted and stored in C
+                arena.sort()
+                report.stored = arena.append_to(txn, lambda line, first: report.rejects.add(
+                    line, "DUPLICATE_NIK", f"duplicate NIK: first seen at line {first}"))
+            else:
+                spill()
+                del arena
+                _append_merged(txn, runs, report)
             report.rows_read = scan.rows
             report.extra_columns = scan.plan.extra if scan.plan else []
             manifest = {

@@ -200,8 +200,8 @@ cdef class ExportParser:
         self.line = first_line
         self.rows = 0
 
-    def feed(self, const unsigned char[:] buf, bint final, list out):
-        """Parse whole records from buf, appending (nik, line, value) to `out`.
+    def feed(self, const unsigned char[:] buf, bint final, RecordArena out):
+        """Parse whole records from buf, adding them to the arena `out`.
 
         Returns how many bytes were consumed; the caller keeps the rest (an unfinished
         record) and passes it again with the next chunk. Quoted fields without escaped
@@ -294,7 +294,7 @@ cdef class ExportParser:
             if complex_ or non_ascii or in_quotes:
                 packed = self.slow(line, bytes(buf[start:rec_end]))
                 if packed is not None:
-                    out.append((packed[0], line, packed[1]))
+                    out.add(packed[0], line, packed[1])
                 continue
             if nf != self.width:
                 self.reject(line, "WRONG_FIELD_COUNT",
@@ -313,5 +313,5 @@ cdef class ExportParser:
                 packed = self.slow(line, bytes(buf[start:rec_end]))
                 if packed is None:
                     continue
-            out.append((packed[0], line, packed[1]))
+            out.add(packed[0], line, packed[1])
         return pos

@@ -12,7 +12,7 @@ import io
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,8 +102,9 @@ class ExportScan:
     rows: int = 0
     digest: str = ""
 
-    def records(self) -> Iterator[list[tuple[int, int, bytes]]]:
-        """Batches of (NIK, line, record) in file order."""
+    def fill(self, arena, full: Callable[[], None], budget_bytes: int) -> None:
+        """Parse the whole export into `arena`, calling `full()` whenever it grows past
+        `budget_bytes` (the caller spills it)."""
         hasher = xxhash.xxh3_128()
         with _open(self.path) as f:
             buf = f.read(CHUNK)
@@ -130,11 +131,10 @@ class ExportScan:
                 hasher.update(more)
                 final = not more
                 buf = buf + more if buf else more
-                out: list[tuple[int, int, bytes]] = []
-                used = parser.feed(buf, final, out)
+                used = parser.feed(buf, final, arena)
                 buf = buf[used:]
-                if out:
-                    yield out
+                if arena.nbytes > budget_bytes:
+                    full()
                 if final:
                     break
             self.rows = parser.rows

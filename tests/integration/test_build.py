@@ -192,3 +192,18 @@ def test_reference_rejects_what_the_build_rejects(tmp_path, export_csv):
             stored += 1
             assert idx.raw(nik) == value
     assert stored == report.stored
+
+
+def test_spilling_runs_gives_the_same_index_as_sorting_in_memory(export_csv, tmp_path):
+    rows = _rows(export_csv)
+    src = tmp_path / "dups.csv"
+    _write(src, rows + rows[1:40])  # 39 duplicates, reported against their first lines
+    in_memory = build_index(src, tmp_path / "a")
+    spilled = build_index(src, tmp_path / "b", memory_budget=60_000)  # ~400 records a run
+    assert in_memory.stored == spilled.stored == len(rows) - 1
+    assert sorted(in_memory.rejects.rows) == sorted(spilled.rejects.rows)
+    assert len(in_memory.rejects.rows) == 39
+    with NikIndex.open(tmp_path / "a") as a, NikIndex.open(tmp_path / "b") as b:
+        niks = a.sample_niks(10_000)
+        assert niks == b.sample_niks(10_000)
+        assert all(a.raw(int(n)) == b.raw(int(n)) for n in niks)
