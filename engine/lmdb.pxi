@@ -51,6 +51,7 @@ cdef extern from "lmdb.h" nogil:
     void mdb_txn_abort(MDB_txn *txn)
     int mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi)
     int mdb_stat(MDB_txn *txn, MDB_dbi dbi, MDB_stat *stat)
+    int mdb_dbi_flags(MDB_txn *txn, MDB_dbi dbi, unsigned int *flags)
     int mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
     int mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
     int mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)

@@ -42,6 +42,7 @@ cdef class Env:
     def __cinit__(self, str path, bint readonly=True, size_t map_size=0, bint durable=True):
         cdef MDB_txn *txn
         cdef unsigned int flags = MDB_NOTLS
+        cdef unsigned int dbflags = 0
         cdef bytes bpath = path.encode()
         self.path = path
         self.readonly = readonly
@@ -63,6 +64,12 @@ cdef class Env:
         _check(mdb_txn_begin(self.env, NULL, MDB_RDONLY if readonly else 0, &txn), "begin")
         rc = mdb_dbi_open(txn, b"records",
                           MDB_INTEGERKEY | (0 if readonly else MDB_CREATE), &self.records)
+        if rc == MDB_SUCCESS:
+            # An existing database keeps the flags it was created with, whatever we ask:
+            # one without integer keys is an index of format 1 and would read as empty.
+            rc = mdb_dbi_flags(txn, self.records, &dbflags)
+            if rc == MDB_SUCCESS and not (dbflags & MDB_INTEGERKEY):
+                rc = MDB_INCOMPATIBLE
         if rc == MDB_SUCCESS:
             rc = mdb_dbi_open(txn, b"meta", 0 if readonly else MDB_CREATE, &self.meta)
         if rc != MDB_SUCCESS:

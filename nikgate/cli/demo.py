@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import shlex
+import shutil
 import time
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def _data_and_index(root: Path, records: int, seed: int) -> Path:
         write_export(tmp, records, seed)
         tmp.rename(export)
         print(f"  done in {time.perf_counter() - t:.1f} s")
+    if (index_dir / "current").exists() and not _index_usable(index_dir):
+        print("the index was written by another nikgate version; rebuilding it")
+        shutil.rmtree(index_dir)
     if not (index_dir / "current").exists():
         print(f"building the index -> {index_dir}")
         s = build_index(export, index_dir, rejects_path=root / "rejects.csv").summary()
@@ -57,6 +61,17 @@ def _data_and_index(root: Path, records: int, seed: int) -> Path:
               f"({s['rows_per_second']:,} rows/s, {s['bytes_per_record']} bytes/record, "
               f"{s['rejected']} rejected)")
     return index_dir
+
+
+def _index_usable(index_dir: Path) -> bool:
+    from nikgate.engine import NikIndex
+    from nikgate.errors import IndexFormatError
+
+    try:
+        NikIndex.open(index_dir).close()
+    except IndexFormatError:
+        return False
+    return True
 
 
 def _pki(root: Path) -> dict[str, dict[str, str]]:
