@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +18,16 @@ from nikgate.engine import NikIndex
 from nikgate.v1 import lookup_pb2, verification_pb2
 
 from . import metrics
-from .calls import CallGuard, Limits
+from .access.policy import AccessPolicy
+from .access.store import ControlStore
+from .calls import Call, CallGuard, Limits
 from .config import Config
+from .handlers.batching import Access
 from .handlers.lookup import SERVICE as LOOKUP
 from .handlers.lookup import LookupHandlers
 from .handlers.verification import SERVICE as VERIFICATION
 from .handlers.verification import VerificationHandlers
 from .identity import Authenticator
-from .institutions import InstitutionRegistry
 from .pki import CrlChecker, ServerCertWatcher, load_keypair
 from .receipts import ReceiptSigner
 
@@ -38,6 +43,8 @@ class RunningServer:
     health: health.aio.HealthServicer
     index: NikIndex
     guard: CallGuard
+    store: ControlStore
+    audit_log: object | None
 
     async def stop(self, grace: float) -> None:
         """Health NOT_SERVING first, so balancers move away; then drain for `grace` s."""
@@ -45,6 +52,48 @@ class RunningServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace)
         self.index.close()
+        if self.audit_log is not None:
+            self.audit_log.close()
+        self.store.release()
+
+
+_in_process_servers = itertools.count()
+
+
+def open_audit(config: Config, worker_id: int | None):
+    """The worker's audit stream and the guard's hook that writes one entry per call.
+
+    A worker slot keeps one stream across restarts (`w0`, `w1`...), so a killed worker's
+    stream is resumed and sealed by its replacement; servers started in-process (tests)
+    get a stream of their own."""
+    if not config.audit.enabled:
+        return None, None
+    from .audit import AuditEntry, AuditLog
+
+    stream = (f"w{worker_id}" if worker_id is not None
+              else f"p{os.getpid()}-{next(_in_process_servers)}")
+    audit_log = AuditLog.open(config.audit.directory, config.audit.key, stream,
+                              commit_interval=config.audit.commit_interval_seconds)
+
+    def record(call: Call, code: str) -> None:
+        caller = call.caller
+        audit_log.append(AuditEntry(
+            time_ms=int(time.time() * 1000),
+            transaction_id=call.tx,
+            institution=caller.institution_id if caller else "-",
+            cert_serial=f"{caller.serial:x}" if caller else "",
+            channel=call.channel,
+            method=call.method,
+            purpose=call.purpose,
+            result=code,
+            latency_us=int((time.perf_counter() - call.started) * 1e6),
+            fields_requested=call.fields_requested,
+            fields_returned=call.fields_returned if code == "OK" else (),
+            niks=call.niks,
+            item_results=call.item_results if code == "OK" else b"",
+        ))
+
+    return audit_log, record
 
 
 def server_credentials(config: Config) -> grpc.ServerCredentials:
@@ -81,16 +130,21 @@ def server_options(config: Config) -> list[tuple[str, int]]:
 
 
 async def build_server(config: Config, *, port: int | None = None,
-                       index: NikIndex | None = None) -> RunningServer:
+                       index: NikIndex | None = None,
+                       worker_id: int | None = None) -> RunningServer:
     """Start a server per `config`; `port` overrides the configured one (0 = any free)."""
     index = index or NikIndex.open(config.index.path)
     signer = ReceiptSigner.load(config.receipts.signing_key)
-    auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca),
-                         InstitutionRegistry(config.institutions.registry))
+    store = ControlStore.shared(config.access.store)
+    store.start_syncing()
+    policy = AccessPolicy(store, config.access.refresh_seconds)
+    auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca), policy)
+    access = Access(policy, config.access.enforce)
+    audit_log, audit_hook = open_audit(config, worker_id)
     s = config.server
-    guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds))
-    verification = VerificationHandlers(index, signer, s.max_batch_items)
-    lookup = LookupHandlers(index, signer, s.max_batch_items)
+    guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds), audit_hook)
+    verification = VerificationHandlers(index, signer, access, s.max_batch_items)
+    lookup = LookupHandlers(index, signer, access, s.max_batch_items)
 
     server = grpc.aio.server(options=server_options(config))
     server.add_generic_rpc_handlers((
@@ -125,4 +179,4 @@ async def build_server(config: Config, *, port: int | None = None,
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"port": bound, "records": index.record_count,
                                "generation": index.generation.name})
-    return RunningServer(server, bound, health_servicer, index, guard)
+    return RunningServer(server, bound, health_servicer, index, guard, store, audit_log)

@@ -2,8 +2,9 @@
 
 Load shedding (a per-worker in-flight limit answered with RESOURCE_EXHAUSTED and RetryInfo
 instead of an unbounded queue), the deadline cap, the caller's identity, status mapping,
-metrics and the call log. Handlers receive raw request bytes (so receipts can hash exactly
-what arrived) and return raw response bytes.
+metrics, the audit record (allowed or refused) and the call log. Handlers receive raw
+request bytes (so receipts can hash exactly what arrived) and a Call they fill in with
+what the audit must know; they return raw response bytes.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -22,16 +23,31 @@ from nikgate.errors import NikgateError
 
 from . import metrics
 from .identity import Authenticator, Caller
-from .status import Overloaded, abort_with, status_code_of
+from .status import DeadlineCapExceeded, Overloaded, abort_with, status_code_of
 
 log = logging.getLogger(__name__)
 
-UnaryHandler = Callable[[bytes, Caller, str], Awaitable[tuple[bytes, int]]]
-StreamHandler = Callable[[AsyncIterator[bytes], Caller, str], AsyncIterator[tuple[bytes, int]]]
+
+@dataclass
+class Call:
+    """One call as the audit log sees it; handlers fill in what they learn."""
+
+    tx: str
+    method: str
+    caller: Caller | None = None
+    operation: str = ""
+    purpose: str = ""
+    channel: str = "web_service"
+    fields_requested: tuple[str, ...] = ()
+    fields_returned: tuple[str, ...] = ()
+    niks: Sequence = ()
+    item_results: bytes = b""
+    items: int = 0
+    started: float = field(default_factory=time.perf_counter)
 
 
-class DeadlineCapExceeded(NikgateError):
-    pass
+UnaryHandler = Callable[[bytes, Call], Awaitable[bytes]]
+StreamHandler = Callable[[AsyncIterator[bytes], Call], AsyncIterator[tuple[bytes, Call]]]
 
 
 @dataclass
@@ -41,9 +57,10 @@ class Limits:
 
 
 class CallGuard:
-    def __init__(self, auth: Authenticator, limits: Limits, worker_id: int = 0) -> None:
+    def __init__(self, auth: Authenticator, limits: Limits, audit=None) -> None:
         self.auth = auth
         self.limits = limits
+        self.audit = audit        # callable(Call, code) or None
         self.in_flight = 0
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-"
@@ -56,89 +73,95 @@ class CallGuard:
             raise Overloaded(f"server busy: {self.in_flight} calls in flight on this worker; "
                              "retry after the delay in RetryInfo, or send larger batches")
 
+    def _finish(self, call: Call, code: str, batched: bool) -> None:
+        institution = call.caller.institution_id if call.caller else "-"
+        metrics.record_call(call.method, code, institution,
+                            time.perf_counter() - call.started, call.items, batched)
+        if self.audit is not None:
+            self.audit(call, code)
+
     def unary(self, method: str, handler: UnaryHandler, batched: bool = False):
         cap = self.limits.max_deadline_seconds
 
         async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            started = time.perf_counter()
-            code, institution, items = "OK", "-", 0
-            tx = self.transaction_id()
+            call = Call(self.transaction_id(), method)
+            code, failure, response = "OK", None, b""
             admitted = False
             try:
                 self._admit()
                 admitted = True
                 self.in_flight += 1
-                caller = self.auth.caller(context)
-                institution = caller.institution_id
+                call.caller = self.auth.caller(context)
                 remaining = context.time_remaining()
                 if remaining is None or remaining > cap:
                     async with asyncio.timeout(cap):  # no extra task, unlike wait_for
-                        response, items = await handler(request, caller, tx)
+                        response = await handler(request, call)
                 else:
-                    response, items = await handler(request, caller, tx)
-                return response
+                    response = await handler(request, call)
             except NikgateError as e:
-                code = status_code_of(e).name
-                _log_failure(method, tx, institution, code, e)
-                await abort_with(context, e)
+                code, failure = status_code_of(e).name, e
+                _log_failure(call, code, e)
             except TimeoutError:
                 code = "DEADLINE_EXCEEDED"
-                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                    f"the call ran past the server's {cap:g} s deadline cap")
+                failure = DeadlineCapExceeded(
+                    f"the call ran past the server's {cap:g} s deadline cap")
             except asyncio.CancelledError:
                 code = "CANCELLED"
+                self._finish(call, code, batched)
                 raise
             except Exception:
                 code = "INTERNAL"
-                log.exception("unhandled error", extra={"tx": tx, "method": method})
-                await context.abort(grpc.StatusCode.INTERNAL,
-                                    f"internal error (transaction {tx})")
+                log.exception("unhandled error", extra={"tx": call.tx, "method": method})
+                failure = NikgateError(f"internal error (transaction {call.tx})")
             finally:
                 if admitted:
                     self.in_flight -= 1
-                metrics.record_call(method, code, institution, time.perf_counter() - started,
-                                    items, batched)
-            raise AssertionError("unreachable")  # abort() raises
+            try:
+                # audited before answering: a call the log cannot record is not answered
+                self._finish(call, code, batched)
+            except NikgateError as e:
+                log.error("audit append failed; refusing the call", extra={"tx": call.tx})
+                failure = e
+            if failure is not None:
+                await abort_with(context, failure)
+            return response
 
         return grpc.unary_unary_rpc_method_handler(handle)
 
     def stream(self, method: str, handler: StreamHandler):
         async def handle(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext):
-            started = time.perf_counter()
-            code, institution, items = "OK", "-", 0
-            tx = self.transaction_id()
+            call = Call(self.transaction_id(), method)
+            code = "OK"
             try:
                 self._admit()
-                caller = self.auth.caller(context)
-                institution = caller.institution_id
+                call.caller = self.auth.caller(context)
                 self.in_flight += 1
                 try:
-                    async for response, n in handler(requests, caller, tx):
-                        items += n
-                        metrics.BATCH_ITEMS.labels(method).observe(n)
+                    # one audit record and one metrics sample per message of the stream
+                    async for response, part in handler(requests, call):
+                        self._finish(part, "OK", True)
                         yield response
                 finally:
                     self.in_flight -= 1
             except NikgateError as e:
                 code = status_code_of(e).name
-                _log_failure(method, tx, institution, code, e)
+                _log_failure(call, code, e)
+                self._finish(call, code, False)
                 await abort_with(context, e)
             except asyncio.CancelledError:
-                code = "CANCELLED"
                 raise
             except Exception:
                 code = "INTERNAL"
-                log.exception("unhandled error", extra={"tx": tx, "method": method})
+                log.exception("unhandled error", extra={"tx": call.tx, "method": method})
+                self._finish(call, code, False)
                 await context.abort(grpc.StatusCode.INTERNAL,
-                                    f"internal error (transaction {tx})")
-            finally:
-                metrics.record_call(method, code, institution, time.perf_counter() - started,
-                                    items, False)
+                                    f"internal error (transaction {call.tx})")
 
         return grpc.stream_stream_rpc_method_handler(handle)
 
 
-def _log_failure(method: str, tx: str, institution: str, code: str, error: Exception) -> None:
+def _log_failure(call: Call, code: str, error: Exception) -> None:
     # Messages name fields and reasons, never values of a person's record.
-    log.info("call refused", extra={"tx": tx, "method": method, "institution": institution,
-                                    "code": code, "reason": type(error).__name__})
+    log.info("call refused", extra={
+        "tx": call.tx, "method": call.method, "code": code, "reason": type(error).__name__,
+        "institution": call.caller.institution_id if call.caller else "-"})

@@ -53,8 +53,18 @@ class ReceiptSection:
 
 
 @dataclass(frozen=True)
-class InstitutionSection:
-    registry: str = "var/demo/institutions.json"  # known institutions (reloaded on change)
+class AccessSection:
+    store: str = "var/demo/control"   # institutions, grants and usage (LMDB)
+    refresh_seconds: float = 0.2      # how often workers look for grant changes
+    enforce: bool = True              # false only for benchmarks: identity still checked
+
+
+@dataclass(frozen=True)
+class AuditSection:
+    directory: str = "var/demo/audit"         # hash-chained segments, one stream per worker
+    key: str = "var/demo/audit-nik.key"       # secret for NIK references (made on first use)
+    commit_interval_seconds: float = 0.05     # group commit: fsync at most this far behind
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,8 @@ class Config:
     index: IndexSection = field(default_factory=IndexSection)
     tls: TlsSection = field(default_factory=TlsSection)
     receipts: ReceiptSection = field(default_factory=ReceiptSection)
-    institutions: InstitutionSection = field(default_factory=InstitutionSection)
+    access: AccessSection = field(default_factory=AccessSection)
+    audit: AuditSection = field(default_factory=AuditSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
 
@@ -154,6 +165,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
                                 key=fix(config.tls.key), crl=fix(config.tls.crl)),
         receipts=dataclasses.replace(config.receipts,
                                      signing_key=fix(config.receipts.signing_key)),
-        institutions=dataclasses.replace(config.institutions,
-                                         registry=fix(config.institutions.registry)),
+        access=dataclasses.replace(config.access, store=fix(config.access.store)),
+        audit=dataclasses.replace(config.audit, directory=fix(config.audit.directory),
+                                  key=fix(config.audit.key)),
     )

@@ -8,10 +8,10 @@ against the CRL (reloaded on change) and against the institutions nikgate knows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 
-from .institutions import InstitutionRegistry
 from .pki import CrlChecker, PkiError, peer_identity
 from .status import Unauthenticated
 
@@ -23,8 +23,12 @@ class Caller:
     serial: int
 
 
+class KnownInstitutions(Protocol):
+    def get(self, institution_id: str) -> object | None: ...
+
+
 class Authenticator:
-    def __init__(self, crl: CrlChecker, registry: InstitutionRegistry) -> None:
+    def __init__(self, crl: CrlChecker, registry: KnownInstitutions) -> None:
         self._crl = crl
         self._registry = registry
 

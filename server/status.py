@@ -30,6 +30,10 @@ class Unauthenticated(errors.NikgateError):
     """The caller's certificate is revoked or names no known institution."""
 
 
+class DeadlineCapExceeded(errors.NikgateError):
+    """The call ran past the server's deadline cap."""
+
+
 class Overloaded(errors.NikgateError):
     """The worker is at its in-flight limit; the caller should retry after a pause."""
 
@@ -38,8 +42,15 @@ class Overloaded(errors.NikgateError):
         self.retry_after_s = retry_after_s
 
 
+from .access.policy import LimitExceeded, PermissionDenied  # noqa: E402
+from .audit import AuditError  # noqa: E402
+
 STATUS_OF = ((Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
-             (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED), *STATUS_OF)
+             (AuditError, grpc.StatusCode.UNAVAILABLE),
+             (DeadlineCapExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+             (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+             (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+             (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED), *STATUS_OF)
 
 
 def status_code_of(error: BaseException) -> grpc.StatusCode:
@@ -65,9 +76,18 @@ def rich_status(error: BaseException) -> grpc.Status:
         if isinstance(error, errors.InvalidNikError):
             violation.reason = error.reason
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
-    if isinstance(error, Overloaded):
+    if isinstance(error, PermissionDenied) and error.fields:
+        details.append(_pack(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=f, description="not granted")
+            for f in error.fields])))
+    if isinstance(error, LimitExceeded):
+        details.append(_pack(error_details_pb2.QuotaFailure(violations=[
+            error_details_pb2.QuotaFailure.Violation(subject=error.subject,
+                                                     description=str(error))])))
+    retry = getattr(error, "retry_after_s", None) or getattr(error, "retry_after", None)
+    if retry is not None and isinstance(error, (Overloaded, LimitExceeded)):
         delay = duration_pb2.Duration()
-        delay.FromNanoseconds(int(error.retry_after_s * 1e9))
+        delay.FromNanoseconds(int(retry * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     message = str(error) if code is not grpc.StatusCode.INTERNAL else (
         "internal error; the transaction id in the logs identifies it")

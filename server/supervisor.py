@@ -61,7 +61,7 @@ def _worker_main(config: Config, host: str, port: int, worker_id: int) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         cfg = config.with_overrides(server={"address": f"{host}:{port}"})
-        running = await build_server(cfg, port=port)
+        running = await build_server(cfg, port=port, worker_id=worker_id)
         # Everything allocated so far lives as long as the worker: keep it out of the
         # collector's generations, so full collections (tens of ms with ~50k tracked
         # objects) stop landing on calls' p99.

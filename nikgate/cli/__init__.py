@@ -9,9 +9,9 @@ import sys
 from nikgate import __version__
 from nikgate.errors import InvalidInputError, NikgateError
 
-from . import data, demo, index, lookup, nik, pki, receipt, serve, verify
+from . import audit, data, demo, grant, index, lookup, nik, pki, receipt, serve, verify
 
-AREAS = (data, index, nik, verify, lookup, demo, serve, pki, receipt)
+AREAS = (data, index, nik, verify, lookup, demo, serve, pki, receipt, grant, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

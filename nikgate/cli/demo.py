@@ -95,14 +95,60 @@ def _pki(root: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def _grants(root: Path) -> None:
+    """Demo hak akses: the bank may verify and look up; the telco only verifies (SIM
+    registration); the portal verifies and looks up a few fields; the card-reader user
+    verifies what the chip holds. One-year PKS terms, generous quotas."""
+    import datetime as dt
+
+    from nikgate.server.access.admin import Admin
+    from nikgate.server.access.grants import Grant
+    from nikgate.server.access.store import ControlStore
+
+    control = root / "control"
+    if control.exists():
+        return
+    print(f"granting demo access rights -> {control}")
+    store = ControlStore(control)
+    admin = Admin(store, "demo", str(root / "audit"), str(root / "audit-nik.key"))
+    today = dt.date.today()
+    term = {"valid_from": (today - dt.timedelta(days=1)).isoformat(),
+            "valid_until": (today + dt.timedelta(days=365)).isoformat()}
+    identity = ("NAMA_LGKP", "TGL_LHR", "TMPT_LHR", "JENIS_KLMIN", "NAMA_LGKP_IBU", "ALAMAT",
+                "NO_KK")
+    grants = {
+        "bank-demo": Grant("bank-demo", ("verify", "verify_batch", "lookup"),
+                           {"verify": identity, "verify_batch": identity,
+                            "lookup": ("NAMA_LGKP", "TGL_LHR", "ALAMAT", "KEC_NAME",
+                                       "KAB_NAME", "PROP_NAME")},
+                           purpose="customer due diligence (KYC)", daily_quota=50_000_000,
+                           **term),
+        "telco-demo": Grant("telco-demo", ("verify", "verify_batch"),
+                            {"verify": ("NAMA_LGKP", "TGL_LHR", "NO_KK"),
+                             "verify_batch": ("NAMA_LGKP", "TGL_LHR", "NO_KK")},
+                            purpose="prepaid SIM registration", daily_quota=50_000_000,
+                            **term),
+        "portal": Grant("portal", ("verify", "lookup"),
+                        {"verify": identity, "lookup": ("NAMA_LGKP", "TGL_LHR")},
+                        channels=("portal", "web_service"), purpose="public service",
+                        daily_quota=1_000_000, rate_per_second=200, **term),
+        "card-reader-demo": Grant("card-reader-demo", ("verify", "card_verify"),
+                                  {"verify": identity, "card_verify": identity},
+                                  channels=("card_reader", "web_service"),
+                                  purpose="branch office identity check",
+                                  daily_quota=1_000_000, **term),
+    }
+    for ident, name, kind in INSTITUTIONS:
+        admin.add_institution(ident, name, kind)
+        admin.set_grant(grants[ident])
+    store.close()
+
+
 def _config(root: Path, port: int, workers: int) -> Path:
-    from nikgate.server.institutions import write_registry
     from nikgate.server.receipts import ensure_signing_key
 
     ensure_signing_key(root / "receipt-signing.key")
-    registry = root / "institutions.json"
-    if not registry.exists():
-        write_registry(registry, [{"id": i, "name": n, "kind": k} for i, n, k in INSTITUTIONS])
+    _grants(root)
     path = root / "nikgate.toml"
     if not path.exists():
         path.write_text(f"""# nikgate demo configuration (docs/configuration.md); paths are relative to this file.
@@ -122,8 +168,12 @@ crl = "pki/ca/crl.pem"
 [receipts]
 signing_key = "receipt-signing.key"
 
-[institutions]
-registry = "institutions.json"
+[access]
+store = "control"
+
+[audit]
+directory = "audit"
+key = "audit-nik.key"
 
 [metrics]
 address = "127.0.0.1:0"

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
+from nikgate.engine.claims import plan_claims, resolve_field
+from nikgate.engine.schema import LOOKUP_FIELDS
 from nikgate.errors import InvalidInputError
 
 T = TypeVar("T")
@@ -42,3 +44,27 @@ async def run_batch(n: int, fn: Callable[[], T]) -> T:
     if n <= INLINE_ITEMS:
         return fn()
     return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+class Access:
+    """The access-rights check as handlers use it: record what the call asks, then check.
+
+    With enforcement off (benchmarks only) it records and allows.
+    """
+
+    def __init__(self, policy, enforce: bool = True) -> None:
+        self.policy = policy
+        self.enforce = enforce
+
+    def check(self, call, operation: str, fields: tuple[str, ...], items: int) -> None:
+        call.operation = operation
+        call.fields_requested = tuple(fields)
+        # A malformed request is INVALID_ARGUMENT whoever sends it: check names first.
+        if operation == "lookup":
+            for name in fields:
+                resolve_field(name, LOOKUP_FIELDS, "looked up")
+        else:
+            plan_claims(fields)
+        if self.enforce:
+            self.policy.authorize(call.caller.institution_id, operation, fields, items,
+                                  call.channel)

@@ -6,51 +6,63 @@ from nikgate.engine import ItemStatus, NikIndex
 from nikgate.errors import InvalidInputError
 from nikgate.v1 import lookup_pb2 as pb
 
-from ..identity import Caller
+from ..calls import Call
 from ..receipts import ReceiptSigner
-from .batching import batch_niks, check_item_ids, run_batch
+from .batching import Access, batch_niks, check_item_ids, run_batch
 
 SERVICE = "nikgate.v1.Lookup"
 
 
-def _fields(fields) -> list[str]:
+def _fields(fields) -> tuple[str, ...]:
     if not fields:
         raise InvalidInputError("no fields requested: name the fields you need, e.g. "
                                 "NAMA_LGKP, TGL_LHR", field="fields")
-    return list(fields)
+    return tuple(fields)
 
 
 class LookupHandlers:
-    def __init__(self, index: NikIndex, signer: ReceiptSigner, max_items: int) -> None:
+    def __init__(self, index: NikIndex, signer: ReceiptSigner, access: Access,
+                 max_items: int) -> None:
         self.index = index
         self.signer = signer
+        self.access = access
         self.max_items = max_items
 
-    async def lookup(self, request: bytes, caller: Caller, tx: str) -> tuple[bytes, int]:
+    async def lookup(self, request: bytes, call: Call) -> bytes:
         req = pb.LookupRequest.FromString(request)
         if not req.nik:
             raise InvalidInputError("nik is empty: send the 16-digit NIK", field="nik")
-        values = self.index.lookup(req.nik, _fields(req.fields))
-        resp = pb.LookupResponse(
-            transaction_id=tx, request_id=req.request_id,
-            status=int(ItemStatus.FOUND if values is not None else ItemStatus.NOT_FOUND),
-            values={k: v or "" for k, v in (values or {}).items()})
-        return self.signer.seal(resp.SerializeToString(), request, tx, f"/{SERVICE}/Lookup",
-                                caller.institution_id), 1
+        fields = _fields(req.fields)
+        call.purpose, call.niks, call.items = req.purpose, (req.nik,), 1
+        self.access.check(call, "lookup", fields, 1)
+        values = self.index.lookup(req.nik, fields)
+        status = ItemStatus.FOUND if values is not None else ItemStatus.NOT_FOUND
+        call.item_results = bytes((int(status),))
+        call.fields_returned = fields if values is not None else ()
+        resp = pb.LookupResponse(transaction_id=call.tx, request_id=req.request_id,
+                                 status=int(status),
+                                 values={k: v or "" for k, v in (values or {}).items()})
+        return self.signer.seal(resp.SerializeToString(), request, call.tx,
+                                f"/{SERVICE}/Lookup", call.caller.institution_id)
 
-    def _batch(self, req: pb.LookupBatchRequest, tx: str) -> pb.LookupBatchResponse:
+    def _batch(self, req: pb.LookupBatchRequest, call: Call) -> pb.LookupBatchResponse:
         niks = batch_niks(req.niks, req.nik_numbers, self.max_items)
         item_ids = check_item_ids(req.item_ids, len(niks))
-        result = self.index.lookup_batch(niks, _fields(req.fields))
+        fields = _fields(req.fields)
+        call.purpose, call.niks, call.items = req.purpose, niks, len(niks)
+        self.access.check(call, "lookup", fields, len(niks))
+        result = self.index.lookup_batch(niks, fields)
+        call.item_results = result.status
+        call.fields_returned = fields
         return pb.LookupBatchResponse(
-            transaction_id=tx, request_id=req.request_id,
+            transaction_id=call.tx, request_id=req.request_id,
             fields=[f.name for f in result.fields], status=result.status,
             columns=[pb.ValueColumn(values=[v or "" for v in col]) for col in result.values],
             problems=result.problems, item_ids=item_ids)
 
-    async def lookup_batch(self, request: bytes, caller: Caller, tx: str) -> tuple[bytes, int]:
+    async def lookup_batch(self, request: bytes, call: Call) -> bytes:
         req = pb.LookupBatchRequest.FromString(request)
         n = len(req.niks) + len(req.nik_numbers)
-        resp = await run_batch(n, lambda: self._batch(req, tx))
-        return self.signer.seal(resp.SerializeToString(), request, tx,
-                                f"/{SERVICE}/LookupBatch", caller.institution_id), n
+        resp = await run_batch(n, lambda: self._batch(req, call))
+        return self.signer.seal(resp.SerializeToString(), request, call.tx,
+                                f"/{SERVICE}/LookupBatch", call.caller.institution_id)

@@ -18,9 +18,11 @@ import pytest
 import uvloop
 
 from nikgate.server import pki
+from nikgate.server.access.admin import Admin
+from nikgate.server.access.grants import FIELD_UNIVERSE, Grant
+from nikgate.server.access.store import ControlStore
 from nikgate.server.app import build_server
 from nikgate.server.config import Config
-from nikgate.server.institutions import write_registry
 from nikgate.server.receipts import ensure_signing_key, public_key_path
 
 
@@ -65,9 +67,12 @@ def certs(tmp_path_factory) -> Certs:
 @pytest.fixture(scope="session")
 def server_config(certs, index_dir, tmp_path_factory) -> Config:
     work = tmp_path_factory.mktemp("server")
-    registry = work / "institutions.json"
-    write_registry(registry, [{"id": "bank-a", "name": "Bank A", "kind": "bank"},
-                              {"id": "bank-revoked", "name": "Bank R", "kind": "bank"}])
+    store = ControlStore(work / "control")
+    admin = Admin(store)
+    for ident in ("bank-a", "bank-revoked"):
+        admin.add_institution(ident, ident.title(), "bank")
+        admin.set_grant(full_grant(ident))
+    store.close()
     key = ensure_signing_key(work / "receipt.key")
     layout = pki.Layout(certs.pki_dir)
     return Config().with_overrides(
@@ -76,9 +81,27 @@ def server_config(certs, index_dir, tmp_path_factory) -> Config:
         tls={"ca": str(layout.ca_cert), "cert": str(layout.server_cert),
              "key": str(layout.server_key), "crl": str(layout.crl)},
         receipts={"signing_key": str(key)},
-        institutions={"registry": str(registry)},
+        access={"store": str(work / "control")},
+        audit={"directory": str(work / "audit"), "key": str(work / "audit.key"),
+               "enabled": AUDIT_READY},
         metrics={"address": ""},
     )
+
+
+AUDIT_READY = True
+
+
+def full_grant(institution: str, **changes) -> Grant:
+    """A grant of every operation and field for a year, with no quota or rate."""
+    import datetime as dt
+
+    today = dt.date.today()
+    ops = ("verify", "verify_batch", "lookup")
+    base = dict(institution=institution, operations=ops,
+                fields={op: tuple(sorted(FIELD_UNIVERSE[op])) for op in ops},
+                purpose="tests", valid_from=(today - dt.timedelta(days=1)).isoformat(),
+                valid_until=(today + dt.timedelta(days=365)).isoformat())
+    return Grant(**{**base, **changes})
 
 
 class ServerThread:

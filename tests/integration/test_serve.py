@@ -30,7 +30,8 @@ def _write_config(path: Path, config, metrics: str = "", **server) -> Path:
               "[tls]", f'ca = "{config.tls.ca}"', f'cert = "{config.tls.cert}"',
               f'key = "{config.tls.key}"', f'crl = "{config.tls.crl}"',
               "[receipts]", f'signing_key = "{config.receipts.signing_key}"',
-              "[institutions]", f'registry = "{config.institutions.registry}"',
+              "[access]", f'store = "{config.access.store}"',
+              "[audit]", f'directory = "{config.audit.directory}"', f'key = "{config.audit.key}"',
               "[metrics]", f'address = "{metrics}"']
     path.write_text("\n".join(lines) + "\n")
     return path

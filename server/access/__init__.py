@@ -1,0 +1,6 @@
+"""Hak akses: the grants Dukcapil gives institutions, and their enforcement on every call.
+
+grants.py  what a grant says (operations, fields, channels, term, status, quota, rate)
+store.py   where grants and usage live: an LMDB environment shared by all workers
+policy.py  the access-rights check every call goes through
+"""

@@ -1,0 +1,108 @@
+"""The access-rights check: deny by default; every call is checked against its grant.
+
+Order of checks: a grant exists; it is active and inside its term; the channel, the
+operation and every field are granted; the batch fits; then the quota and rate are counted
+(exactly, across workers, in the control store). Grants are cached and re-read whenever
+the store's version changes, checked at most every `refresh_seconds`, so an admin change
+reaches running workers within a second without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterable
+
+from nikgate.errors import NikgateError
+
+from .grants import Grant, Institution
+from .store import WIB, ControlStore
+
+
+class PermissionDenied(NikgateError):
+    """The grant does not allow this call; the message says which rule and why."""
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+class LimitExceeded(NikgateError):
+    """Quota or rate exceeded: retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, kind: str, subject: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.subject = subject
+        self.retry_after = retry_after
+
+
+class AccessPolicy:
+    def __init__(self, store: ControlStore, refresh_seconds: float = 0.2,
+                 clock=time.time) -> None:
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self.version, self._institutions, self._grants = store.snapshot()
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.refresh_seconds:
+            return
+        with self._lock:
+            if now - self._checked < self.refresh_seconds:
+                return
+            self._checked = now
+            if self.store.version() != self.version:
+                self.version, self._institutions, self._grants = self.store.snapshot()
+
+    # The Authenticator asks whether an institution is known at all.
+    def get(self, institution_id: str) -> Institution | None:
+        self._refresh()
+        return self._institutions.get(institution_id)
+
+    def grant(self, institution_id: str) -> Grant | None:
+        self._refresh()
+        return self._grants.get(institution_id)
+
+    def authorize(self, institution_id: str, operation: str, fields: Iterable[str],
+                  items: int, channel: str = "web_service") -> Grant:
+        """The grant allowing this call, or PermissionDenied / LimitExceeded saying why."""
+        g = self.grant(institution_id)
+        if g is None:
+            raise PermissionDenied(f"{institution_id} has no grant: access is denied by "
+                                   "default; Dukcapil issues grants under a PKS")
+        if g.status != "active":
+            why = f" ({g.status_reason})" if g.status_reason else ""
+            raise PermissionDenied(f"the grant of {institution_id} is {g.status}{why}")
+        now = self.clock()
+        today = dt.datetime.fromtimestamp(now, WIB).date()
+        start, end = g.term()
+        if today < start:
+            raise PermissionDenied(f"the grant of {institution_id} starts on {start}")
+        if today > end:
+            raise PermissionDenied(f"the grant of {institution_id} expired on {end} (end of "
+                                   "its PKS term)")
+        if channel not in g.channels:
+            raise PermissionDenied(f"channel {channel} is not granted to {institution_id}; "
+                                   f"granted: {', '.join(g.channels)}")
+        if operation not in g.operations:
+            raise PermissionDenied(f"operation {operation} is not granted to {institution_id}; "
+                                   f"granted: {', '.join(g.operations)}")
+        allowed = g.fields.get(operation, ())
+        refused = tuple(sorted({f for f in fields if f not in allowed}))
+        if refused:
+            raise PermissionDenied(
+                f"field(s) {', '.join(refused)} not granted to {institution_id} for "
+                f"{operation}; nothing was returned", fields=refused)
+        if items > g.max_batch:
+            raise PermissionDenied(f"a batch of {items:,} exceeds {institution_id}'s maximum "
+                                   f"of {g.max_batch:,} per call")
+        refusal = self.store.consume(g, operation, items, now)
+        if refusal is not None:
+            raise LimitExceeded(refusal.message, refusal.kind,
+                                f"{institution_id}:{refusal.kind}", refusal.retry_after)
+        return g

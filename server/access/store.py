@@ -1,0 +1,190 @@
+"""The control store: institutions, grants and usage in one LMDB environment.
+
+Every worker process opens it read-write; LMDB serialises write transactions across
+processes, which is what makes quotas exact: the check and the increment happen in one
+transaction. Commits are not fsynced one by one (a kill -9 loses nothing: committed pages
+are in the OS page cache); a background thread syncs every second, so a power loss can
+lose at most the last second of usage counts. Admin changes are synced before returning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+
+from .grants import OPERATIONS, Grant, Institution, Usage
+
+WIB = dt.timezone(dt.timedelta(hours=7))  # quotas are per calendar day in Jakarta
+_USAGE = struct.Struct("<" + "Q" * len(OPERATIONS))
+_BUCKET = struct.Struct("<dd")               # tokens, last refill (unix seconds)
+_VERSION = b"version"
+SYNC_SECONDS = 1.0
+
+
+def today_wib(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, WIB).date().isoformat()
+
+
+def seconds_to_midnight_wib(now: float) -> float:
+    t = dt.datetime.fromtimestamp(now, WIB)
+    midnight = (t + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (midnight - t).total_seconds()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a call could not be counted: quota or rate, with when to retry."""
+
+    kind: str            # "quota" or "rate"
+    message: str
+    retry_after: float
+    limit: float
+    used: float
+
+
+class ControlStore:
+    # LMDB forbids opening one environment twice in a process; servers started in-process
+    # (tests, benchmarks) share one handle per path.
+    _shared: dict[str, tuple[ControlStore, int]] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, path: str | os.PathLike) -> ControlStore:
+        key = str(Path(path).resolve())
+        with cls._shared_lock:
+            store, refs = cls._shared.get(key, (None, 0))
+            if store is None:
+                store = cls(path)
+            cls._shared[key] = (store, refs + 1)
+            return store
+
+    def release(self) -> None:
+        """Drop one shared reference; the last one closes the environment."""
+        key = str(self.path.resolve())
+        with self._shared_lock:
+            store, refs = self._shared.get(key, (None, 0))
+            if store is self and refs > 1:
+                self._shared[key] = (store, refs - 1)
+                return
+            self._shared.pop(key, None)
+        self.close()
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.env = lmdb.open(str(self.path), max_dbs=8, map_size=1 << 32, sync=False,
+                             metasync=False, max_readers=1024)
+        self._institutions = self.env.open_db(b"institutions")
+        self._grants = self.env.open_db(b"grants")
+        self._usage = self.env.open_db(b"usage")
+        self._buckets = self.env.open_db(b"buckets")
+        self._meta = self.env.open_db(b"meta")
+        self._stop = threading.Event()
+        self._syncer: threading.Thread | None = None
+
+    def start_syncing(self) -> None:
+        """Sync committed usage to disk every SYNC_SECONDS (servers call this)."""
+        if self._syncer is None:
+            self._syncer = threading.Thread(target=self._sync_loop, daemon=True,
+                                            name="control-sync")
+            self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(SYNC_SECONDS):
+            self.env.sync(True)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._syncer is not None:
+            self._syncer.join(5)
+        self.env.sync(True)
+        self.env.close()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def version(self) -> int:
+        with self.env.begin() as txn:
+            raw = txn.get(_VERSION, db=self._meta)
+        return int(raw) if raw else 0
+
+    def snapshot(self) -> tuple[int, dict[str, Institution], dict[str, Grant]]:
+        """(version, institutions, grants), read in one transaction."""
+        with self.env.begin() as txn:
+            raw = txn.get(_VERSION, db=self._meta)
+            institutions = {k.decode(): Institution.from_json(v)
+                            for k, v in txn.cursor(db=self._institutions)}
+            grants = {k.decode(): Grant.from_json(v) for k, v in txn.cursor(db=self._grants)}
+        return (int(raw) if raw else 0), institutions, grants
+
+    def usage(self, institution: str, day: str) -> Usage:
+        with self.env.begin() as txn:
+            raw = txn.get(f"{institution}|{day}".encode(), db=self._usage)
+        counts = _USAGE.unpack(raw) if raw else (0,) * len(OPERATIONS)
+        return Usage(day, {op: n for op, n in zip(OPERATIONS, counts) if n})
+
+    # -- admin writes (synced) ---------------------------------------------------------------
+
+    def _bump(self, txn) -> None:
+        raw = txn.get(_VERSION, db=self._meta)
+        txn.put(_VERSION, str((int(raw) if raw else 0) + 1).encode(), db=self._meta)
+
+    def put_institution(self, institution: Institution) -> None:
+        with self.env.begin(write=True) as txn:
+            txn.put(institution.id.encode(), institution.to_json(), db=self._institutions)
+            self._bump(txn)
+        self.env.sync(True)
+
+    def put_grant(self, grant: Grant) -> None:
+        with self.env.begin(write=True) as txn:
+            txn.put(grant.institution.encode(), grant.to_json(), db=self._grants)
+            self._bump(txn)
+        self.env.sync(True)
+
+    # -- the hot path: one write transaction per call ----------------------------------------
+
+    def consume(self, grant: Grant, operation: str, items: int, now: float) -> Refusal | None:
+        """Count `items` against the grant's daily quota and rate bucket, atomically across
+        every worker; nothing is counted when the call is refused."""
+        inst = grant.institution.encode()
+        day = today_wib(now)
+        usage_key = inst + b"|" + day.encode()
+        op = OPERATIONS.index(operation)
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(usage_key, db=self._usage)
+            counts = list(_USAGE.unpack(raw)) if raw else [0] * len(OPERATIONS)
+            used = sum(counts)
+            if grant.daily_quota and used + items > grant.daily_quota:
+                txn.abort()
+                return Refusal(
+                    "quota",
+                    f"daily quota of {grant.daily_quota:,} NIKs for {grant.institution} "
+                    f"is used up ({used:,} used today, this call needs {items:,}); it "
+                    "resets at midnight WIB",
+                    seconds_to_midnight_wib(now), grant.daily_quota, used)
+            if grant.rate_per_second:
+                capacity = grant.burst or max(1, int(grant.rate_per_second))
+                if items > capacity:
+                    txn.abort()
+                    return Refusal("rate", f"a call of {items:,} items can never fit the rate "
+                                           f"limit's burst of {capacity:,}: send smaller "
+                                           "batches", 0.0, capacity, items)
+                braw = txn.get(inst, db=self._buckets)
+                tokens, last = _BUCKET.unpack(braw) if braw else (float(capacity), now)
+                tokens = min(capacity, tokens + max(0.0, now - last) * grant.rate_per_second)
+                if tokens < items:
+                    txn.abort()
+                    wait = (items - tokens) / grant.rate_per_second
+                    return Refusal("rate", f"rate limit of {grant.rate_per_second:g} NIKs/s "
+                                           f"for {grant.institution} reached; retry in "
+                                           f"{wait:.2f} s", wait, grant.rate_per_second,
+                                   tokens)
+                txn.put(inst, _BUCKET.pack(tokens - items, now), db=self._buckets)
+            counts[op] += items
+            txn.put(usage_key, _USAGE.pack(*counts), db=self._usage)
+        return None

@@ -1,0 +1,164 @@
+"""Reading the log: who accessed a NIK, usage per institution, the latest records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from nikgate.errors import InvalidInputError
+
+from .nikref import REF_BYTES, NikRefs, load_key
+from .segments import iter_lines, iter_lines_reversed, list_segments, list_streams
+
+_REF_HEX = 2 * REF_BYTES
+
+
+def _call_records(directory: str | Path, needles: list[bytes]) -> Iterator[tuple[str, dict]]:
+    """(stream, record) for every call record whose line holds one of `needles`."""
+    for stream_dir in list_streams(directory):
+        for _, path in list_segments(stream_dir):
+            for raw in iter_lines(path):
+                if not any(nd in raw for nd in needles):
+                    continue
+                try:
+                    rec = json.loads(raw)
+                except ValueError:
+                    continue  # verify reports it; queries read what is readable
+                if isinstance(rec, dict) and rec.get("kind") == "call":
+                    yield stream_dir.name, rec
+
+
+def who_accessed(directory: str | Path, key_path: str | Path, nik: str | int) -> list[dict]:
+    """Every call that named `nik`, oldest first, with that NIK's item result.
+
+    The NIK is turned into its references with the server's key and matched against each
+    call's reference list (whole 16-byte entries only).
+    """
+    refs = NikRefs(load_key(key_path))
+    wanted = {r.hex() for r in refs.candidate_refs(nik)}
+    out = []
+    for stream, rec in _call_records(directory, [w.encode() for w in wanted]):
+        refs_hex = rec.get("nik_refs", "")
+        positions = sorted(i // _REF_HEX for w in wanted for i in _find_all(refs_hex, w)
+                           if i % _REF_HEX == 0)
+        if not positions:
+            continue
+        results = bytes.fromhex(rec.get("item_results", ""))
+        first = positions[0]
+        out.append({
+            "time": _iso(rec["time_ms"]),
+            "time_ms": rec["time_ms"],
+            "stream": stream,
+            "seq": rec["seq"],
+            "tx": rec.get("tx"),
+            "institution": rec.get("institution"),
+            "cert_serial": rec.get("cert_serial"),
+            "method": rec.get("method"),
+            "channel": rec.get("channel"),
+            "purpose": rec.get("purpose"),
+            "result": rec.get("result"),
+            "item_result": results[first] if first < len(results) else None,
+            "occurrences": len(positions),
+            "fields_requested": rec.get("fields_requested"),
+            "fields_returned": rec.get("fields_returned"),
+        })
+    out.sort(key=lambda r: (r["time_ms"], r["stream"], r["seq"]))
+    return out
+
+
+def _find_all(haystack: str, needle: str) -> Iterator[int]:
+    i = haystack.find(needle)
+    while i >= 0:
+        yield i
+        i = haystack.find(needle, i + 1)
+
+
+def usage(directory: str | Path, institution: str, date_from: str | dt.date,
+          date_to: str | dt.date, utc_offset_hours: int = 7) -> dict:
+    """Calls and accessed NIKs of one institution per day, method and channel.
+
+    Days run from `date_from` to `date_to` inclusive in UTC+`utc_offset_hours` (default
+    WIB, Jakarta). `niks` counts the NIKs of calls answered OK (the billing basis);
+    refused calls are counted apart, with their NIKs.
+    """
+    start, end = _parse_day(date_from), _parse_day(date_to)
+    if end < start:
+        raise InvalidInputError(f"date_to {end} is before date_from {start}")
+    tz = dt.timezone(dt.timedelta(hours=utc_offset_hours))
+    lo = int(dt.datetime.combine(start, dt.time(), tz).timestamp() * 1000)
+    hi = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz).timestamp() * 1000)
+    needle = b'"institution":' + json.dumps(institution).encode()
+    counts: dict[tuple[str, str, str], dict[str, int]] = {}
+    for _, rec in _call_records(directory, [needle]):
+        t = rec.get("time_ms", 0)
+        if rec.get("institution") != institution or not lo <= t < hi:
+            continue
+        day = dt.datetime.fromtimestamp(t / 1000, tz).date().isoformat()
+        c = counts.setdefault((day, rec.get("method", ""), rec.get("channel", "")),
+                              {"calls": 0, "niks": 0, "calls_refused": 0, "niks_refused": 0})
+        n = rec.get("n", 0)
+        if rec.get("result") == "OK":
+            c["calls"] += 1
+            c["niks"] += n
+        else:
+            c["calls_refused"] += 1
+            c["niks_refused"] += n
+    rows = [{"day": d, "method": m, "channel": ch, **c}
+            for (d, m, ch), c in sorted(counts.items())]
+    totals: dict[tuple[str, str], dict[str, int]] = {}
+    for row in rows:
+        t = totals.setdefault((row["method"], row["channel"]), dict.fromkeys(
+            ("calls", "niks", "calls_refused", "niks_refused"), 0))
+        for k in t:
+            t[k] += row[k]
+    sign = "+" if utc_offset_hours >= 0 else "-"
+    return {
+        "institution": institution,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "timezone": f"UTC{sign}{abs(utc_offset_hours):02d}:00",
+        "rows": rows,
+        "totals": [{"method": m, "channel": ch, **c} for (m, ch), c in sorted(totals.items())],
+    }
+
+
+def tail(directory: str | Path, n: int = 20) -> list[dict]:
+    """The last `n` records across all streams, oldest first (NIK references left out)."""
+    picked: list[tuple[int, str, int, dict]] = []
+    for stream_dir in list_streams(directory):
+        got = 0
+        for _, path in reversed(list_segments(stream_dir)):
+            for raw in iter_lines_reversed(path):
+                try:
+                    rec = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(rec, dict):
+                    continue
+                rec.pop("nik_refs", None)
+                rec.pop("item_results", None)
+                rec["stream"] = stream_dir.name
+                rec["time"] = _iso(rec.get("time_ms", 0))
+                picked.append((rec.get("time_ms", 0), stream_dir.name, rec.get("seq", 0), rec))
+                got += 1
+                if got >= n:
+                    break
+            if got >= n:
+                break
+    return [r for *_, r in heapq.nlargest(n, picked, key=lambda x: x[:3])][::-1]
+
+
+def _parse_day(value: str | dt.date) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"date must be YYYY-MM-DD, got {value!r}") from None
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")

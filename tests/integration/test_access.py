@@ -1,0 +1,200 @@
+"""Hak akses enforced by a real server: operations, fields, term, status, quota, rate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from nikgate.clients import Connection, NikgateClient
+from nikgate.server.access.admin import Admin
+from nikgate.server.access.store import ControlStore
+
+from .conftest import full_grant
+from .test_serve import Served, _write_config
+
+
+@pytest.fixture
+def conn(server, certs, tmp_path) -> Connection:
+    (tmp_path / "ca.crt").write_bytes(certs.ca)
+    (tmp_path / "c.key").write_bytes(certs.good[0])
+    (tmp_path / "c.crt").write_bytes(certs.good[1])
+    return Connection(f"127.0.0.1:{server.port}", tmp_path / "ca.crt", tmp_path / "c.crt",
+                      tmp_path / "c.key")
+
+
+@pytest.fixture
+def admin(server):
+    """Grant changes through the running server's own store; restored afterwards."""
+    a = Admin(server.running.store)
+    yield a
+    a.set_grant(full_grant("bank-a"))
+    time.sleep(0.3)
+
+
+def _change(admin, **changes):
+    admin.set_grant(full_grant("bank-a", **changes))
+    time.sleep(0.3)  # workers look for changes every 0.2 s
+
+
+def _details(err, kind):
+    out = []
+    for d in rpc_status.from_call(err).details:
+        if d.Is(kind.DESCRIPTOR):
+            msg = kind()
+            d.Unpack(msg)
+            out.append(msg)
+    return out
+
+
+def test_an_operation_not_granted_is_permission_denied(conn, admin, index):
+    nik = index.sample_niks(1)[0]
+    _change(admin, operations=("verify",), fields={"verify": ("NAMA_LGKP",)})
+    with NikgateClient(conn) as c:
+        assert c.verify(nik, {"NAMA_LGKP": "X"}).message.status == 1
+        with pytest.raises(grpc.RpcError) as info:
+            c.lookup(nik, ["NAMA_LGKP"])
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "operation lookup is not granted to bank-a" in info.value.details()
+
+
+def test_a_field_not_granted_refuses_the_whole_request(conn, admin, index):
+    nik = index.sample_niks(1)[0]
+    _change(admin, fields={"verify": ("NAMA_LGKP",), "verify_batch": ("NAMA_LGKP",),
+                           "lookup": ("NAMA_LGKP",)})
+    with NikgateClient(conn) as c:
+        with pytest.raises(grpc.RpcError) as info:
+            c.lookup(nik, ["NAMA_LGKP", "ALAMAT", "NAMA_LGKP_IBU"])
+        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert "ALAMAT, NAMA_LGKP_IBU not granted" in info.value.details()
+        violations = _details(info.value, error_details_pb2.BadRequest)[0].field_violations
+        assert {v.field for v in violations} == {"ALAMAT", "NAMA_LGKP_IBU"}
+        with pytest.raises(grpc.RpcError) as info:
+            c.verify_batch([nik], {"NAMA_LGKP": ["X"], "TGL_LHR": ["1990-01-01"]})
+        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert "TGL_LHR not granted" in info.value.details()
+        assert c.lookup(nik, ["NAMA_LGKP"]).message.status == 1
+
+
+@pytest.mark.parametrize("changes,text", [
+    ({"valid_from": "2020-01-01", "valid_until": "2021-12-31"}, "expired on 2021-12-31"),
+    ({"valid_from": (dt.date.today() + dt.timedelta(days=3)).isoformat(),
+      "valid_until": "2099-01-01"}, "starts on"),
+    ({"status": "suspended", "status_reason": "data balikan overdue"},
+     "is suspended (data balikan overdue)"),
+    ({"status": "revoked", "status_reason": "PKS terminated"}, "is revoked (PKS terminated)"),
+])
+def test_expired_suspended_or_revoked_grants_are_refused(conn, admin, index, changes, text):
+    nik = index.sample_niks(1)[0]
+    _change(admin, **changes)
+    with NikgateClient(conn) as c, pytest.raises(grpc.RpcError) as info:
+        c.verify(nik, {"NAMA_LGKP": "X"})
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert text in info.value.details()
+
+
+def test_no_grant_means_no_access(server, certs, tmp_path, index):
+    # bank-revoked's certificate is revoked; use the operator: known, but with no grant
+    (tmp_path / "ca.crt").write_bytes(certs.ca)
+    (tmp_path / "o.key").write_bytes(certs.operator[0])
+    (tmp_path / "o.crt").write_bytes(certs.operator[1])
+    conn = Connection(f"127.0.0.1:{server.port}", tmp_path / "ca.crt", tmp_path / "o.crt",
+                      tmp_path / "o.key")
+    with NikgateClient(conn) as c, pytest.raises(grpc.RpcError) as info:
+        c.verify(index.sample_niks(1)[0], {"NAMA_LGKP": "X"})
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "denied by default" in info.value.details()
+
+
+def test_a_grant_change_reaches_the_running_server_within_a_second(conn, admin, index):
+    nik = index.sample_niks(1)[0]
+    with NikgateClient(conn) as c:
+        assert c.verify(nik, {"NAMA_LGKP": "X"}).message.status == 1
+        admin.set_status("bank-a", "suspended", "audit finding")
+        changed = time.monotonic()
+        while True:
+            try:
+                c.verify(nik, {"NAMA_LGKP": "X"})
+            except grpc.RpcError as e:
+                assert e.code() is grpc.StatusCode.PERMISSION_DENIED
+                break
+            assert time.monotonic() - changed < 1.0, "change not seen within 1 s"
+            time.sleep(0.02)
+
+
+def test_rate_limit_is_a_token_bucket_with_retry_info(conn, admin, index):
+    niks = index.sample_niks(50)
+    _change(admin, rate_per_second=20.0, burst=40)
+    with NikgateClient(conn) as c:
+        c.verify_batch(niks[:40], {"NAMA_LGKP": ["X"] * 40})  # the whole burst
+        with pytest.raises(grpc.RpcError) as info:
+            c.verify_batch(niks[:10], {"NAMA_LGKP": ["X"] * 10})
+        assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        retry = _details(info.value, error_details_pb2.RetryInfo)[0].retry_delay
+        assert 0.2 < retry.seconds + retry.nanos / 1e9 <= 0.55   # 10 tokens at 20/s
+        time.sleep(0.6)
+        assert len(c.verify_batch(niks[:10], {"NAMA_LGKP": ["X"] * 10}).message.status) == 10
+
+
+def test_a_quota_is_exact_across_two_workers_and_survives_a_restart(server_config, certs,
+                                                                     index, tmp_path):
+    control = tmp_path / "control"
+    store = ControlStore(control)
+    admin = Admin(store)
+    admin.add_institution("bank-a", "Bank A", "bank")
+    admin.set_grant(full_grant("bank-a", daily_quota=300))
+    store.close()
+    cfg = server_config.with_overrides(access={"store": str(control)},
+                                       audit={"enabled": False})
+    (tmp_path / "ca.crt").write_bytes(certs.ca)
+    (tmp_path / "c.key").write_bytes(certs.good[0])
+    (tmp_path / "c.crt").write_bytes(certs.good[1])
+
+    def conn(port):
+        return Connection(f"127.0.0.1:{port}", tmp_path / "ca.crt", tmp_path / "c.crt",
+                          tmp_path / "c.key")
+
+    nik = index.sample_niks(1)[0]
+    counts = {"ok": 0, "exhausted": 0}
+    lock = threading.Lock()
+
+    def hammer(port, rounds):
+        with NikgateClient(conn(port)) as c:
+            for _ in range(rounds):
+                try:
+                    c.verify(nik, {"NAMA_LGKP": "X"})
+                    key = "ok"
+                except grpc.RpcError as e:
+                    assert e.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, e.details()
+                    assert "daily quota of 300" in e.details()
+                    key = "exhausted"
+                with lock:
+                    counts[key] += 1
+
+    served = Served(_write_config(tmp_path / "n.toml", cfg, workers=2), tmp_path / "port")
+    try:
+        threads = [threading.Thread(target=hammer, args=(served.port, 50)) for _ in range(4)]
+        [t.start() for t in threads]
+        [t.join(60) for t in threads]
+    finally:
+        served.stop()
+    assert counts == {"ok": 200, "exhausted": 0}
+    (tmp_path / "port").unlink()
+    served = Served(_write_config(tmp_path / "n.toml", cfg, workers=2), tmp_path / "port")
+    try:  # after a restart: 100 left, whatever worker serves
+        threads = [threading.Thread(target=hammer, args=(served.port, 40)) for _ in range(4)]
+        [t.start() for t in threads]
+        [t.join(60) for t in threads]
+    finally:
+        served.stop()
+    assert counts == {"ok": 300, "exhausted": 60}
+    store = ControlStore(control)
+    try:
+        assert Admin(store).usage("bank-a").total == 300
+    finally:
+        store.close()
