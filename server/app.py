@@ -19,6 +19,7 @@ from nikgate.v1 import lookup_pb2, verification_pb2
 
 from . import metrics
 from .access.policy import AccessPolicy
+from .access.scraping import ScrapingGuard
 from .access.store import ControlStore
 from .calls import Call, CallGuard, Limits
 from .config import Config
@@ -139,7 +140,9 @@ async def build_server(config: Config, *, port: int | None = None,
     store.start_syncing()
     policy = AccessPolicy(store, config.access.refresh_seconds)
     auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca), policy)
-    access = Access(policy, config.access.enforce)
+    scraping = ScrapingGuard(
+        alert=lambda institution, _reason: metrics.SCRAPING_ALERTS.labels(institution).inc())
+    access = Access(policy, config.access.enforce, scraping)
     audit_log, audit_hook = open_audit(config, worker_id)
     s = config.server
     guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds), audit_hook)

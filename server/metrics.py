@@ -24,6 +24,8 @@ BATCH_ITEMS = Histogram("nikgate_batch_items", "Items per batch message", ["meth
 INDEX_BUILT = Gauge("nikgate_index_built_timestamp_seconds",
                     "Build time of the oldest index generation a worker serves",
                     multiprocess_mode="min")
+SCRAPING_ALERTS = Counter("nikgate_scraping_alerts", "Institutions throttled as possible "
+                          "enumeration", ["institution"])
 IN_FLIGHT = Gauge("nikgate_in_flight", "Calls in flight", multiprocess_mode="livesum")
 
 

@@ -10,6 +10,8 @@ from nikgate.engine.claims import plan_claims, resolve_field
 from nikgate.engine.schema import LOOKUP_FIELDS
 from nikgate.errors import InvalidInputError
 
+from ..access.policy import LimitExceeded
+
 T = TypeVar("T")
 
 # Batches above this many items run in a worker thread (the engine releases the GIL), so
@@ -52,9 +54,10 @@ class Access:
     With enforcement off (benchmarks only) it records and allows.
     """
 
-    def __init__(self, policy, enforce: bool = True) -> None:
+    def __init__(self, policy, enforce: bool = True, scraping=None) -> None:
         self.policy = policy
         self.enforce = enforce
+        self.scraping = scraping
 
     def check(self, call, operation: str, fields: tuple[str, ...], items: int) -> None:
         call.operation = operation
@@ -66,5 +69,17 @@ class Access:
         else:
             plan_claims(fields)
         if self.enforce:
-            self.policy.authorize(call.caller.institution_id, operation, fields, items,
-                                  call.channel)
+            institution = call.caller.institution_id
+            if self.scraping is not None:
+                wait = self.scraping.admit(institution, items)
+                if wait > 0:
+                    raise LimitExceeded(
+                        f"calls from {institution} look like enumeration and are throttled to "
+                        f"{self.scraping.throttled_rate:g} NIKs/s; retry in {wait:.1f} s",
+                        "scraping", f"{institution}:scraping", wait)
+            self.policy.authorize(institution, operation, fields, items, call.channel)
+
+    def observe(self, call) -> None:
+        """After a call: feed its NIKs and item statuses to the scraping guard."""
+        if self.enforce and self.scraping is not None and call.item_results:
+            self.scraping.observe(call.caller.institution_id, call.niks, call.item_results)

@@ -38,6 +38,7 @@ class LookupHandlers:
         values = self.index.lookup(req.nik, fields)
         status = ItemStatus.FOUND if values is not None else ItemStatus.NOT_FOUND
         call.item_results = bytes((int(status),))
+        self.access.observe(call)
         call.fields_returned = fields if values is not None else ()
         resp = pb.LookupResponse(transaction_id=call.tx, request_id=req.request_id,
                                  status=int(status),
@@ -53,6 +54,7 @@ class LookupHandlers:
         self.access.check(call, "lookup", fields, len(niks))
         result = self.index.lookup_batch(niks, fields)
         call.item_results = result.status
+        self.access.observe(call)
         call.fields_returned = fields
         return pb.LookupBatchResponse(
             transaction_id=call.tx, request_id=req.request_id,

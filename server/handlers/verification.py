@@ -37,6 +37,7 @@ class VerificationHandlers:
         result = self.index.verify(req.nik, dict(req.claims), dict(req.thresholds) or None)
         call.fields_returned = tuple(r.field.name for r in result.fields)
         call.item_results = bytes((int(result.status),))
+        self.access.observe(call)
         resp = pb.VerifyResponse(
             transaction_id=call.tx,
             request_id=req.request_id,
@@ -70,6 +71,7 @@ class VerificationHandlers:
         result = self.index.verify_batch(niks, claims, dict(req.thresholds) or None)
         call.fields_returned = tuple(f.name for f in result.fields)
         call.item_results = result.status
+        self.access.observe(call)
         return pb.VerifyBatchResponse(
             transaction_id=call.tx,
             request_id=req.request_id,

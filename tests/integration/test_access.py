@@ -198,3 +198,33 @@ def test_a_quota_is_exact_across_two_workers_and_survives_a_restart(server_confi
         assert Admin(store).usage("bank-a").total == 300
     finally:
         store.close()
+
+
+def test_enumeration_gets_throttled(server_config, certs, tmp_path, index):
+    from .conftest import ServerThread
+
+    own = ServerThread(server_config)  # a fresh guard: throttling is per worker and sticky
+    try:
+        (tmp_path / "ca.crt").write_bytes(certs.ca)
+        (tmp_path / "c.key").write_bytes(certs.good[0])
+        (tmp_path / "c.crt").write_bytes(certs.good[1])
+        conn = Connection(f"127.0.0.1:{own.port}", tmp_path / "ca.crt", tmp_path / "c.crt",
+                          tmp_path / "c.key")
+        base = int(index.sample_niks(1, start=3300000000000000)[0][:12] + "9000")
+        niks = [str(base + i) for i in range(1000)]  # serials no export uses: all misses
+        refused = None
+        with NikgateClient(conn) as c:
+            for attempt in range(4):
+                try:
+                    c.verify_batch(niks, {"TGL_LHR": [""] * 1000})
+                except grpc.RpcError as e:
+                    refused = (attempt, e)
+                    break
+        assert refused is not None, "4,000 misses in a row were never throttled"
+        attempt, err = refused
+        assert attempt >= 2  # the guard needs 2,000 items of evidence first
+        assert err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "look like enumeration" in err.details()
+        assert _details(err, error_details_pb2.RetryInfo)
+    finally:
+        own.stop()
