@@ -15,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nikgate.engine import NikIndex
-from nikgate.v1 import lookup_pb2, verification_pb2
+from nikgate.v1 import admin_pb2, lookup_pb2, verification_pb2
 
 from . import metrics
 from .access.policy import AccessPolicy
@@ -23,6 +23,8 @@ from .access.scraping import ScrapingGuard
 from .access.store import ControlStore
 from .calls import Call, CallGuard, Limits
 from .config import Config
+from .handlers.admin import SERVICE as ADMIN
+from .handlers.admin import AdminHandlers
 from .handlers.batching import Access
 from .handlers.lookup import SERVICE as LOOKUP
 from .handlers.lookup import LookupHandlers
@@ -34,7 +36,7 @@ from .receipts import ReceiptSigner
 
 log = logging.getLogger(__name__)
 
-SERVICES = (VERIFICATION, LOOKUP)
+SERVICES = (VERIFICATION, LOOKUP, ADMIN)
 
 
 @dataclass
@@ -148,6 +150,7 @@ async def build_server(config: Config, *, port: int | None = None,
     guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds), audit_hook)
     verification = VerificationHandlers(index, signer, access, s.max_batch_items)
     lookup = LookupHandlers(index, signer, access, s.max_batch_items)
+    admin = AdminHandlers(store)
 
     server = grpc.aio.server(options=server_options(config))
     server.add_generic_rpc_handlers((
@@ -160,12 +163,20 @@ async def build_server(config: Config, *, port: int | None = None,
             "Lookup": guard.unary("Lookup", lookup.lookup),
             "LookupBatch": guard.unary("LookupBatch", lookup.lookup_batch, batched=True),
         }),
+        grpc.method_handlers_generic_handler(ADMIN, {
+            name: guard.unary(name, getattr(admin, attr)) for name, attr in (
+                ("AddInstitution", "add_institution"),
+                ("ListInstitutions", "list_institutions"),
+                ("SetGrant", "set_grant"), ("SetGrantStatus", "set_grant_status"),
+                ("GetGrant", "get_grant"), ("GetUsage", "get_usage"))
+        }),
     ))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (verification_pb2.DESCRIPTOR.services_by_name["Verification"].full_name,
          lookup_pb2.DESCRIPTOR.services_by_name["Lookup"].full_name,
+         admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
          health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
 

@@ -1,0 +1,97 @@
+"""nikgate.v1.Admin: institutions and grants, for operator certificates only."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from nikgate.errors import InvalidInputError
+from nikgate.v1 import admin_pb2 as pb
+
+from ..access.admin import Admin
+from ..access.grants import Grant
+from ..access.policy import PermissionDenied
+from ..calls import Call
+
+SERVICE = "nikgate.v1.Admin"
+
+
+def _to_pb(g: Grant) -> pb.Grant:
+    return pb.Grant(
+        institution=g.institution, operations=g.operations,
+        fields={op: pb.FieldList(names=names) for op, names in g.fields.items()},
+        channels=g.channels, purpose=g.purpose, valid_from=g.valid_from,
+        valid_until=g.valid_until, status=g.status, status_reason=g.status_reason,
+        daily_quota=g.daily_quota, rate_per_second=g.rate_per_second, burst=g.burst,
+        max_batch=g.max_batch, return_data_kinds=g.return_data_kinds, updated_at=g.updated_at)
+
+
+def _from_pb(m: pb.Grant) -> Grant:
+    return Grant(
+        institution=m.institution, operations=tuple(m.operations),
+        fields={op: tuple(f.names) for op, f in m.fields.items()},
+        channels=tuple(m.channels) or ("web_service",), purpose=m.purpose,
+        valid_from=m.valid_from, valid_until=m.valid_until, status=m.status or "active",
+        status_reason=m.status_reason, daily_quota=m.daily_quota,
+        rate_per_second=m.rate_per_second, burst=m.burst, max_batch=m.max_batch or 10_000,
+        return_data_kinds=tuple(m.return_data_kinds))
+
+
+class AdminHandlers:
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def _admin(self, call: Call, action: str, detail: str) -> Admin:
+        if call.caller is None or call.caller.kind != "operator":
+            raise PermissionDenied("the Admin service takes operator certificates only")
+        call.operation = f"admin.{action}"
+        call.purpose = detail[:500]   # what changed goes to the audit record of this call
+        return Admin(self.store, operator=call.caller.institution_id)
+
+    async def add_institution(self, request: bytes, call: Call) -> bytes:
+        req = pb.AddInstitutionRequest.FromString(request)
+        if not req.name:
+            raise InvalidInputError("name is empty", field="name")
+        admin = self._admin(call, "institution.add", f"{req.id}: {req.name} ({req.kind})")
+        inst = admin.add_institution(req.id, req.name, req.kind or "other")
+        return pb.Institution(**dataclasses.asdict(inst)).SerializeToString()
+
+    async def list_institutions(self, request: bytes, call: Call) -> bytes:
+        self._admin(call, "institution.list", "")
+        _, institutions, grants = self.store.snapshot()
+        out = [pb.Institution(**dataclasses.asdict(i),
+                              grant_status=grants[i.id].status if i.id in grants else "")
+               for i in sorted(institutions.values(), key=lambda x: x.id)]
+        return pb.ListInstitutionsResponse(institutions=out).SerializeToString()
+
+    async def set_grant(self, request: bytes, call: Call) -> bytes:
+        req = pb.Grant.FromString(request)
+        admin = self._admin(call, "grant.set", f"{req.institution}: "
+                                               f"{','.join(req.operations)}")
+        return _to_pb(admin.set_grant(_from_pb(req))).SerializeToString()
+
+    async def set_grant_status(self, request: bytes, call: Call) -> bytes:
+        req = pb.SetGrantStatusRequest.FromString(request)
+        if req.status not in ("active", "suspended", "revoked"):
+            raise InvalidInputError("status must be active, suspended or revoked",
+                                    field="status")
+        if req.status != "active" and not req.reason:
+            raise InvalidInputError("a reason is required to suspend or revoke",
+                                    field="reason")
+        admin = self._admin(call, f"grant.{req.status}", f"{req.institution}: {req.reason}")
+        return _to_pb(admin.set_status(req.institution, req.status,
+                                       req.reason)).SerializeToString()
+
+    async def get_grant(self, request: bytes, call: Call) -> bytes:
+        req = pb.GetGrantRequest.FromString(request)
+        self._admin(call, "grant.get", req.institution)
+        _, _, grants = self.store.snapshot()
+        if req.institution not in grants:
+            raise InvalidInputError(f"{req.institution} has no grant", field="institution")
+        return _to_pb(grants[req.institution]).SerializeToString()
+
+    async def get_usage(self, request: bytes, call: Call) -> bytes:
+        req = pb.GetUsageRequest.FromString(request)
+        admin = self._admin(call, "usage.get", req.institution)
+        u = admin.usage(req.institution, req.day or None)
+        return pb.Usage(institution=req.institution, day=u.day, items=u.items,
+                        total=u.total).SerializeToString()
