@@ -11,6 +11,20 @@ from nikgate.v1 import lookup_pb2, verification_pb2
 
 M = TypeVar("M")
 
+# The unary methods both clients call with raw bytes, and the stream.
+UNARY_METHODS = (
+    ("Verify", "/nikgate.v1.Verification/Verify"),
+    ("VerifyBatch", "/nikgate.v1.Verification/VerifyBatch"),
+    ("Lookup", "/nikgate.v1.Lookup/Lookup"),
+    ("LookupBatch", "/nikgate.v1.Lookup/LookupBatch"),
+)
+STREAM_METHOD = "/nikgate.v1.Verification/VerifyStream"
+
+
+def raw(b: bytes) -> bytes:
+    """Identity (de)serializer: the clients keep the exact bytes for receipts."""
+    return b
+
 
 @dataclass(frozen=True)
 class Reply(Generic[M]):

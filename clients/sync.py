@@ -12,21 +12,17 @@ from nikgate.v1 import lookup_pb2, verification_pb2
 
 from .connection import Connection
 from .requests import (
+    STREAM_METHOD,
+    UNARY_METHODS,
     Reply,
     VerifyItem,
     batches_of,
     lookup_batch_request,
     lookup_request,
+    raw,
     verify_batch_request,
     verify_request,
 )
-
-_V = "/nikgate.v1.Verification/"
-_L = "/nikgate.v1.Lookup/"
-
-
-def _raw(b: bytes) -> bytes:
-    return b
 
 
 class NikgateClient:
@@ -37,10 +33,9 @@ class NikgateClient:
         self.deadline = deadline
         self._channel = connection.channel()
         # Raw bytes in and out, so a Reply can carry what receipts sign.
-        self._unary = {name: self._channel.unary_unary(path, _raw, _raw) for name, path in (
-            ("Verify", _V + "Verify"), ("VerifyBatch", _V + "VerifyBatch"),
-            ("Lookup", _L + "Lookup"), ("LookupBatch", _L + "LookupBatch"))}
-        self._stream = self._channel.stream_stream(_V + "VerifyStream", _raw, _raw)
+        self._unary = {name: self._channel.unary_unary(path, raw, raw)
+                       for name, path in UNARY_METHODS}
+        self._stream = self._channel.stream_stream(STREAM_METHOD, raw, raw)
 
     def close(self) -> None:
         self._channel.close()
