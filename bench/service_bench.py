@@ -348,7 +348,9 @@ class Server:
         port_file.unlink(missing_ok=True)
         self.log_path = work / f"server-{kind}-{workers}.log"
         env = dict(os.environ)
-        if kind == "nikgate":
+        if kind == "nikgate-bare":  # grants, quotas and audit off: their cost, same run
+            env.update(NIKGATE_ACCESS_ENFORCE="false", NIKGATE_AUDIT_ENABLED="false")
+        if kind.startswith("nikgate"):
             cmd = [sys.executable, "-m", "nikgate", "serve", "--config",
                    str(work / "nikgate.toml")]
             env.update(NIKGATE_SERVER_ADDRESS="127.0.0.1:0", NIKGATE_SERVER_WORKERS=str(workers),
@@ -402,6 +404,19 @@ def prepare(work: Path, records: int) -> None:
     subprocess.run([sys.executable, "-m", "nikgate", "demo", "--no-serve", "--dir", str(work),
                     "--records", str(records), "--port", "0"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
+    # The demo grant has a daily quota that a day of benchmarking uses up: this
+    # institution's grant gets none, so every case measures serving, not refusals.
+    from nikgate.server.access.admin import Admin
+    from nikgate.server.access.store import ControlStore
+
+    store = ControlStore(work / "control")
+    try:
+        grant = store.snapshot()[2].get(INSTITUTION)
+        if grant is not None and (grant.daily_quota or grant.rate_per_second):
+            Admin(store, "bench").set_grant(grant.with_changes(daily_quota=0,
+                                                               rate_per_second=0.0))
+    finally:
+        store.close()
     # warm the page cache: read the data file sequentially once
     for f in (work / "index" / "current").glob("*.mdb"):
         with open(f, "rb") as fh:
@@ -713,6 +728,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, default=10.0,
                    help="client deadline per call in s, as the typed client's default; 0 = none")
     p.add_argument("--json", type=Path, help="write all figures here")
+    p.add_argument("--access-compare", action="store_true",
+                   help="also run batch/stream with grants, quotas and audit off, and "
+                        "report what they cost (same run)")
     args = p.parse_args(argv)
     # SIGTERM ends the run like Ctrl-C: the servers are stopped in `finally`
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -749,10 +767,14 @@ def main(argv: list[str] | None = None) -> int:
         log(fmt_row(r))
 
     log(HEADER)
+    kinds = ("nikgate", "trivial") + (("nikgate-bare",) if args.access_compare else ())
     for w in workers:
-        for kind in ("nikgate", "trivial"):
-            wanted = [c for c in only if kind == "nikgate" or c in ("unary", "open")
-                      or (c == "batch" and w == max(workers))]
+        for kind in kinds:
+            if kind == "nikgate-bare":
+                wanted = [c for c in only if c in ("batch", "stream") and w == max(workers)]
+            else:
+                wanted = [c for c in only if kind == "nikgate" or c in ("unary", "open")
+                          or (c == "batch" and w == max(workers))]
             if not wanted:
                 continue
             server = Server(kind, w, work, pki, args.batch)
@@ -769,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
                                     {**common, "mode": "open", "requests": unary_reqs,
                                      "channels": 2, "rate": args.rate}, 1, args))
                 if "batch" in wanted:
-                    both = w == max(workers) and kind == "nikgate"
+                    both = w == max(workers) and kind.startswith("nikgate")
                     for layout in ("niks", "nik_numbers") if both else ("niks",):
                         record(run_case(f"batch{args.batch}_{layout}", server,
                                         {**common, "mode": "batch", "requests": batches[layout],
@@ -784,6 +806,13 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
 
     summary = summarize(results)
+    on = {(r["case"], r["workers"]): r for r in results if r["server"] == "nikgate"}
+    bare = {(r["case"], r["workers"]): r for r in results if r["server"] == "nikgate-bare"}
+    summary["access_cost"] = {
+        f"{case}_w{w}": {"on_items_per_s": on[(case, w)]["items_per_s"],
+                         "off_items_per_s": r["items_per_s"],
+                         "cost": 1 - on[(case, w)]["items_per_s"] / r["items_per_s"]}
+        for (case, w), r in bare.items() if (case, w) in on and r["items_per_s"]}
     print()
     print(f"nikgate web service, {os.cpu_count()} CPUs, mTLS, client and server on this "
           f"machine; {args.seconds:g} s per case")
@@ -793,6 +822,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n(calls/s and items/s count successful calls; 'srv us/c' = server worker CPU per "
           "call; 'busy' = cores busy machine-wide;\n 'others' = cores used by processes other than "
           "this run's servers and clients: a figure taken with others >= 0.2 is disturbed)")
+    if summary["access_cost"]:
+        print("\ngrants, quotas and audit on vs off (target: cost <= 15%):")
+        for key, c in summary["access_cost"].items():
+            verdict = "MET" if c["cost"] <= 0.15 else "MISSED"
+            print(f"  {verdict:<6} {key:<26} off {c['off_items_per_s']:>10,.0f}/s  on "
+                  f"{c['on_items_per_s']:>10,.0f}/s  cost {c['cost']:.1%}")
     if summary["ratios"]:
         print("\nnikgate / trivial:")
         for key, ratio in summary["ratios"].items():
