@@ -37,9 +37,9 @@ class DeadlineCapExceeded(errors.NikgateError):
 class Overloaded(errors.NikgateError):
     """The worker is at its in-flight limit; the caller should retry after a pause."""
 
-    def __init__(self, message: str, retry_after_s: float = 0.05) -> None:
+    def __init__(self, message: str, retry_after: float = 0.05) -> None:
         super().__init__(message)
-        self.retry_after_s = retry_after_s
+        self.retry_after = retry_after
 
 
 from .access.policy import LimitExceeded, PermissionDenied  # noqa: E402
@@ -84,10 +84,9 @@ def rich_status(error: BaseException) -> grpc.Status:
         details.append(_pack(error_details_pb2.QuotaFailure(violations=[
             error_details_pb2.QuotaFailure.Violation(subject=error.subject,
                                                      description=str(error))])))
-    retry = getattr(error, "retry_after_s", None) or getattr(error, "retry_after", None)
-    if retry is not None and isinstance(error, (Overloaded, LimitExceeded)):
+    if isinstance(error, (Overloaded, LimitExceeded)):
         delay = duration_pb2.Duration()
-        delay.FromNanoseconds(int(retry * 1e9))
+        delay.FromNanoseconds(int(error.retry_after * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     message = str(error) if code is not grpc.StatusCode.INTERNAL else (
         "internal error; the transaction id in the logs identifies it")
