@@ -348,6 +348,8 @@ class Server:
         port_file.unlink(missing_ok=True)
         self.log_path = work / f"server-{kind}-{workers}.log"
         env = dict(os.environ)
+        # Each run starts an empty audit log: gigabytes left by earlier runs only slow the disk.
+        shutil.rmtree(work / "audit", ignore_errors=True)
         if kind == "nikgate-bare":  # grants, quotas and audit off: their cost, same run
             env.update(NIKGATE_ACCESS_ENFORCE="false", NIKGATE_AUDIT_ENABLED="false")
         if kind.startswith("nikgate"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import heapq
 import json
 from collections.abc import Iterator
+from binascii import a2b_base64
 from pathlib import Path
 
 from nikgate.errors import InvalidInputError
@@ -13,15 +15,15 @@ from nikgate.errors import InvalidInputError
 from .nikref import REF_BYTES, NikRefs, load_key
 from .segments import iter_lines, iter_lines_reversed, list_segments, list_streams
 
-_REF_HEX = 2 * REF_BYTES
+_REFS_MEMBER = b'"nik_refs":"'
 
 
-def _call_records(directory: str | Path, needles: list[bytes]) -> Iterator[tuple[str, dict]]:
-    """(stream, record) for every call record whose line holds one of `needles`."""
+def _call_records(directory: str | Path, match) -> Iterator[tuple[str, dict]]:
+    """(stream, record) for every call record whose raw line `match` accepts."""
     for stream_dir in list_streams(directory):
         for _, path in list_segments(stream_dir):
             for raw in iter_lines(path):
-                if not any(nd in raw for nd in needles):
+                if not match(raw):
                     continue
                 try:
                     rec = json.loads(raw)
@@ -31,6 +33,30 @@ def _call_records(directory: str | Path, needles: list[bytes]) -> Iterator[tuple
                     yield stream_dir.name, rec
 
 
+def _raw_refs(raw: bytes) -> bytes:
+    """A line's NIK references, decoded without parsing the whole line."""
+    i = raw.find(_REFS_MEMBER)
+    if i < 0:
+        return b""
+    i += len(_REFS_MEMBER)
+    try:
+        return a2b_base64(raw[i:raw.index(b'"', i)])
+    except (ValueError, binascii.Error):
+        return b""
+
+
+def _positions(refs: bytes, wanted: set[bytes]) -> list[int]:
+    """Item positions in `refs` (whole 16-byte entries only) holding one of `wanted`."""
+    found = []
+    for w in wanted:
+        i = refs.find(w)
+        while i >= 0:
+            if i % REF_BYTES == 0:
+                found.append(i // REF_BYTES)
+            i = refs.find(w, i + 1)
+    return sorted(found)
+
+
 def who_accessed(directory: str | Path, key_path: str | Path, nik: str | int) -> list[dict]:
     """Every call that named `nik`, oldest first, with that NIK's item result.
 
@@ -38,15 +64,20 @@ def who_accessed(directory: str | Path, key_path: str | Path, nik: str | int) ->
     call's reference list (whole 16-byte entries only).
     """
     refs = NikRefs(load_key(key_path))
-    wanted = {r.hex() for r in refs.candidate_refs(nik)}
+    wanted = refs.candidate_refs(nik)
     out = []
-    for stream, rec in _call_records(directory, [w.encode() for w in wanted]):
-        refs_hex = rec.get("nik_refs", "")
-        positions = sorted(i // _REF_HEX for w in wanted for i in _find_all(refs_hex, w)
-                           if i % _REF_HEX == 0)
+
+    def names_nik(raw: bytes) -> bool:
+        return bool(_positions(_raw_refs(raw), wanted))
+
+    for stream, rec in _call_records(directory, names_nik):
+        try:
+            positions = _positions(a2b_base64(rec.get("nik_refs", "")), wanted)
+            results = a2b_base64(rec.get("item_results", ""))
+        except (ValueError, binascii.Error):
+            continue
         if not positions:
             continue
-        results = bytes.fromhex(rec.get("item_results", ""))
         first = positions[0]
         out.append({
             "time": _iso(rec["time_ms"]),
@@ -69,13 +100,6 @@ def who_accessed(directory: str | Path, key_path: str | Path, nik: str | int) ->
     return out
 
 
-def _find_all(haystack: str, needle: str) -> Iterator[int]:
-    i = haystack.find(needle)
-    while i >= 0:
-        yield i
-        i = haystack.find(needle, i + 1)
-
-
 def usage(directory: str | Path, institution: str, date_from: str | dt.date,
           date_to: str | dt.date, utc_offset_hours: int = 7) -> dict:
     """Calls and accessed NIKs of one institution per day, method and channel.
@@ -92,7 +116,7 @@ def usage(directory: str | Path, institution: str, date_from: str | dt.date,
     hi = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz).timestamp() * 1000)
     needle = b'"institution":' + json.dumps(institution).encode()
     counts: dict[tuple[str, str, str], dict[str, int]] = {}
-    for _, rec in _call_records(directory, [needle]):
+    for _, rec in _call_records(directory, lambda raw: needle in raw):
         t = rec.get("time_ms", 0)
         if rec.get("institution") != institution or not lo <= t < hi:
             continue

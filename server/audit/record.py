@@ -17,12 +17,12 @@ import hashlib
 import json
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2   # 2: nik_refs and item_results in base64 (1 had hex)
 GENESIS = "0" * 64
 
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
 # "\x00" serialises as \u0000. The small members are serialised by json; the hash and the
-# large hex members go into these slots afterwards (json would escape-scan 32 KB of hex).
+# large base64 members go into these slots afterwards (json would escape-scan 21 KB of base64).
 # A key followed by a slot cannot occur inside a string value, whose quotes are escaped.
 _SLOT = "\x00"
 
@@ -30,7 +30,7 @@ _SLOT = "\x00"
 def encode(fields: dict[str, Any], blobs: dict[str, bytes], seq: int,
            prev: str, prev_raw: bytes) -> tuple[list[bytes], str, bytes]:
     """(line pieces ending with the newline, hash hex, hash bytes) for a record chained
-    after `prev`. `blobs` are ASCII members that need no JSON escaping (hex), put in as is.
+    after `prev`. `blobs` are ASCII members that need no JSON escaping (base64), put in as is.
     """
     rec = dict(fields)
     rec["seq"] = seq
