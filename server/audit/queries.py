@@ -6,8 +6,8 @@ import binascii
 import datetime as dt
 import heapq
 import json
-from collections.abc import Iterator
 from binascii import a2b_base64
+from collections.abc import Iterator
 from pathlib import Path
 
 from nikgate.errors import InvalidInputError
