@@ -10,6 +10,16 @@
 from .aio import AsyncNikgateClient
 from .connection import Connection
 from .requests import Reply, VerifyItem
+from .return_data import (
+    Rejected,
+    ReturnDataSender,
+    ReturnRecord,
+    SendReport,
+    obligations,
+    read_records_csv,
+)
 from .sync import NikgateClient
 
-__all__ = ["AsyncNikgateClient", "Connection", "NikgateClient", "Reply", "VerifyItem"]
+__all__ = ["AsyncNikgateClient", "Connection", "NikgateClient", "Rejected", "Reply",
+           "ReturnDataSender", "ReturnRecord", "SendReport", "VerifyItem", "obligations",
+           "read_records_csv"]

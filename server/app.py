@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import logging
@@ -15,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nikgate.engine import NikIndex
-from nikgate.v1 import admin_pb2, lookup_pb2, verification_pb2
+from nikgate.v1 import admin_pb2, lookup_pb2, return_data_pb2, verification_pb2
 
 from . import metrics
 from .access.policy import AccessPolicy
@@ -28,15 +29,21 @@ from .handlers.admin import AdminHandlers
 from .handlers.batching import Access
 from .handlers.lookup import SERVICE as LOOKUP
 from .handlers.lookup import LookupHandlers
+from .handlers.return_data import SERVICE as RETURN_DATA
+from .handlers.return_data import ReturnDataHandlers
 from .handlers.verification import SERVICE as VERIFICATION
 from .handlers.verification import VerificationHandlers
-from .identity import Authenticator
+from .identity import Authenticator, Caller
 from .pki import CrlChecker, ServerCertWatcher, load_keypair
 from .receipts import ReceiptSigner
+from .returns.committer import ReturnCommitter
+from .returns.ledger import AccessLedger
+from .returns.obligations import Enforcer
+from .returns.store import ReturnStore
 
 log = logging.getLogger(__name__)
 
-SERVICES = (VERIFICATION, LOOKUP, ADMIN)
+SERVICES = (VERIFICATION, LOOKUP, RETURN_DATA, ADMIN)
 
 
 @dataclass
@@ -48,15 +55,25 @@ class RunningServer:
     guard: CallGuard
     store: ControlStore
     audit_log: object | None
+    returns: ReturnStore
+    ledger: AccessLedger
+    committer: ReturnCommitter
+    background: list[asyncio.Task]
 
     async def stop(self, grace: float) -> None:
         """Health NOT_SERVING first, so balancers move away; then drain for `grace` s."""
         for name in ("", *SERVICES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace)
+        for task in self.background:
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.committer.close)
+        await loop.run_in_executor(None, self.ledger.stop)
         self.index.close()
         if self.audit_log is not None:
             self.audit_log.close()
+        self.returns.release()
         self.store.release()
 
 
@@ -144,13 +161,19 @@ async def build_server(config: Config, *, port: int | None = None,
     auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca), policy)
     scraping = ScrapingGuard(
         alert=lambda institution, _reason: metrics.SCRAPING_ALERTS.labels(institution).inc())
-    access = Access(policy, config.access.enforce, scraping)
+    rd = config.return_data
+    returns = ReturnStore.shared(rd.store)
+    ledger = AccessLedger(returns, rd.ledger_flush_seconds)
+    ledger.start()
+    committer = ReturnCommitter(returns, rd.max_group_records, rd.max_pending_records)
+    access = Access(policy, config.access.enforce, scraping, ledger)
     audit_log, audit_hook = open_audit(config, worker_id)
     s = config.server
     guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds), audit_hook)
     verification = VerificationHandlers(index, signer, access, s.max_batch_items)
     lookup = LookupHandlers(index, signer, access, s.max_batch_items)
     admin = AdminHandlers(store)
+    return_data = ReturnDataHandlers(returns, committer, signer, access, rd.stream_window)
 
     server = grpc.aio.server(options=server_options(config))
     server.add_generic_rpc_handlers((
@@ -162,6 +185,10 @@ async def build_server(config: Config, *, port: int | None = None,
         grpc.method_handlers_generic_handler(LOOKUP, {
             "Lookup": guard.unary("Lookup", lookup.lookup),
             "LookupBatch": guard.unary("LookupBatch", lookup.lookup_batch, batched=True),
+        }),
+        grpc.method_handlers_generic_handler(RETURN_DATA, {
+            "Submit": guard.stream("Submit", return_data.submit),
+            "Obligations": guard.unary("Obligations", return_data.obligations),
         }),
         grpc.method_handlers_generic_handler(ADMIN, {
             name: guard.unary(name, getattr(admin, attr)) for name, attr in (
@@ -176,6 +203,7 @@ async def build_server(config: Config, *, port: int | None = None,
     reflection.enable_server_reflection(
         (verification_pb2.DESCRIPTOR.services_by_name["Verification"].full_name,
          lookup_pb2.DESCRIPTOR.services_by_name["Lookup"].full_name,
+         return_data_pb2.DESCRIPTOR.services_by_name["ReturnData"].full_name,
          admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
          health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
@@ -191,6 +219,40 @@ async def build_server(config: Config, *, port: int | None = None,
         dt.datetime.fromisoformat(index.manifest["built_at"]).timestamp())
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    background = []
+    # One enforcer per server: worker 0 under the supervisor, or an in-process server.
+    if rd.auto_suspend and config.access.enforce and worker_id in (None, 0):
+        enforcer = Enforcer(returns, lambda: policy_grants(store), store.suspend_if_active,
+                            suspension_audit(guard), rd.max_overdue)
+        background.append(asyncio.create_task(_enforce_periodically(enforcer,
+                                                                    rd.check_seconds)))
     log.info("serving", extra={"port": bound, "records": index.record_count,
                                "generation": index.generation.name})
-    return RunningServer(server, bound, health_servicer, index, guard, store, audit_log)
+    return RunningServer(server, bound, health_servicer, index, guard, store, audit_log,
+                         returns, ledger, committer, background)
+
+
+def policy_grants(store: ControlStore) -> dict:
+    return store.snapshot()[2]
+
+
+def suspension_audit(guard: CallGuard):
+    """Writes an automatic suspension to the audit log like a call, with its reason."""
+    def record(institution: str, reason: str) -> None:
+        if guard.audit is None:
+            return
+        call = Call(guard.transaction_id(), "ReturnData/AutoSuspend",
+                    caller=Caller(institution, "system", 0), channel="system",
+                    operation="grant.suspended", purpose=reason[:500])
+        guard.audit(call, "OK")
+    return record
+
+
+async def _enforce_periodically(enforcer: Enforcer, every: float) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await loop.run_in_executor(None, enforcer.run_once, time.time_ns() // 1_000_000)
+        except Exception:
+            log.exception("return-data enforcement failed; will retry")

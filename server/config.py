@@ -68,6 +68,18 @@ class AuditSection:
 
 
 @dataclass(frozen=True)
+class ReturnDataSection:
+    store: str = "var/demo/returns"       # return data and the access ledger (LMDB)
+    ledger_flush_seconds: float = 0.5     # accessed NIKs reach the ledger this far behind
+    stream_window: int = 8                # batches a stream may have read but not acked
+    max_pending_records: int = 200_000    # per worker, queued for the disk
+    max_group_records: int = 50_000       # records per synced commit, at most
+    auto_suspend: bool = True             # suspend grants with too much overdue
+    max_overdue: int = 1000               # overdue NIKs tolerated before suspension
+    check_seconds: float = 300.0          # how often overdue obligations are counted
+
+
+@dataclass(frozen=True)
 class MetricsSection:
     address: str = "127.0.0.1:0"   # Prometheus endpoint; empty disables it
     directory: str = ""            # multiprocess files; empty = a private temp dir
@@ -86,6 +98,7 @@ class Config:
     receipts: ReceiptSection = field(default_factory=ReceiptSection)
     access: AccessSection = field(default_factory=AccessSection)
     audit: AuditSection = field(default_factory=AuditSection)
+    return_data: ReturnDataSection = field(default_factory=ReturnDataSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
 
@@ -166,6 +179,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         receipts=dataclasses.replace(config.receipts,
                                      signing_key=fix(config.receipts.signing_key)),
         access=dataclasses.replace(config.access, store=fix(config.access.store)),
+        return_data=dataclasses.replace(config.return_data,
+                                        store=fix(config.return_data.store)),
         audit=dataclasses.replace(config.audit, directory=fix(config.audit.directory),
                                   key=fix(config.audit.key)),
     )

@@ -54,7 +54,10 @@ def register(sub) -> None:
     st.add_argument("--rate", type=float, default=0.0, help="NIKs per second (0 = none)")
     st.add_argument("--burst", type=int, default=0)
     st.add_argument("--max-batch", type=int, default=10_000)
-    st.add_argument("--return-data-kinds", default="")
+    st.add_argument("--return-data-kinds", default="",
+                    help="comma list of kinds it may send back, e.g. bank_cif,account_number")
+    st.add_argument("--return-deadline-days", type=float, default=0.0,
+                    help="data balikan due this many days after first access (0 = no duty)")
     _common(st)
     st.set_defaults(func=_set)
     for status, verb in (("suspended", "suspend"), ("revoked", "revoke"), ("active", "activate")):
@@ -107,7 +110,8 @@ def _set(args) -> int:
                   valid_from=args.valid_from, valid_until=args.valid_until,
                   daily_quota=args.quota, rate_per_second=args.rate, burst=args.burst,
                   max_batch=args.max_batch,
-                  return_data_kinds=_split(args.return_data_kinds))
+                  return_data_kinds=_split(args.return_data_kinds),
+                  return_deadline_days=args.return_deadline_days)
     saved = _admin(args).set_grant(grant)
     print(f"grant for {saved.institution} saved; running servers apply it within a second")
     return 0

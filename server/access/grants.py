@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from nikgate.engine.schema import LOOKUP_FIELDS, VERIFIABLE
 from nikgate.errors import InvalidInputError
 
+from ..returns.kinds import KINDS as RETURN_KINDS
+
 OPERATIONS = ("verify", "verify_batch", "lookup", "card_verify", "return_data")
 CHANNELS = ("web_service", "card_reader", "portal")
 STATUSES = ("active", "suspended", "revoked")
@@ -57,6 +59,8 @@ class Grant:
     max_batch: int = 10_000
     return_data_kinds: tuple[str, ...] = ()
     updated_at: str = ""
+    return_deadline_days: float = 0.0           # data balikan due this long after first
+                                                # access (the PKS); 0 = no such duty
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -117,6 +121,13 @@ def validate(grant: Grant) -> Grant:
                                 field="valid_until")
     if grant.daily_quota < 0 or grant.rate_per_second < 0 or grant.burst < 0:
         raise InvalidInputError("quota, rate and burst must not be negative", field="quota")
+    unknown_kinds = sorted(set(grant.return_data_kinds) - set(RETURN_KINDS))
+    if unknown_kinds:
+        raise InvalidInputError(f"unknown return-data kind(s) {', '.join(unknown_kinds)}; "
+                                f"known: {', '.join(RETURN_KINDS)}", field="return_data_kinds")
+    if not 0 <= grant.return_deadline_days <= 3650:
+        raise InvalidInputError("return_deadline_days must be 0 (no duty) to 3650",
+                                field="return_deadline_days")
     if not 1 <= grant.max_batch <= 10_000:
         raise InvalidInputError("max_batch must be 1-10,000", field="max_batch")
     return grant

@@ -69,8 +69,9 @@ class AccessPolicy:
         return self._grants.get(institution_id)
 
     def authorize(self, institution_id: str, operation: str, fields: Iterable[str],
-                  items: int, channel: str = "web_service") -> Grant:
-        """The grant allowing this call, or PermissionDenied / LimitExceeded saying why."""
+                  items: int, channel: str = "web_service", metered: bool = True) -> Grant:
+        """The grant allowing this call, or PermissionDenied / LimitExceeded saying why.
+        Unmetered calls (return data flowing back) skip the quota and rate."""
         g = self.grant(institution_id)
         if g is None:
             raise PermissionDenied(f"{institution_id} has no grant: access is denied by "
@@ -101,6 +102,8 @@ class AccessPolicy:
         if items > g.max_batch:
             raise PermissionDenied(f"a batch of {items:,} exceeds {institution_id}'s maximum "
                                    f"of {g.max_batch:,} per call")
+        if not metered:
+            return g
         refusal = self.store.consume(g, operation, items, now)
         if refusal is not None:
             raise LimitExceeded(refusal.message, refusal.kind,

@@ -146,6 +146,22 @@ class ControlStore:
             self._bump(txn)
         self.env.sync(True)
 
+    def suspend_if_active(self, institution: str, reason: str) -> bool:
+        """Suspend an active grant (check and change in one transaction); False when the
+        grant is missing or not active, so concurrent workers suspend it once."""
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(institution.encode(), db=self._grants)
+            if raw is None:
+                return False
+            grant = Grant.from_json(raw)
+            if grant.status != "active":
+                return False
+            changed = grant.with_changes(status="suspended", status_reason=reason)
+            txn.put(institution.encode(), changed.to_json(), db=self._grants)
+            self._bump(txn)
+        self.env.sync(True)
+        return True
+
     # -- the hot path: one write transaction per call ----------------------------------------
 
     def consume(self, grant: Grant, operation: str, items: int, now: float) -> Refusal | None:

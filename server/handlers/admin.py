@@ -22,7 +22,8 @@ def _to_pb(g: Grant) -> pb.Grant:
         channels=g.channels, purpose=g.purpose, valid_from=g.valid_from,
         valid_until=g.valid_until, status=g.status, status_reason=g.status_reason,
         daily_quota=g.daily_quota, rate_per_second=g.rate_per_second, burst=g.burst,
-        max_batch=g.max_batch, return_data_kinds=g.return_data_kinds, updated_at=g.updated_at)
+        max_batch=g.max_batch, return_data_kinds=g.return_data_kinds, updated_at=g.updated_at,
+        return_deadline_days=g.return_deadline_days)
 
 
 def _from_pb(m: pb.Grant) -> Grant:
@@ -33,7 +34,8 @@ def _from_pb(m: pb.Grant) -> Grant:
         valid_from=m.valid_from, valid_until=m.valid_until, status=m.status or "active",
         status_reason=m.status_reason, daily_quota=m.daily_quota,
         rate_per_second=m.rate_per_second, burst=m.burst, max_batch=m.max_batch or 10_000,
-        return_data_kinds=tuple(m.return_data_kinds))
+        return_data_kinds=tuple(m.return_data_kinds),
+        return_deadline_days=m.return_deadline_days)
 
 
 class AdminHandlers:

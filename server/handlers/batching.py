@@ -54,10 +54,11 @@ class Access:
     With enforcement off (benchmarks only) it records and allows.
     """
 
-    def __init__(self, policy, enforce: bool = True, scraping=None) -> None:
+    def __init__(self, policy, enforce: bool = True, scraping=None, ledger=None) -> None:
         self.policy = policy
         self.enforce = enforce
         self.scraping = scraping
+        self.ledger = ledger          # returns.ledger.AccessLedger: what is owed back
 
     def check(self, call, operation: str, fields: tuple[str, ...], items: int) -> None:
         call.operation = operation
@@ -79,7 +80,23 @@ class Access:
                         "scraping", f"{institution}:scraping", wait)
             self.policy.authorize(institution, operation, fields, items, call.channel)
 
+    def authorize_unmetered(self, call, operation: str, items: int):
+        """The grant for a call that uses no quota (return data flowing back)."""
+        institution = call.caller.institution_id
+        if not self.enforce:
+            return self.policy.grant(institution)
+        return self.policy.authorize(institution, operation, (), items, call.channel,
+                                     metered=False)
+
     def observe(self, call) -> None:
-        """After a call: feed its NIKs and item statuses to the scraping guard."""
-        if self.enforce and self.scraping is not None and call.item_results:
-            self.scraping.observe(call.caller.institution_id, call.niks, call.item_results)
+        """After a call: feed its NIKs and item statuses to the scraping guard, and note
+        the NIKs found in the ledger when the grant carries a return-data duty."""
+        if not (self.enforce and call.item_results):
+            return
+        institution = call.caller.institution_id
+        if self.scraping is not None:
+            self.scraping.observe(institution, call.niks, call.item_results)
+        if self.ledger is not None:
+            grant = self.policy.grant(institution)
+            if grant is not None and grant.return_deadline_days > 0:
+                self.ledger.note(institution, call.niks, call.item_results)

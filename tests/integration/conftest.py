@@ -85,6 +85,8 @@ def server_config(certs, index_dir, tmp_path_factory) -> Config:
         audit={"directory": str(work / "audit"), "key": str(work / "audit.key"),
                "enabled": AUDIT_READY},
         metrics={"address": ""},
+        return_data={"store": str(work / "returns"), "ledger_flush_seconds": 0.1,
+                     "check_seconds": 0.5, "max_overdue": 1000},
     )
 
 

@@ -32,6 +32,7 @@ def _write_config(path: Path, config, metrics: str = "", **server) -> Path:
               "[receipts]", f'signing_key = "{config.receipts.signing_key}"',
               "[access]", f'store = "{config.access.store}"',
               "[audit]", f'directory = "{config.audit.directory}"', f'key = "{config.audit.key}"',
+              "[return_data]", f'store = "{config.return_data.store}"',
               "[metrics]", f'address = "{metrics}"']
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -1,0 +1,278 @@
+"""The return-data store: one LMDB environment, three databases.
+
+    records   institution \\0 record_id     -> nik u64, observed ms, received ms, kind \\0 value
+    accessed  institution \\0 nik u64 (BE)  -> first access ms   (the obligations ledger)
+    received  institution \\0 nik u64 (BE)  -> first return-data ms for that NIK
+
+Every worker process opens it; LMDB serialises writers across processes, so a record id is
+stored once however many workers see it. The environment syncs on every commit (two
+fdatasyncs): a commit that returned is on disk, which is what an acknowledgement promises.
+Groups of batches share one commit (see committer.py).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+
+from nikgate.engine import _core
+
+from .kinds import KINDS, record_id_ok, value_problem
+
+_HEAD = struct.Struct("<Qqq")        # nik, observed_at_ms, received_at_ms
+_MS = struct.Struct("<q")
+_NIK = struct.Struct(">Q")           # big-endian: one institution's NIKs sort together
+
+# Per-record outcomes (the proto's RecordStatus) and reject reasons (RejectReason).
+STORED, DUPLICATE, REJECTED = 1, 2, 3
+MALFORMED_NIK, KIND_NOT_GRANTED, NOT_ACCESSED = 1, 2, 3
+MALFORMED_VALUE, MALFORMED_RECORD_ID, CONFLICT, MALFORMED_TIME = 4, 5, 6, 7
+REASON_NAMES = {MALFORMED_NIK: "MALFORMED_NIK", KIND_NOT_GRANTED: "KIND_NOT_GRANTED",
+                NOT_ACCESSED: "NOT_ACCESSED", MALFORMED_VALUE: "MALFORMED_VALUE",
+                MALFORMED_RECORD_ID: "MALFORMED_RECORD_ID", CONFLICT: "CONFLICT",
+                MALFORMED_TIME: "MALFORMED_TIME"}
+FUTURE_SLACK_MS = 5 * 60 * 1000       # clocks differ; "observed" may be this far ahead
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    institution: str
+    record_id: str
+    nik: str
+    kind: str
+    value: str
+    observed_at_ms: int
+    received_at_ms: int
+
+
+@dataclass(slots=True)
+class Submission:
+    """One batch as the committer sees it; `status` and `rejections` are its answer."""
+
+    institution: str
+    kinds_granted: frozenset[str]
+    record_ids: list[str]
+    niks: list[str]
+    kinds: list[str]
+    values: list[str]
+    observed: list[int]
+    received_ms: int
+    status: bytearray | None = None
+    rejections: list[tuple[int, int, str]] | None = None   # (index, reason, message)
+    parsed_niks: list[int] | None = None
+
+
+def _prefix(institution: str) -> bytes:
+    return institution.encode() + b"\x00"
+
+
+class ReturnStore:
+    _shared: dict[str, tuple[ReturnStore, int]] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, path: str | os.PathLike) -> ReturnStore:
+        """One handle per path and process (LMDB forbids opening an environment twice in a
+        process; servers started in-process share it)."""
+        key = str(Path(path).resolve())
+        with cls._shared_lock:
+            store, refs = cls._shared.get(key, (None, 0))
+            if store is None:
+                store = cls(path)
+            cls._shared[key] = (store, refs + 1)
+            return store
+
+    def release(self) -> None:
+        key = str(self.path.resolve())
+        with self._shared_lock:
+            store, refs = self._shared.get(key, (None, 0))
+            if store is self and refs > 1:
+                self._shared[key] = (store, refs - 1)
+                return
+            self._shared.pop(key, None)
+        self.close()
+
+    def __init__(self, path: str | os.PathLike, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if not readonly:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not (self.path / "data.mdb").exists():
+            raise FileNotFoundError(f"no return-data store at {self.path}")
+        self.env = lmdb.open(str(self.path), max_dbs=4, map_size=1 << 36, readonly=readonly,
+                             max_readers=1024)
+        self._records = self.env.open_db(b"records", create=not readonly)
+        self._accessed = self.env.open_db(b"accessed", create=not readonly)
+        self._received = self.env.open_db(b"received", create=not readonly)
+
+    def close(self) -> None:
+        self.env.close()
+
+    # -- the access ledger -----------------------------------------------------------------
+
+    def note_accessed(self, entries: Iterable[tuple[str, int]], when_ms: int) -> int:
+        """Record first access for (institution, NIK) pairs not yet in the ledger, in one
+        synced transaction; returns how many were new."""
+        new = 0
+        with self.env.begin(write=True, db=self._accessed) as txn:
+            stamp = _MS.pack(when_ms)
+            for institution, nik in sorted(entries):
+                if txn.put(_prefix(institution) + _NIK.pack(nik), stamp, overwrite=False):
+                    new += 1
+        return new
+
+    def first_accessed(self, institution: str, nik: int) -> int | None:
+        with self.env.begin(db=self._accessed) as txn:
+            raw = txn.get(_prefix(institution) + _NIK.pack(nik))
+        return _MS.unpack(raw)[0] if raw else None
+
+    # -- submissions (called by the committer thread) --------------------------------------
+
+    def check(self, sub: Submission) -> None:
+        """Validate every record of `sub` that can be judged without the database; fills
+        `status` (0 = still to store) and `rejections`."""
+        n = len(sub.record_ids)
+        status = bytearray(n)
+        rejections: list[tuple[int, int, str]] = []
+        parsed = [0] * n
+        limit = sub.received_ms + FUTURE_SLACK_MS
+        for i in range(n):
+            rid = sub.record_ids[i]
+            if not record_id_ok(rid):
+                rejections.append((i, MALFORMED_RECORD_ID, "record_id must be 1-64 printable "
+                                   "ASCII characters without spaces"))
+                status[i] = REJECTED
+                continue
+            reason, value, _ = _core.py_nik_parse(sub.niks[i])
+            if reason:
+                rejections.append((i, MALFORMED_NIK, "nik is not a valid NIK (check it with "
+                                   "`nikgate nik check`)"))
+                status[i] = REJECTED
+                continue
+            parsed[i] = value
+            kind = sub.kinds[i]
+            if kind not in sub.kinds_granted:
+                known = "" if kind in KINDS else " (not a known kind)"
+                rejections.append((i, KIND_NOT_GRANTED, f"kind {kind!r}{known} is not in "
+                                   f"{sub.institution}'s grant; granted: "
+                                   f"{', '.join(sorted(sub.kinds_granted)) or 'none'}"))
+                status[i] = REJECTED
+                continue
+            problem = value_problem(kind, sub.values[i])
+            if problem:
+                rejections.append((i, MALFORMED_VALUE, problem))
+                status[i] = REJECTED
+                continue
+            observed = sub.observed[i] if sub.observed else 0
+            if observed < 0 or observed > limit:
+                rejections.append((i, MALFORMED_TIME, "observed_at_ms must be unix "
+                                   "milliseconds, not in the future (0 = not given)"))
+                status[i] = REJECTED
+        sub.status, sub.rejections, sub.parsed_niks = status, rejections, parsed
+
+    def commit(self, subs: list[Submission]) -> None:
+        """Store the checked records of many submissions in one synced transaction; each
+        record ends STORED, DUPLICATE or REJECTED (not accessed, conflicting id)."""
+        with self.env.begin(write=True) as txn:
+            for sub in subs:
+                self._store(txn, sub)
+        # leaving the block committed (and fdatasynced): only now may anyone ack
+
+    def _store(self, txn: lmdb.Transaction, sub: Submission) -> None:
+        prefix = _prefix(sub.institution)
+        status, parsed = sub.status, sub.parsed_niks
+        observed = sub.observed
+        received = _MS.pack(sub.received_ms)
+        records, accessed, received_db = self._records, self._accessed, self._received
+        for i in range(len(status)):
+            if status[i]:
+                continue
+            nik = parsed[i]
+            nik_key = prefix + _NIK.pack(nik)
+            if txn.get(nik_key, db=accessed) is None:
+                sub.rejections.append((i, NOT_ACCESSED, f"{sub.institution} has not accessed "
+                                       "this NIK through nikgate, so it owes no return data "
+                                       "for it (access is recorded within about a second)"))
+                status[i] = REJECTED
+                continue
+            key = prefix + sub.record_ids[i].encode()
+            body = sub.kinds[i].encode() + b"\x00" + sub.values[i].encode()
+            value = _HEAD.pack(nik, observed[i] if observed else 0, sub.received_ms) + body
+            if txn.put(key, value, overwrite=False, db=records):
+                txn.put(nik_key, received, overwrite=False, db=received_db)
+                status[i] = STORED
+                continue
+            old = txn.get(key, db=records)
+            if _HEAD.unpack_from(old)[0] == nik and old[_HEAD.size:] == body:
+                status[i] = DUPLICATE
+            else:
+                sub.rejections.append((i, CONFLICT, f"record id {sub.record_ids[i]!r} was "
+                                       "stored earlier with other content; give a new fact "
+                                       "a new record id"))
+                status[i] = REJECTED
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def records(self, institution: str, since_ms: int = 0) -> Iterator[StoredRecord]:
+        """An institution's records received at or after `since_ms`, by record id."""
+        prefix = _prefix(institution)
+        with self.env.begin(db=self._records) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(prefix):
+                return
+            for key, value in cur:
+                if not key.startswith(prefix):
+                    break
+                nik, observed, received = _HEAD.unpack_from(value)
+                if received < since_ms:
+                    continue
+                kind, _, val = bytes(value[_HEAD.size:]).partition(b"\x00")
+                yield StoredRecord(institution, key[len(prefix):].decode(), f"{nik:016d}",
+                                   kind.decode(), val.decode(), observed, received)
+
+    def get(self, institution: str, record_id: str) -> StoredRecord | None:
+        with self.env.begin(db=self._records) as txn:
+            value = txn.get(_prefix(institution) + record_id.encode())
+        if value is None:
+            return None
+        nik, observed, received = _HEAD.unpack_from(value)
+        kind, _, val = value[_HEAD.size:].partition(b"\x00")
+        return StoredRecord(institution, record_id, f"{nik:016d}", kind.decode(),
+                            val.decode(), observed, received)
+
+    def count(self, institution: str) -> int:
+        prefix = _prefix(institution)
+        n = 0
+        with self.env.begin(db=self._records) as txn:
+            cur = txn.cursor()
+            if cur.set_range(prefix):
+                for key in cur.iternext(values=False):
+                    if not key.startswith(prefix):
+                        break
+                    n += 1
+        return n
+
+    def ledger(self, institution: str) -> Iterator[tuple[int, int, int | None]]:
+        """(nik, first accessed ms, first return data ms or None) for every NIK the
+        institution accessed, in NIK order: a merge of the two databases' cursors."""
+        prefix = _prefix(institution)
+        with self.env.begin() as txn:
+            acc = txn.cursor(db=self._accessed)
+            rec = txn.cursor(db=self._received)
+            if not acc.set_range(prefix):
+                return
+            have_rec = rec.set_range(prefix)
+            for key, value in acc:
+                if not key.startswith(prefix):
+                    break
+                while have_rec and rec.key() < key:
+                    have_rec = rec.next()
+                got = None
+                if have_rec and rec.key() == key:
+                    got = _MS.unpack(rec.value())[0]
+                yield _NIK.unpack_from(key, len(prefix))[0], _MS.unpack(value)[0], got
