@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import grpc
 import pytest
 
 from nikgate.clients import (
@@ -11,8 +12,10 @@ from nikgate.clients import (
     NikgateClient,
     ReturnDataSender,
     ReturnRecord,
+    obligations,
 )
 from nikgate.server.access.admin import Admin
+from nikgate.v1 import return_data_pb2 as pb
 
 from .conftest import full_grant
 
@@ -22,8 +25,9 @@ KINDS = ("bank_cif", "account_number")
 def duty(**changes):
     ops = ("verify", "verify_batch", "lookup", "return_data")
     base = full_grant("bank-a")
-    return full_grant("bank-a", operations=ops, fields=base.fields,
-                      return_data_kinds=KINDS, return_deadline_days=30, **changes)
+    return full_grant("bank-a", **{"operations": ops, "fields": base.fields,
+                                   "return_data_kinds": KINDS, "return_deadline_days": 30,
+                                   **changes})
 
 
 @pytest.fixture
@@ -69,3 +73,164 @@ def test_records_are_acked_stored_and_duplicates_stored_once(server, conn, admin
     got = store.get("bank-a", "smoke-7")
     assert (got.nik, got.kind, got.value) == (niks[7], "bank_cif", "CIF000007")
     assert sum(1 for r in store.records("bank-a") if r.record_id.startswith("smoke-")) == 300
+
+
+def raw_submit(conn, batches):
+    """Send ReturnDataBatch messages on one stream; the answers, in order."""
+    channel = conn.channel()
+    try:
+        submit = channel.stream_stream("/nikgate.v1.ReturnData/Submit",
+                                       pb.ReturnDataBatch.SerializeToString,
+                                       pb.ReturnDataAcks.FromString)
+        return list(submit(iter(batches), timeout=30))
+    finally:
+        channel.close()
+
+
+def test_rejections_name_their_reason_and_the_stream_goes_on(conn, admin, index):
+    accessed = index.sample_niks(3, start=4100000000000000)
+    access(conn, accessed)
+    never = index.sample_niks(1, start=5200000000000000)[0]
+    future = int(time.time() * 1000) + 86_400_000
+    rows = [  # (record id, nik, kind, value, observed) -> expected reason (0 = stored)
+        (("rej-ok", accessed[0], "bank_cif", "CIF-1", 0), 0),
+        (("rej-nik", "320101450790000", "bank_cif", "CIF-2", 0), pb.REJECT_REASON_MALFORMED_NIK),
+        (("rej-kind", accessed[0], "msisdn", "6281234567890", 0),
+         pb.REJECT_REASON_KIND_NOT_GRANTED),
+        (("rej-never", never, "bank_cif", "CIF-3", 0), pb.REJECT_REASON_NOT_ACCESSED),
+        (("rej-value", accessed[1], "account_number", "12ab", 0),
+         pb.REJECT_REASON_MALFORMED_VALUE),
+        (("has space", accessed[1], "bank_cif", "CIF-4", 0),
+         pb.REJECT_REASON_MALFORMED_RECORD_ID),
+        (("rej-ok", accessed[0], "bank_cif", "CIF-other", 0), pb.REJECT_REASON_CONFLICT),
+        (("rej-time", accessed[2], "bank_cif", "CIF-5", future),
+         pb.REJECT_REASON_MALFORMED_TIME),
+    ]
+    first = pb.ReturnDataBatch(batch_id=7, record_ids=[r[0] for r, _ in rows],
+                               niks=[r[1] for r, _ in rows], kinds=[r[2] for r, _ in rows],
+                               values=[r[3] for r, _ in rows],
+                               observed_at_ms=[r[4] for r, _ in rows])
+    second = pb.ReturnDataBatch(batch_id=8, record_ids=["rej-after"], niks=[accessed[2]],
+                                kinds=["account_number"], values=["1234567890"])
+    acks = raw_submit(conn, [first, second])
+    assert [a.batch_id for a in acks] == [7, 8]
+    expected_status = bytes(1 if reason == 0 else 3 for _, reason in rows)
+    assert acks[0].status == expected_status
+    got = {r.index: r.reason for r in acks[0].rejections}
+    assert got == {i: reason for i, (_, reason) in enumerate(rows) if reason}
+    for r in acks[0].rejections:
+        assert r.message and r.record_id == rows[r.index][0][0]
+        assert rows[r.index][0][3] not in r.message   # the value is never echoed
+    assert acks[1].status == b"\x01" and acks[1].stored == 1
+    assert acks[0].HasField("receipt") and acks[1].HasField("receipt")
+
+
+def test_a_malformed_batch_is_invalid_argument_after_earlier_acks(conn, admin, index):
+    nik = index.sample_niks(1, start=4300000000000000)
+    access(conn, nik)
+    good = pb.ReturnDataBatch(batch_id=1, record_ids=["mal-1"], niks=nik, kinds=["bank_cif"],
+                              values=["CIF-9"])
+    bad = pb.ReturnDataBatch(batch_id=2, record_ids=["mal-2", "mal-3"], niks=nik,
+                             kinds=["bank_cif"], values=["CIF-9"])
+    channel = conn.channel()
+    try:
+        submit = channel.stream_stream("/nikgate.v1.ReturnData/Submit",
+                                       pb.ReturnDataBatch.SerializeToString,
+                                       pb.ReturnDataAcks.FromString)
+        call = submit(iter([good, bad]), timeout=30)
+        first = next(call)
+        assert first.batch_id == 1 and first.status == b"\x01"
+        with pytest.raises(grpc.RpcError) as info:
+            next(call)
+    finally:
+        channel.close()
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "niks has 1 entries for 2 record ids" in info.value.details()
+
+
+def test_return_data_needs_the_operation_in_the_grant(conn, server, index):
+    # the session grant of bank-a has no return_data operation
+    with pytest.raises(grpc.RpcError) as info:
+        raw_submit(conn, [pb.ReturnDataBatch(batch_id=1, record_ids=["x"],
+                                             niks=index.sample_niks(1), kinds=["bank_cif"],
+                                             values=["CIF-1"])])
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "return_data is not granted" in info.value.details()
+
+
+def test_obligations_count_what_is_owed(conn, admin, index):
+    before = obligations(conn)
+    niks = index.sample_niks(20, start=6100000000000000)
+    access(conn, niks)
+    report = ReturnDataSender(conn).send(
+        ReturnRecord(f"ob-{i}", nik, "account_number", f"{1000000 + i}")
+        for i, nik in enumerate(niks[:5]))
+    assert report.stored == 5
+    after = obligations(conn, max_items=10_000)
+    assert after.accessed - before.accessed == 20
+    assert after.fulfilled - before.fulfilled == 5
+    assert after.pending - before.pending == 15
+    assert after.overdue == before.overdue == 0 and after.compliance_ratio == 1.0
+    outstanding = {o.nik for o in after.outstanding}
+    assert set(niks[5:]) <= outstanding and not set(niks[:5]) & outstanding
+    assert after.deadline_days == 30 and after.grant_status == "active"
+
+
+def test_another_institutions_obligations_need_an_operator(conn, admin):
+    with pytest.raises(grpc.RpcError) as info:
+        obligations(conn, institution="bank-revoked")
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_overdue_obligations_suspend_the_grant_and_the_audit_log_says_why(
+        server_config, certs, tmp_path, index):
+    from nikgate.server.access.store import ControlStore
+    from nikgate.server.audit import tail
+
+    from .conftest import ServerThread
+
+    control = tmp_path / "control"
+    store = ControlStore(control)
+    Admin(store).add_institution("bank-a", "Bank A", "bank")
+    Admin(store).set_grant(duty(return_deadline_days=1.5 / 86_400))   # due after 1.5 s
+    store.close()
+    cfg = server_config.with_overrides(
+        access={"store": str(control)},
+        audit={"directory": str(tmp_path / "audit"), "key": str(tmp_path / "audit.key")},
+        return_data={"store": str(tmp_path / "returns"), "max_overdue": 3,
+                     "check_seconds": 0.2})
+    s = ServerThread(cfg)
+    try:
+        (tmp_path / "ca.crt").write_bytes(certs.ca)
+        (tmp_path / "c.key").write_bytes(certs.good[0])
+        (tmp_path / "c.crt").write_bytes(certs.good[1])
+        conn = Connection(f"127.0.0.1:{s.port}", tmp_path / "ca.crt", tmp_path / "c.crt",
+                          tmp_path / "c.key")
+        niks = index.sample_niks(10, start=7100000000000000)
+        access(conn, niks)
+        sent = ReturnDataSender(conn).send(
+            ReturnRecord(f"due-{i}", nik, "bank_cif", f"CIF{i}") for i, nik in enumerate(niks[:6]))
+        assert sent.stored == 6
+        assert s.running.store.snapshot()[2]["bank-a"].status == "active"  # 4 pending, none due
+        deadline = time.monotonic() + 10
+        while s.running.store.snapshot()[2]["bank-a"].status == "active":
+            assert time.monotonic() < deadline, "grant not suspended"
+            time.sleep(0.1)
+        grant = s.running.store.snapshot()[2]["bank-a"]
+        assert grant.status == "suspended"
+        assert "4 return-data obligations overdue" in grant.status_reason
+        time.sleep(0.3)
+        with NikgateClient(conn) as c, pytest.raises(grpc.RpcError) as info:
+            c.verify(niks[0], {"NAMA_LGKP": "X"})
+        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert "auto-suspended" in info.value.details()
+        ob = obligations(conn)
+        assert (ob.accessed, ob.fulfilled, ob.overdue, ob.grant_status) == (10, 6, 4, "suspended")
+        assert ob.compliance_ratio == pytest.approx(0.6)
+    finally:
+        s.stop()
+    records = [r for r in tail(tmp_path / "audit", 200) if r.get("method") ==
+               "ReturnData/AutoSuspend"]
+    assert len(records) == 1
+    assert records[0]["institution"] == "bank-a"
+    assert "4 return-data obligations overdue" in records[0]["purpose"]
