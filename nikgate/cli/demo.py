@@ -106,9 +106,9 @@ def _grants(root: Path) -> None:
     from nikgate.server.access.store import ControlStore
 
     control = root / "control"
-    if control.exists():
-        return
-    print(f"granting demo access rights -> {control}")
+    fresh = not control.exists()
+    if fresh:
+        print(f"granting demo access rights -> {control}")
     store = ControlStore(control)
     admin = Admin(store, "demo", str(root / "audit"), str(root / "audit-nik.key"))
     today = dt.date.today()
@@ -117,17 +117,19 @@ def _grants(root: Path) -> None:
     identity = ("NAMA_LGKP", "TGL_LHR", "TMPT_LHR", "JENIS_KLMIN", "NAMA_LGKP_IBU", "ALAMAT",
                 "NO_KK")
     grants = {
-        "bank-demo": Grant("bank-demo", ("verify", "verify_batch", "lookup"),
+        "bank-demo": Grant("bank-demo", ("verify", "verify_batch", "lookup", "return_data"),
                            {"verify": identity, "verify_batch": identity,
                             "lookup": ("NAMA_LGKP", "TGL_LHR", "ALAMAT", "KEC_NAME",
                                        "KAB_NAME", "PROP_NAME")},
                            purpose="customer due diligence (KYC)", daily_quota=50_000_000,
-                           **term),
-        "telco-demo": Grant("telco-demo", ("verify", "verify_batch"),
+                           return_data_kinds=("bank_cif", "account_number", "card_number"),
+                           return_deadline_days=30, **term),
+        "telco-demo": Grant("telco-demo", ("verify", "verify_batch", "return_data"),
                             {"verify": ("NAMA_LGKP", "TGL_LHR", "NO_KK"),
                              "verify_batch": ("NAMA_LGKP", "TGL_LHR", "NO_KK")},
                             purpose="prepaid SIM registration", daily_quota=50_000_000,
-                            **term),
+                            return_data_kinds=("msisdn", "customer_id"),
+                            return_deadline_days=30, **term),
         "portal": Grant("portal", ("verify", "lookup"),
                         {"verify": identity, "lookup": ("NAMA_LGKP", "TGL_LHR")},
                         channels=("portal", "web_service"), purpose="public service",
@@ -138,10 +140,20 @@ def _grants(root: Path) -> None:
                                   purpose="branch office identity check",
                                   daily_quota=1_000_000, **term),
     }
-    for ident, name, kind in INSTITUTIONS:
-        admin.add_institution(ident, name, kind)
-        admin.set_grant(grants[ident])
-    store.close()
+    try:
+        if fresh:
+            for ident, name, kind in INSTITUTIONS:
+                admin.add_institution(ident, name, kind)
+                admin.set_grant(grants[ident])
+            return
+        # A demo made before data balikan existed: give its banks and telcos that duty.
+        stored = store.snapshot()[2]
+        for ident, grant in grants.items():
+            old = stored.get(ident)
+            if old is not None and grant.return_data_kinds and not old.return_data_kinds:
+                admin.set_grant(grant)
+    finally:
+        store.close()
 
 
 def _config(root: Path, port: int, workers: int) -> Path:
@@ -150,6 +162,9 @@ def _config(root: Path, port: int, workers: int) -> Path:
     ensure_signing_key(root / "receipt-signing.key")
     _grants(root)
     path = root / "nikgate.toml"
+    if path.exists() and "[return_data]" not in path.read_text():
+        with path.open("a") as f:  # made before data balikan existed
+            f.write('\n[return_data]\nstore = "returns"\n')
     if not path.exists():
         path.write_text(f"""# nikgate demo configuration (docs/configuration.md); paths are relative to this file.
 [server]
@@ -174,6 +189,9 @@ store = "control"
 [audit]
 directory = "audit"
 key = "audit-nik.key"
+
+[return_data]
+store = "returns"
 
 [metrics]
 address = "127.0.0.1:0"
