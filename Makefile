@@ -9,7 +9,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System libraries the compiled core links against (Debian packages).
 APT_PACKAGES := liblmdb-dev libxxhash-dev
 
-.PHONY: setup system-deps demo test bench lint clean
+.PHONY: setup system-deps demo test bench soak lint clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench.engine_bench --records 1000000
+
+# The long form of the kill -9 soak that `make test` runs bounded (3 kills, 60k records).
+soak: setup
+	NIKGATE_SOAK_KILLS=25 NIKGATE_SOAK_RECORDS=1000000 $(BIN)/python -m pytest -q -s \
+		tests/integration/test_return_data_durability.py -k kill_9
 
 lint: setup
 	$(BIN)/ruff check .
