@@ -611,8 +611,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{load['batches_acked']:,} of {load['batches_sent']:,} batches acked, "
           f"connections per worker {load['connections_per_worker']}")
     print(f"  acked records    {load['acked_records']:,} (stored {load['stored']:,}, "
-          f"duplicates {load['duplicates']:,}); rejected {load['rejected']:,} "
-          f"{load['reject_reasons'] or ''}; stream errors {load['errors'] or 'none'}")
+          f"duplicates {load['duplicates']:,}); rejected {load['rejected']:,}"
+          f"{' ' + str(load['reject_reasons']) if load['reject_reasons'] else ''}; "
+          f"stream errors {load['errors'] or 'none'}")
     print(f"  durable rate     {rate:,.0f} records/s")
     print(f"  ack latency      p50 {lat['p50']:.1f} ms  p90 {lat['p90']:.1f} ms  "
           f"p99 {lat['p99']:.1f} ms  max {lat['max']:.1f} ms (per batch, send to ack)")
