@@ -65,7 +65,8 @@ class Submission:
     received_ms: int
     status: bytearray | None = None
     rejections: list[tuple[int, int, str]] | None = None   # (index, reason, message)
-    parsed_niks: list[int] | None = None
+    # (index, record key, record value, ledger key) of the records still to store
+    writes: list[tuple[int, bytes, bytes, bytes]] | None = None
 
 
 def _prefix(institution: str) -> bytes:
@@ -134,8 +135,11 @@ class ReturnStore:
     # -- submissions (called by the committer thread) --------------------------------------
 
     def check(self, sub: Submission) -> None:
-        """Validate every record of `sub` that can be judged without the database; fills
-        `status` (0 = still to store) and `rejections`."""
+        """Judge every record of `sub` that can be judged before the write transaction
+        (form, kind, the access ledger) and prepare the writes, so the transaction, which
+        serialises every worker, holds only puts. Fills `status` (0 = to store),
+        `rejections` and `writes`. The ledger only grows, so a NIK found accessed here is
+        still accessed at commit."""
         n = len(sub.record_ids)
         status = bytearray(n)
         rejections: list[tuple[int, int, str]] = []
@@ -173,7 +177,25 @@ class ReturnStore:
                 rejections.append((i, MALFORMED_TIME, "observed_at_ms must be unix "
                                    "milliseconds, not in the future (0 = not given)"))
                 status[i] = REJECTED
-        sub.status, sub.rejections, sub.parsed_niks = status, rejections, parsed
+        prefix = _prefix(sub.institution)
+        writes = []
+        observed = sub.observed
+        with self.env.begin(db=self._accessed) as txn:
+            for i in range(n):
+                if status[i]:
+                    continue
+                nik = parsed[i]
+                nik_key = prefix + _NIK.pack(nik)
+                if txn.get(nik_key) is None:
+                    rejections.append((i, NOT_ACCESSED, f"{sub.institution} has not accessed "
+                                       "this NIK through nikgate, so it owes no return data "
+                                       "for it (access is recorded within about a second)"))
+                    status[i] = REJECTED
+                    continue
+                value = (_HEAD.pack(nik, observed[i] if observed else 0, sub.received_ms)
+                         + sub.kinds[i].encode() + b"\x00" + sub.values[i].encode())
+                writes.append((i, prefix + sub.record_ids[i].encode(), value, nik_key))
+        sub.status, sub.rejections, sub.writes = status, rejections, writes
 
     def commit(self, subs: list[Submission]) -> None:
         """Store the checked records of many submissions in one synced transaction; each
@@ -184,31 +206,18 @@ class ReturnStore:
         # leaving the block committed (and fdatasynced): only now may anyone ack
 
     def _store(self, txn: lmdb.Transaction, sub: Submission) -> None:
-        prefix = _prefix(sub.institution)
-        status, parsed = sub.status, sub.parsed_niks
-        observed = sub.observed
+        status = sub.status
         received = _MS.pack(sub.received_ms)
-        records, accessed, received_db = self._records, self._accessed, self._received
-        for i in range(len(status)):
-            if status[i]:
-                continue
-            nik = parsed[i]
-            nik_key = prefix + _NIK.pack(nik)
-            if txn.get(nik_key, db=accessed) is None:
-                sub.rejections.append((i, NOT_ACCESSED, f"{sub.institution} has not accessed "
-                                       "this NIK through nikgate, so it owes no return data "
-                                       "for it (access is recorded within about a second)"))
-                status[i] = REJECTED
-                continue
-            key = prefix + sub.record_ids[i].encode()
-            body = sub.kinds[i].encode() + b"\x00" + sub.values[i].encode()
-            value = _HEAD.pack(nik, observed[i] if observed else 0, sub.received_ms) + body
-            if txn.put(key, value, overwrite=False, db=records):
-                txn.put(nik_key, received, overwrite=False, db=received_db)
+        put, get = txn.put, txn.get
+        records, received_db = self._records, self._received
+        for i, key, value, nik_key in sub.writes:
+            if put(key, value, overwrite=False, db=records):
+                put(nik_key, received, overwrite=False, db=received_db)
                 status[i] = STORED
                 continue
-            old = txn.get(key, db=records)
-            if _HEAD.unpack_from(old)[0] == nik and old[_HEAD.size:] == body:
+            old = get(key, db=records)
+            # the same fact sent again (received time aside): acknowledged, stored once
+            if old[:8] == value[:8] and old[_HEAD.size:] == value[_HEAD.size:]:
                 status[i] = DUPLICATE
             else:
                 sub.rejections.append((i, CONFLICT, f"record id {sub.record_ids[i]!r} was "
