@@ -47,6 +47,17 @@ _window = _int_in(1, 1_000, "--window")
 _max_items = _int_in(1, 10_000, "--max-items")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--give-up-after must be seconds above 0, got "
+                                         f"{text!r}")
+    return value
+
+
 def register(sub) -> None:
     p = sub.add_parser("return-data", help="data balikan: send records, export the store")
     s = p.add_subparsers(dest="return_data_command", required=True, metavar="ACTION")
@@ -57,6 +68,9 @@ def register(sub) -> None:
                      help="records per batch, 1-10,000 (default 1000)")
     snd.add_argument("--window", type=_window, default=8, metavar="N",
                      help="batches sent but not yet acknowledged (default 8)")
+    snd.add_argument("--give-up-after", type=_seconds, default=60.0, metavar="SECONDS",
+                     help="stop when no batch was acknowledged for this long, reconnecting "
+                          "meanwhile (default 60)")
     snd.add_argument("--rejects", metavar="OUT.csv",
                      help="write rejected records here: record_id,reason,message")
     snd.add_argument("--json", action="store_true")
@@ -161,7 +175,7 @@ def _send(args) -> int:
 
     errors: list[InvalidInputError] = []
     sender = ReturnDataSender(conn, batch_size=args.batch_size, window=args.window,
-                              on_ack=tally)
+                              give_up_after=args.give_up_after, on_ack=tally)
     try:
         report = call(lambda: sender.send(_kept_errors(_records(args.file), errors)))
     except TimeoutError as e:
