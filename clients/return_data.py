@@ -70,6 +70,14 @@ class SendReport:
 AckHook = Callable[[list[ReturnRecord], bytes], None]
 
 
+class SourceError(Exception):
+    """The records iterable raised; what was read before was sent and answered."""
+
+    def __init__(self, message: str, report: SendReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class StreamBroken(Exception):
     """The stream ended with a retryable status; the sender resumes."""
 
@@ -106,7 +114,7 @@ class ReturnDataSender:
                 state["attempt"] += 1
                 attempt = state["attempt"]
                 if state["exhausted"] and not unacked:
-                    return report
+                    return self._finished(report, state)
             channel = self._connect()
             try:
                 progressed = self._attempt(channel, source, unacked, lock, state, attempt,
@@ -115,7 +123,7 @@ class ReturnDataSender:
                     last_progress, wait = time.monotonic(), self.retry_wait
                 with lock:
                     if state["exhausted"] and not unacked:
-                        return report
+                        return self._finished(report, state)
             except StreamBroken as e:
                 if e.args and e.args[0]:
                     last_progress, wait = time.monotonic(), self.retry_wait
@@ -129,6 +137,15 @@ class ReturnDataSender:
                 wait = min(wait * 2, 2.0)
             finally:
                 channel.close()
+
+    @staticmethod
+    def _finished(report: SendReport, state: dict) -> SendReport:
+        error = state.get("source_error")
+        if error is not None:
+            raise SourceError(f"reading the records failed after {report.acknowledged:,} "
+                              f"were acknowledged and {len(report.rejected):,} rejected: "
+                              f"{error}", report) from error
+        return report
 
     def _attempt(self, channel: grpc.Channel, source: Iterator, unacked: OrderedDict,
                  lock: threading.Lock, state: dict, attempt: int, report: SendReport) -> bool:
@@ -151,7 +168,11 @@ class ReturnDataSender:
                 with lock:
                     if state["attempt"] != attempt:
                         return
-                    nxt = next(source, None)
+                    try:
+                        nxt = next(source, None)
+                    except Exception as e:  # a bad input line: finish what was sent, then
+                        state["source_error"] = e   # raise it from send()
+                        nxt = None
                     if nxt is None:
                         state["exhausted"] = True
                         return
@@ -198,13 +219,23 @@ class ReturnDataSender:
 
 
 def _batches(records: Iterator[ReturnRecord], size: int) -> Iterator[tuple[int, list]]:
+    """(batch id, records) in order; when the source raises, the records read before it
+    still form a last batch, then the error is raised."""
     batch_id = 0
     while True:
-        batch = list(islice(records, size))
-        if not batch:
+        batch: list[ReturnRecord] = []
+        error = None
+        try:
+            batch.extend(islice(records, size))
+        except Exception as e:
+            error = e
+        if batch:
+            batch_id += 1
+            yield batch_id, batch
+        if error is not None:
+            raise error
+        if len(batch) < size:
             return
-        batch_id += 1
-        yield batch_id, batch
 
 
 def _encode(batch_id: int, batch: list[ReturnRecord]) -> bytes:

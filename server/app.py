@@ -223,7 +223,7 @@ async def build_server(config: Config, *, port: int | None = None,
     # One enforcer per server: worker 0 under the supervisor, or an in-process server.
     if rd.auto_suspend and config.access.enforce and worker_id in (None, 0):
         enforcer = Enforcer(returns, lambda: policy_grants(store), store.suspend_if_active,
-                            suspension_audit(guard), rd.max_overdue)
+                            suspension_audit(guard), rd.max_overdue, rd.grace_days)
         background.append(asyncio.create_task(_enforce_periodically(enforcer,
                                                                     rd.check_seconds)))
     log.info("serving", extra={"port": bound, "records": index.record_count,

@@ -76,6 +76,8 @@ class ReturnDataSection:
     max_group_records: int = 50_000       # records per synced commit, at most
     auto_suspend: bool = True             # suspend grants with too much overdue
     max_overdue: int = 1000               # overdue NIKs tolerated before suspension
+    grace_days: float = 7.0               # no auto-suspension this soon after a grant was
+                                          # set or reactivated: time to catch up
     check_seconds: float = 300.0          # how often overdue obligations are counted
 
 

@@ -65,7 +65,9 @@ class Admin:
         if institution_id not in grants:
             raise InvalidInputError(f"{institution_id} has no grant to change",
                                     field="institution")
-        grant = grants[institution_id].with_changes(status=status, status_reason=reason)
+        grant = grants[institution_id].with_changes(
+            status=status, status_reason=reason,
+            updated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
         self.store.put_grant(grant)
         self._audit(f"grant.{status}", institution_id, f"by {self.operator}: {reason}")
         return grant

@@ -156,7 +156,9 @@ class ControlStore:
             grant = Grant.from_json(raw)
             if grant.status != "active":
                 return False
-            changed = grant.with_changes(status="suspended", status_reason=reason)
+            changed = grant.with_changes(
+                status="suspended", status_reason=reason,
+                updated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
             txn.put(institution.encode(), changed.to_json(), db=self._grants)
             self._bump(txn)
         self.env.sync(True)

@@ -8,6 +8,7 @@ return data. Compliance = fulfilled / (fulfilled + late + overdue), 1 when nothi
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import logging
 from collections.abc import Callable
@@ -73,24 +74,34 @@ def compute(store: ReturnStore, institution: str, deadline_days: float, now_ms: 
     return out
 
 
+def _ms(iso: str) -> int:
+    when = dt.datetime.fromisoformat(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp() * 1000)
+
+
 class Enforcer:
     """Suspends grants whose overdue obligations exceed `max_overdue`, with an audit
     record saying why. Idempotent: a grant already suspended or revoked is left alone."""
 
     def __init__(self, store: ReturnStore, grants: Callable[[], dict[str, Grant]],
                  suspend: Callable[[str, str], bool], audit: Callable[[str, str], None],
-                 max_overdue: int) -> None:
+                 max_overdue: int, grace_days: float = 0.0) -> None:
         self.store = store
         self.grants = grants
         self.suspend = suspend          # (institution, reason) -> True if it changed
         self.audit = audit              # (institution, reason)
         self.max_overdue = max_overdue
+        self.grace_ms = int(grace_days * DAY_MS)
 
     def run_once(self, now_ms: int) -> list[str]:
         suspended = []
         for institution, grant in sorted(self.grants().items()):
             if grant.status != "active" or grant.return_deadline_days <= 0:
                 continue
+            if grant.updated_at and now_ms - _ms(grant.updated_at) < self.grace_ms:
+                continue  # just set or reactivated: time to catch up first
             ob = compute(self.store, institution, grant.return_deadline_days, now_ms, 0)
             if ob.overdue <= self.max_overdue:
                 continue

@@ -86,7 +86,7 @@ def server_config(certs, index_dir, tmp_path_factory) -> Config:
                "enabled": AUDIT_READY},
         metrics={"address": ""},
         return_data={"store": str(work / "returns"), "ledger_flush_seconds": 0.1,
-                     "check_seconds": 0.5, "max_overdue": 1000},
+                     "check_seconds": 0.5, "max_overdue": 1000, "grace_days": 0.0},
     )
 
 

@@ -227,6 +227,12 @@ def test_overdue_obligations_suspend_the_grant_and_the_audit_log_says_why(
         ob = obligations(conn)
         assert (ob.accessed, ob.fulfilled, ob.overdue, ob.grant_status) == (10, 6, 4, "suspended")
         assert ob.compliance_ratio == pytest.approx(0.6)
+        # suspended, it may still deliver what it owes (late, by now)
+        late = ReturnDataSender(conn).send(
+            ReturnRecord(f"late-{i}", nik, "bank_cif", f"CIF{i}") for i, nik in enumerate(niks[6:]))
+        assert late.stored == 4
+        ob = obligations(conn)
+        assert (ob.fulfilled, ob.late, ob.overdue) == (6, 4, 0)
     finally:
         s.stop()
     records = [r for r in tail(tmp_path / "audit", 200) if r.get("method") ==
@@ -234,3 +240,20 @@ def test_overdue_obligations_suspend_the_grant_and_the_audit_log_says_why(
     assert len(records) == 1
     assert records[0]["institution"] == "bank-a"
     assert "4 return-data obligations overdue" in records[0]["purpose"]
+
+
+def test_a_failing_record_source_is_raised_after_what_was_read_is_answered(conn, admin,
+                                                                           index):
+    from nikgate.clients.return_data import SourceError
+
+    niks = index.sample_niks(10, start=4500000000000000)
+    access(conn, niks)
+
+    def records():
+        for i, nik in enumerate(niks[:6]):
+            yield ReturnRecord(f"src-{i}", nik, "bank_cif", f"CIF{i}")
+        raise ValueError("line 8: observed_at 'yesterday' is neither ISO 8601 nor unix ms")
+
+    with pytest.raises(SourceError, match="line 8") as info:
+        ReturnDataSender(conn, batch_size=4).send(records())
+    assert info.value.report.stored == 6
