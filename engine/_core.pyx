@@ -8,9 +8,10 @@ verification and lookup with the GIL released).
 """
 
 from libc.stdint cimport uint8_t, uint16_t, int32_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, free, qsort, realloc
+from libc.stdlib cimport calloc, malloc, free, qsort, realloc
 from libc.stdio cimport FILE, fopen, fwrite, fclose
 from libc.string cimport memcmp, memcpy, memset, memchr
+from cpython.long cimport PyLong_AsUnsignedLongLong
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8, PyUnicode_FromStringAndSize
 
 include "lmdb.pxi"
@@ -22,3 +23,4 @@ include "store.pxi"
 include "batch.pxi"
 include "arena.pxi"
 include "encode.pxi"
+include "nikset.pxi"
