@@ -108,3 +108,37 @@ cdef class NikSet:
     def clear(self):
         memset(self.table, 0, self.cap * sizeof(uint64_t))
         self.count = 0
+
+
+def nik_blocks(list niks):
+    """Each NIK as one 16-byte block, as it arrived: a 16-digit string as its 16 ASCII
+    digits, an integer as 8 zero bytes and 8 big-endian bytes (the audit log's NIK
+    reference input, docs/audit.md). None when an item is neither (the caller then goes
+    item by item)."""
+    cdef Py_ssize_t n = len(niks), i, slen, k
+    cdef const unsigned char *s
+    cdef unsigned char *dst
+    cdef uint64_t v
+    cdef object item
+    out = bytearray(16 * n)
+    dst = <unsigned char *><char *>out
+    for i in range(n):
+        item = niks[i]
+        if type(item) is str:
+            s = <const unsigned char *>PyUnicode_AsUTF8AndSize(item, &slen)
+            if slen != 16:
+                return None
+            for k in range(16):
+                if s[k] < 48 or s[k] > 57:
+                    return None
+            memcpy(dst + 16 * i, s, 16)
+        elif type(item) is int:
+            if item < 0 or item >= 18446744073709551616:
+                return None
+            v = PyLong_AsUnsignedLongLong(item)
+            memset(dst + 16 * i, 0, 8)
+            for k in range(8):
+                dst[16 * i + 15 - k] = <unsigned char>(v >> (8 * k))
+        else:
+            return None
+    return bytes(out)

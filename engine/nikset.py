@@ -5,8 +5,11 @@
 
 Only items whose status is FOUND (1) count; past `limit` NIKs the set forgets everything
 and starts again, so use it as a cache in front of something that dedupes for good.
+
+
+nik_blocks(niks) packs NIKs as 16-byte blocks for the audit log's keyed references.
 """
 
-from ._core import NikSet
+from ._core import NikSet, nik_blocks
 
-__all__ = ["NikSet"]
+__all__ = ["NikSet", "nik_blocks"]

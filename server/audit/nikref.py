@@ -20,13 +20,13 @@ match either.
 from __future__ import annotations
 
 import os
-import struct
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
+
+from nikgate.engine.nikset import nik_blocks
 
 from .errors import AuditKeyError
 
@@ -80,11 +80,6 @@ def _create_key(path: Path) -> None:
         os.close(dfd)
 
 
-@lru_cache(maxsize=32)
-def _number_blocks(n: int) -> struct.Struct:
-    return struct.Struct(">" + "8xQ" * n)
-
-
 class NikRefs:
     """Computes NIK references under one key. Thread-safe (one cipher context per thread)."""
 
@@ -104,27 +99,11 @@ class NikRefs:
 
     def refs(self, niks) -> bytes:
         """The references of all `niks`, 16 bytes each, concatenated in order."""
-        n = len(niks)
-        if n == 0:
+        if not niks:
             return b""
-        if type(niks[0]) is str:
-            try:
-                joined = ",".join(niks).encode("ascii")
-            except (TypeError, UnicodeEncodeError):
-                joined = b""
-            # All 16 digits: a comma at every 17th byte and only digits once they are removed
-            # (an item with its own comma would leave fewer than 16 * n digits).
-            if len(joined) == 17 * n - 1 and joined[16::17] == b"," * (n - 1):
-                digits = joined.replace(b",", b"")
-                if len(digits) == 16 * n and digits.isdigit():
-                    return self._ecb().update(digits)
-        else:
-            try:
-                blocks = _number_blocks(n).pack(*niks)
-            except struct.error:
-                pass
-            else:
-                return self._ecb().update(blocks)
+        blocks = nik_blocks(niks if type(niks) is list else list(niks))
+        if blocks is not None:  # every item a 16-digit string or a u64: one C call
+            return self._ecb().update(blocks)
         return b"".join(self.ref(x) for x in niks)
 
     def ref(self, nik: str | int) -> bytes:
