@@ -8,8 +8,10 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System libraries the compiled core links against (Debian packages).
 APT_PACKAGES := liblmdb-dev libxxhash-dev
+# Servers for compare mode (nikgate/loadgen/peers.py): local Redis and PostgreSQL peers.
+PEER_APT_PACKAGES := redis-server postgresql
 
-.PHONY: setup system-deps demo test bench soak lint clean
+.PHONY: setup system-deps peers demo test bench soak lint clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +19,14 @@ system-deps:
 	@if [ ! -f /usr/include/lmdb.h ] || [ ! -f /usr/include/xxhash.h ]; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+# Installs the compare-mode servers when missing; the peers start their own throwaway
+# instances on free loopback ports, so the packages' system services are not used.
+peers:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing $(PEER_APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(PEER_APT_PACKAGES); \
 	fi
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard engine/*.pyx engine/*.pxi proto/nikgate/v1/*.proto) | system-deps

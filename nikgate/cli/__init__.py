@@ -9,9 +9,23 @@ import sys
 from nikgate import __version__
 from nikgate.errors import InvalidInputError, NikgateError
 
-from . import audit, data, demo, grant, index, lookup, nik, pki, receipt, returns, serve, verify
+from . import (
+    audit,
+    bench,
+    data,
+    demo,
+    grant,
+    index,
+    lookup,
+    nik,
+    pki,
+    receipt,
+    returns,
+    serve,
+    verify,
+)
 
-AREAS = (data, index, nik, verify, lookup, demo, serve, pki, receipt, grant, audit, returns)
+AREAS = (data, index, nik, verify, lookup, demo, serve, pki, receipt, grant, audit, bench, returns)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -73,6 +73,53 @@ def _kill_all(served: Served) -> None:
             time.sleep(0.02)
 
 
+def _stream_while_killing(live, config_path, port_file, conn, index, outcome):
+    niks = index.sample_niks(1000)
+    with NikgateClient(conn(live["served"].port)) as c:
+        c.verify_batch(niks, {"NAMA_LGKP": [None] * len(niks)})
+    time.sleep(1.5)  # the ledger flushes every 0.5 s
+    records = [_record(i, niks) for i in range(RECORDS)]
+    current = {"port": live["served"].port}
+    acked = outcome.setdefault("acked", {})
+    lock = threading.Lock()
+
+    def on_ack(batch, status):
+        with lock:
+            for rec, st in zip(batch, status, strict=True):
+                acked[rec.record_id] = acked.get(rec.record_id, 0) + (st in (1, 2))
+
+    sender = ReturnDataSender(lambda: conn(current["port"]).channel(), batch_size=250,
+                              window=4, give_up_after=60, retry_wait=0.05, on_ack=on_ack)
+
+    def run():
+        try:
+            outcome["report"] = sender.send(records)
+        except BaseException as e:  # surfaced by the test
+            outcome["error"] = e
+
+    client = threading.Thread(target=run)
+    client.start()
+    rng = random.Random()
+    # Kill at random points of the stream: after a random share of the records was acked,
+    # plus a random few milliseconds, so kills land mid-batch, mid-commit, mid-fsync.
+    points = sorted(rng.uniform(0.05, 0.9) * RECORDS for _ in range(KILLS))
+    kills = 0
+    for point in points:
+        while client.is_alive() and sum(acked.values()) < point:
+            time.sleep(0.005)
+        if not client.is_alive():
+            break
+        time.sleep(rng.uniform(0, 0.05))
+        _kill_all(live["served"])
+        kills += 1
+        port_file.unlink()
+        live["served"] = Served(config_path, port_file)
+        current["port"] = live["served"].port
+    client.join(120)
+    assert not client.is_alive(), "the client did not finish"
+    return kills, records
+
+
 def _record(i: int, niks: list[str]) -> ReturnRecord:
     if i % 3:
         return ReturnRecord(f"soak-{i}", niks[i % len(niks)], "bank_cif", f"CIF-{i:07d}")
@@ -83,60 +130,19 @@ def test_every_acked_record_survives_kill_9_exactly_once(setup, index, tmp_path)
     cfg, conn = setup
     config_path = _write_config(tmp_path / "n.toml", cfg, workers=2)
     port_file = tmp_path / "port"
-    served = Served(config_path, port_file)
-    niks = index.sample_niks(1000)
-    with NikgateClient(conn(served.port)) as c:
-        c.verify_batch(niks, {"NAMA_LGKP": [None] * len(niks)})
-    time.sleep(1.5)  # the ledger flushes every 0.5 s
-    records = [_record(i, niks) for i in range(RECORDS)]
-    current = {"port": served.port}
-    acked: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def on_ack(batch, status):
-        with lock:
-            for rec, st in zip(batch, status, strict=True):
-                acked[rec.record_id] = acked.get(rec.record_id, 0) + (st in (1, 2))
-
-    sender = ReturnDataSender(lambda: conn(current["port"]).channel(), batch_size=250,
-                              window=4, give_up_after=60, retry_wait=0.05, on_ack=on_ack)
+    live = {"served": Served(config_path, port_file)}   # whichever server runs now
     outcome: dict = {}
-
-    def run():
-        try:
-            outcome["report"] = sender.send(records)
-        except BaseException as e:  # surfaced below
-            outcome["error"] = e
-
-    client = threading.Thread(target=run)
-    client.start()
-    rng = random.Random()
-    # Kill at random points of the stream: after a random share of the records was acked,
-    # plus a random few milliseconds, so kills land mid-batch, mid-commit, mid-fsync.
-    points = sorted(rng.uniform(0.05, 0.9) * RECORDS for _ in range(KILLS))
-    kills = 0
     try:
-        for point in points:
-            while client.is_alive() and sum(acked.values()) < point:
-                time.sleep(0.005)
-            if not client.is_alive():
-                break
-            time.sleep(rng.uniform(0, 0.05))
-            _kill_all(served)
-            kills += 1
-            port_file.unlink()
-            served = Served(config_path, port_file)
-            current["port"] = served.port
-        client.join(120)
-        assert not client.is_alive(), "the client did not finish"
+        kills, records = _stream_while_killing(live, config_path, port_file, conn, index,
+                                               outcome)
     finally:
-        served.stop()
+        live["served"].stop()
     assert "error" not in outcome, outcome.get("error")
     report = outcome["report"]
     assert report.rejected == []
     assert kills == KILLS, "the client finished before the last kill"
     assert report.reconnects >= kills
-    assert set(acked) == {r.record_id for r in records}   # everything acked in the end
+    assert set(outcome["acked"]) == {r.record_id for r in records}   # everything acked in the end
     store = ReturnStore(tmp_path / "returns", readonly=True)
     try:
         stored = {r.record_id: r for r in store.records("bank-a")}

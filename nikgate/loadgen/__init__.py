@@ -1,0 +1,7 @@
+"""The load generator behind `nikgate bench`: workloads, client processes, reports.
+
+workload.py builds the items (NIK mixes) and request messages; runner.py drives M client
+processes x C channels in closed or open loop; histogram.py wraps HDR histograms;
+report.py turns the processes' results into a report (table, JSON, PNG); peers.py runs
+the same batched verification against Redis and PostgreSQL for compare mode.
+"""
