@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up, then run the embedded default (demo data, index, sample verification)
-#   make test   set up, then run the test suite (what .ci/run calls)
+#   make test   set up (Redis and PostgreSQL for compare mode too), then run the test
+#               suite (what .ci/run calls)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +12,7 @@ APT_PACKAGES := liblmdb-dev libxxhash-dev
 # Servers for compare mode (nikgate/loadgen/peers.py): local Redis and PostgreSQL peers.
 PEER_APT_PACKAGES := redis-server postgresql
 
-.PHONY: setup system-deps peers demo test bench soak lint clean
+.PHONY: setup system-deps peers demo test bench microbench soak lint clean
 
 setup: $(VENV)/.installed
 
@@ -38,11 +39,15 @@ $(VENV)/.installed: pyproject.toml setup.py $(wildcard engine/*.pyx engine/*.pxi
 demo: setup
 	$(BIN)/nikgate demo
 
-test: setup
+test: setup peers
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python -m bench.engine_bench --records 1000000
+
+# The engine's pytest-benchmark micro-benchmarks (100k-record index).
+microbench: setup
+	$(BIN)/python -m pytest -q bench/ --benchmark-only
 
 # The long form of the kill -9 soak that `make test` runs bounded (3 kills, 60k records).
 soak: setup

@@ -373,7 +373,7 @@ class RedisPeer:
     name = "redis"
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # the servers chdir; keep paths absolute
         self.host = "127.0.0.1"
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
@@ -515,7 +515,7 @@ class PostgresPeer:
     QUERY = "SELECT nik, nama, tgl_lhr FROM people WHERE nik = ANY(%s::bigint[])"
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # the servers chdir; keep paths absolute
         self.host = "127.0.0.1"
         self.port: int | None = None
         self.loaded = 0

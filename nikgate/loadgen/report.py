@@ -131,13 +131,17 @@ def plot(report: dict, path: str | Path) -> None:
         xs = [1 / (1 - min(p, 99.9999) / 100) for p, _ in curve]
         left.plot(xs, [v for _, v in curve], color="tab:blue")
         left.set_xscale("log")
-        ticks = [1, 2, 10, 100, 1000, 10000]
-        left.set_xticks(ticks, ["0%", "50%", "90%", "99%", "99.9%", "99.99%"])
+        ticks = [(2, "50%"), (10, "90%"), (100, "99%"), (1000, "99.9%"), (10**4, "99.99%"),
+                 (10**5, "99.999%")]
+        shown = [(x, label) for x, label in ticks if x <= max(xs) * 1.01]
+        left.set_xticks([x for x, _ in shown], [label for _, label in shown])
+        left.set_xlim(1, max(xs) * 1.1)
     left.set_xlabel("percentile")
     left.set_ylabel("latency (ms)")
     left.set_title("latency by percentile")
     left.grid(True, alpha=0.3)
-    t = report["timeline"]
+    # whole seconds only: the last one is cut short by the end of the run
+    t = [x for x in report["timeline"] if x["second"] < int(report["duration_s"])]
     if t:
         secs = [x["second"] for x in t]
         right.bar(secs, [x["items"] for x in t], color="tab:green", alpha=0.5,
