@@ -87,10 +87,12 @@ def raw_submit(conn, batches):
         channel.close()
 
 
-def test_rejections_name_their_reason_and_the_stream_goes_on(conn, admin, index):
+def test_rejections_name_their_reason_and_the_stream_goes_on(conn, admin, index, server):
     accessed = index.sample_niks(3, start=4100000000000000)
     access(conn, accessed)
-    never = index.sample_niks(1, start=5200000000000000)[0]
+    ledger = server.running.returns   # other tests access NIKs too: one never accessed
+    never = next(n for n in index.sample_niks(1000, start=5200000000000000)
+                 if ledger.first_accessed("bank-a", int(n)) is None)
     future = int(time.time() * 1000) + 86_400_000
     rows = [  # (record id, nik, kind, value, observed) -> expected reason (0 = stored)
         (("rej-ok", accessed[0], "bank_cif", "CIF-1", 0), 0),
@@ -158,9 +160,12 @@ def test_return_data_needs_the_operation_in_the_grant(conn, server, index):
     assert "return_data is not granted" in info.value.details()
 
 
-def test_obligations_count_what_is_owed(conn, admin, index):
+def test_obligations_count_what_is_owed(conn, admin, index, server):
     before = obligations(conn)
-    niks = index.sample_niks(20, start=6100000000000000)
+    ledger = server.running.returns   # other tests access NIKs too: take fresh ones
+    niks = [n for n in index.sample_niks(1000, start=6100000000000000)
+            if ledger.first_accessed("bank-a", int(n)) is None][:20]
+    assert len(niks) == 20
     access(conn, niks)
     report = ReturnDataSender(conn).send(
         ReturnRecord(f"ob-{i}", nik, "account_number", f"{1000000 + i}")

@@ -190,7 +190,7 @@ def test_send_reports_rejects_then_obligations_show_what_is_owed(
     assert niks[2] in outstanding and niks[3] in outstanding
     assert niks[0] not in outstanding and niks[1] not in outstanding
     assert outstanding[niks[3]]["overdue"] is False
-    human = run_cli("obligations", *args)
+    human = run_cli("obligations", *args, "--max-items", "10000")
     assert human.returncode == 0, human.stderr
     assert "bank-a: grant active, return data due 30 days after first access" in human.stdout
     assert "compliance" in human.stdout and "100.0%" in human.stdout
