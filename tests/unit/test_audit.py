@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nikgate.server.audit import (
     AuditEntry,
@@ -442,3 +444,24 @@ def test_reading_lines_backwards_in_small_chunks(log_dir, tmp_path):
     torn.write_bytes(b"a\nbb\nccc")
     for chunk in (1, 2, 100):
         assert list(iter_lines_reversed(torn, chunk)) == [b"bb", b"a"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12).filter(
+        lambda k: k not in ("hash", "seq", "prev", "kind", "nik_refs", "item_results")),
+    st.one_of(st.text(), st.integers(-2**63, 2**63), st.booleans(), st.none(),
+              st.lists(st.text(max_size=8), max_size=4)), max_size=12),
+    st.binary(max_size=48))
+def test_the_member_by_member_encoder_writes_canonical_json(fields, refs):
+    import base64
+
+    fields = {**fields, "kind": "call"}
+    blobs = {"nik_refs": base64.b64encode(refs)}
+    pieces, hx, raw = record.encode(fields, blobs, 7, record.GENESIS, bytes(32))
+    line = b"".join(pieces)
+    expected = {**fields, "seq": 7, "prev": record.GENESIS, "hash": hx,
+                "nik_refs": blobs["nik_refs"].decode()}
+    assert line == record.canonical(expected) + b"\n"
+    parsed = record.parse(line[:-1])
+    assert parsed.hash_ok and parsed.hash == hx and bytes.fromhex(hx) == raw
