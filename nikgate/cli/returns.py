@@ -84,6 +84,15 @@ def register(sub) -> None:
     ex.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     ex.add_argument("--out", metavar="FILE", help="write here (mode 0600) instead of stdout")
     ex.set_defaults(func=_export)
+    rb = s.add_parser("rebuild-ledger", help="replay accesses from the audit log into the "
+                                             "obligations ledger (run on the server host)")
+    rb.add_argument("--config", required=True, help="the server's nikgate.toml")
+    rb.add_argument("--since", metavar="YYYY-MM-DD|ISO", help="only accesses from then on "
+                    "(default: the whole log)")
+    rb.add_argument("--institution", action="append", default=[],
+                    help="only this institution (repeatable; default: every grant with a "
+                         "return-data duty)")
+    rb.set_defaults(func=_rebuild)
     ob = sub.add_parser("obligations", help="what an institution owes in data balikan")
     _connection_options(ob)
     ob.add_argument("--institution", default="",
@@ -277,6 +286,36 @@ def _export(args) -> int:
     finally:
         records.close()      # ends the read transaction before the environment closes
         store.close()
+    return 0
+
+
+def _rebuild(args) -> int:
+    from nikgate.server.access.store import ControlStore
+    from nikgate.server.config import load_config
+    from nikgate.server.returns.rebuild import rebuild_ledger
+    from nikgate.server.returns.store import ReturnStore
+
+    config = load_config(args.config)
+    control = ControlStore(config.access.store)
+    try:
+        grants = control.snapshot()[2]
+    finally:
+        control.close()
+    duty = sorted(i for i, g in grants.items() if g.return_deadline_days > 0)
+    chosen = args.institution or duty
+    unknown = sorted(set(chosen) - set(duty))
+    if unknown:
+        raise InvalidInputError(f"{', '.join(unknown)}: no grant with a return-data duty, so "
+                                "nothing of theirs belongs in the ledger")
+    store = ReturnStore(config.return_data.store)
+    try:
+        stats = rebuild_ledger(store, config.audit.directory, config.audit.key, chosen,
+                               _since_ms(args.since) if args.since else 0)
+    finally:
+        store.close()
+    print(f"read {stats['records']:,} answered calls of {', '.join(chosen) or 'nobody'}: "
+          f"{stats['niks']:,} NIKs found; {stats['changed']:,} ledger entries added or "
+          "moved earlier")
     return 0
 
 

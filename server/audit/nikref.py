@@ -116,6 +116,24 @@ class NikRefs:
         mac.update(b"\xff" + str(nik).encode("utf-8", "surrogatepass"))
         return mac.finalize()
 
+    def niks_of(self, refs: bytes) -> list[int | None]:
+        """The NIKs behind concatenated references: AES is a permutation, so whoever holds
+        the key can invert a block reference (the ledger rebuild does). None for a
+        reference of a malformed NIK (CMAC, not invertible) or a block of neither form."""
+        if not hasattr(self._local, "dec"):
+            self._local.dec = self._cipher.decryptor()
+        plain = self._local.dec.update(refs)
+        out: list[int | None] = []
+        for i in range(0, len(plain) - len(plain) % REF_BYTES, REF_BYTES):
+            block = plain[i:i + REF_BYTES]
+            if block[:8] == bytes(8):
+                out.append(int.from_bytes(block[8:], "big"))
+            elif block.isdigit():
+                out.append(int(block))
+            else:
+                out.append(None)
+        return out
+
     def candidate_refs(self, nik: str | int) -> set[bytes]:
         """Every reference a NIK may have been logged under (its string and number forms)."""
         text = str(nik).strip()

@@ -127,6 +127,20 @@ class ReturnStore:
                     new += 1
         return new
 
+    def note_accessed_at(self, entries: Iterable[tuple[str, int, int]]) -> int:
+        """(institution, NIK, access ms) pairs into the ledger, keeping the earliest time
+        per pair, in one synced transaction; returns how many were new or moved earlier.
+        For rebuilding the ledger from the audit log."""
+        changed = 0
+        with self.env.begin(write=True, db=self._accessed) as txn:
+            for institution, nik, when in sorted(entries):
+                key = _prefix(institution) + _NIK.pack(nik)
+                old = txn.get(key)
+                if old is None or _MS.unpack(old)[0] > when:
+                    txn.put(key, _MS.pack(when))
+                    changed += 1
+        return changed
+
     def first_accessed(self, institution: str, nik: int) -> int | None:
         with self.env.begin(db=self._accessed) as txn:
             raw = txn.get(_prefix(institution) + _NIK.pack(nik))

@@ -262,3 +262,74 @@ def test_a_failing_record_source_is_raised_after_what_was_read_is_answered(conn,
     with pytest.raises(SourceError, match="line 8") as info:
         ReturnDataSender(conn, batch_size=4).send(records())
     assert info.value.report.stored == 6
+
+
+def test_the_ledger_is_rebuilt_from_the_audit_log(server_config, certs, tmp_path, index):
+    """A lost ledger (the worst a crash can do to it) comes back from the audit log."""
+    import shutil
+
+    from nikgate.server.access.store import ControlStore
+    from nikgate.server.returns.store import ReturnStore
+
+    from ..conftest import run_cli
+    from .conftest import ServerThread
+    from .test_serve import _write_config
+
+    control = tmp_path / "control"
+    store = ControlStore(control)
+    Admin(store).add_institution("bank-a", "Bank A", "bank")
+    Admin(store).set_grant(duty())
+    store.close()
+    cfg = server_config.with_overrides(
+        access={"store": str(control)},
+        audit={"directory": str(tmp_path / "audit"), "key": str(tmp_path / "audit.key")},
+        return_data={"store": str(tmp_path / "returns")})
+    s = ServerThread(cfg)
+    found = index.sample_niks(30, start=2100000000000000)
+    unknown = f"{int(found[0]) - int(found[0]) % 10_000 + 9_999:016d}"
+    assert index.raw(int(unknown)) is None
+    try:
+        (tmp_path / "ca.crt").write_bytes(certs.ca)
+        (tmp_path / "c.key").write_bytes(certs.good[0])
+        (tmp_path / "c.crt").write_bytes(certs.good[1])
+        conn = Connection(f"127.0.0.1:{s.port}", tmp_path / "ca.crt", tmp_path / "c.crt",
+                          tmp_path / "c.key")
+        with NikgateClient(conn) as c:
+            c.verify_batch(found[:20] + [unknown], {"NAMA_LGKP": [None] * 21})
+            for nik in found[20:]:
+                c.verify(nik, {"NAMA_LGKP": "X"})
+        from nikgate.v1 import verification_pb2 as vpb
+
+        channel = conn.channel()   # NIKs as numbers too: another reference form
+        try:
+            channel.unary_unary("/nikgate.v1.Verification/VerifyBatch")(
+                vpb.VerifyBatchRequest(nik_numbers=[int(n) for n in found[:5]],
+                                       fields=["NAMA_LGKP"],
+                                       columns=[vpb.ClaimColumn(values=[""] * 5)]
+                                       ).SerializeToString(), timeout=10)
+        finally:
+            channel.close()
+        time.sleep(0.5)
+    finally:
+        s.stop()
+    before = ReturnStore(tmp_path / "returns", readonly=True)
+    try:
+        first = {n: before.first_accessed("bank-a", int(n)) for n in found}
+    finally:
+        before.close()
+    assert all(first.values())
+    shutil.rmtree(tmp_path / "returns")                      # the ledger is lost
+    r = run_cli("return-data", "rebuild-ledger", "--config",
+                str(_write_config(tmp_path / "n.toml", cfg)))
+    assert r.returncode == 0, r.stderr
+    # 1 batch of 21 (20 found), 10 single calls, 1 batch of 5 numbers: 35 found NIKs, of
+    # which 30 distinct
+    assert "read 12 answered calls of bank-a: 35 NIKs found; 30 ledger entries" in r.stdout
+    after = ReturnStore(tmp_path / "returns", readonly=True)
+    try:
+        rebuilt = {n: after.first_accessed("bank-a", int(n)) for n in found}
+        assert after.first_accessed("bank-a", int(unknown)) is None   # NOT_FOUND: not owed
+    finally:
+        after.close()
+    # every NIK back, first accessed at its call's audit time: no later than the flush
+    assert all(rebuilt[n] and rebuilt[n] <= first[n] for n in found)
