@@ -14,7 +14,10 @@ refused call) gets AES-CMAC under a derived key of b"\\xff" + its UTF-8 text, wh
 collide with the two block forms.
 
 Because a NIK has a string and a number form, `candidate_refs` gives both and queries
-match either.
+match either. AES is a permutation, so the key holder can also invert a block reference
+(`niks_of`): the access ledger is rebuilt that way. The key protects the NIKs in the log
+as well as a keyed hash would (a keyed hash of a 16-digit number can be searched by
+whoever has the key anyway), and it stays on the server.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def encode(fields: dict[str, Any], blobs: dict[str, bytes], seq: int,
         if name in blobs:
             piece = b'"%s":"%s"' % (name.encode(), blobs[name])
         else:
-            piece = ('"%s":%s' % (name, _json(members[name]))).encode("ascii")
+            piece = f'"{name}":{_json(members[name])}'.encode("ascii")
         (before if name < "hash" else after).append(piece)
     head = b"{" + b",".join(before) + b"," if before else b"{"
     tail = b",".join(after) + b"}"

@@ -8,7 +8,8 @@ NIKs off the disk; it is bounded and simply forgotten when full.
 
 What a crash costs: a kill -9 of a worker loses at most the last interval of noted
 access. Return data for such a NIK is then refused as NOT_ACCESSED until the institution
-accesses it again; the audit log still holds the access itself.
+accesses it again, or until `nikgate return-data rebuild-ledger` replays the audit log,
+which holds the access itself (rebuild.py).
 """
 
 from __future__ import annotations
