@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lmdb
 
+from ..sharing import SharedByPath
 from .grants import OPERATIONS, Grant, Institution, Usage
 
 WIB = dt.timezone(dt.timedelta(hours=7))  # quotas are per calendar day in Jakarta
@@ -48,33 +49,7 @@ class Refusal:
     used: float
 
 
-class ControlStore:
-    # LMDB forbids opening one environment twice in a process; servers started in-process
-    # (tests, benchmarks) share one handle per path.
-    _shared: dict[str, tuple[ControlStore, int]] = {}
-    _shared_lock = threading.Lock()
-
-    @classmethod
-    def shared(cls, path: str | os.PathLike) -> ControlStore:
-        key = str(Path(path).resolve())
-        with cls._shared_lock:
-            store, refs = cls._shared.get(key, (None, 0))
-            if store is None:
-                store = cls(path)
-            cls._shared[key] = (store, refs + 1)
-            return store
-
-    def release(self) -> None:
-        """Drop one shared reference; the last one closes the environment."""
-        key = str(self.path.resolve())
-        with self._shared_lock:
-            store, refs = self._shared.get(key, (None, 0))
-            if store is self and refs > 1:
-                self._shared[key] = (store, refs - 1)
-                return
-            self._shared.pop(key, None)
-        self.close()
-
+class ControlStore(SharedByPath):
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)

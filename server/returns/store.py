@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import lmdb
 
 from nikgate.engine import _core
 
+from ..sharing import SharedByPath
 from .kinds import KINDS, record_id_ok, value_problem
 
 _HEAD = struct.Struct("<Qqq")        # nik, observed_at_ms, received_at_ms
@@ -73,32 +73,7 @@ def _prefix(institution: str) -> bytes:
     return institution.encode() + b"\x00"
 
 
-class ReturnStore:
-    _shared: dict[str, tuple[ReturnStore, int]] = {}
-    _shared_lock = threading.Lock()
-
-    @classmethod
-    def shared(cls, path: str | os.PathLike) -> ReturnStore:
-        """One handle per path and process (LMDB forbids opening an environment twice in a
-        process; servers started in-process share it)."""
-        key = str(Path(path).resolve())
-        with cls._shared_lock:
-            store, refs = cls._shared.get(key, (None, 0))
-            if store is None:
-                store = cls(path)
-            cls._shared[key] = (store, refs + 1)
-            return store
-
-    def release(self) -> None:
-        key = str(self.path.resolve())
-        with self._shared_lock:
-            store, refs = self._shared.get(key, (None, 0))
-            if store is self and refs > 1:
-                self._shared[key] = (store, refs - 1)
-                return
-            self._shared.pop(key, None)
-        self.close()
-
+class ReturnStore(SharedByPath):
     def __init__(self, path: str | os.PathLike, readonly: bool = False) -> None:
         self.path = Path(path)
         if not readonly:
