@@ -20,7 +20,7 @@ import multiprocessing as mp
 import os
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .histogram import Histogram
@@ -55,7 +55,6 @@ class BenchSpec:
     items: int = 20_000               # distinct items drawn from the index
     seed: int = 2026
     deadline: float = 30.0
-    extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
         from .workload import WORKLOADS
