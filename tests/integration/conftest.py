@@ -106,6 +106,63 @@ def full_grant(institution: str, **changes) -> Grant:
     return Grant(**{**base, **changes})
 
 
+def duty_grant(institution: str = "bank-a", **changes) -> Grant:
+    """full_grant plus a data-balikan duty: return_data, two kinds, due in 30 days."""
+    base = full_grant(institution)
+    return full_grant(institution, **{
+        "operations": (*base.operations, "return_data"), "fields": base.fields,
+        "return_data_kinds": ("bank_cif", "account_number"), "return_deadline_days": 30,
+        **changes})
+
+
+@pytest.fixture
+def with_duty(server):
+    """bank-a's grant on the session server carries a data-balikan duty for the test;
+    the plain full grant is restored afterwards. Yields an Admin on that store."""
+    import time
+
+    admin = Admin(server.running.store)
+    admin.set_grant(duty_grant())
+    time.sleep(0.3)  # workers look for grant changes every 0.2 s
+    yield admin
+    admin.set_grant(full_grant("bank-a"))
+    time.sleep(0.3)
+
+
+@pytest.fixture
+def own_stores(server_config, certs, tmp_path):
+    """A config with stores of its own under tmp_path (control store holding bank-a with
+    `grant`, audit log, return data), and bank-a's Connection for a port:
+
+        cfg, conn = own_stores(duty_grant(), return_data={"max_overdue": 3})
+    """
+    from nikgate.clients import Connection
+
+    (tmp_path / "ca.crt").write_bytes(certs.ca)
+    (tmp_path / "c.key").write_bytes(certs.good[0])
+    (tmp_path / "c.crt").write_bytes(certs.good[1])
+
+    def conn(port: int) -> Connection:
+        return Connection(f"127.0.0.1:{port}", tmp_path / "ca.crt", tmp_path / "c.crt",
+                          tmp_path / "c.key")
+
+    def make(grant: Grant, **overrides):
+        store = ControlStore(tmp_path / "control")
+        try:
+            Admin(store).add_institution(grant.institution, grant.institution.title(), "bank")
+            Admin(store).set_grant(grant)
+        finally:
+            store.close()
+        sections = {
+            "access": {"store": str(tmp_path / "control")},
+            "audit": {"directory": str(tmp_path / "audit"), "key": str(tmp_path / "audit.key")},
+            "return_data": {"store": str(tmp_path / "returns")}}
+        for name, values in overrides.items():
+            sections[name] = {**sections.get(name, {}), **values}
+        return server_config.with_overrides(**sections), conn
+    return make
+
+
 class ServerThread:
     """A started server on its own event loop thread."""
 

@@ -4,14 +4,10 @@ well-formed and its counts must add up. Never a timing assertion."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from nikgate.cli import main
-from nikgate.server.access.admin import Admin
-
-from .conftest import full_grant
 
 
 @pytest.fixture
@@ -80,25 +76,16 @@ def test_count_bound_and_lookup(tmp_path, target):
     assert 150 <= r["count"] <= 150 + 3   # the calls in flight when the budget ran out
 
 
-def test_streams_verify_and_return_data(tmp_path, target, server):
+def test_streams_verify_and_return_data(tmp_path, target, request):
     code, r = run_bench(tmp_path, target, "--workload", "verify_stream", "--batch", "200",
                         "--duration", "1", "--processes", "1", "--concurrency", "2")
     assert code == 0
     check_counts(r)
     assert r["items"] == r["ok"] * 200
-    admin = Admin(server.running.store)
-    base = full_grant("bank-a")
-    admin.set_grant(full_grant("bank-a", operations=(*base.operations, "return_data"),
-                               fields=base.fields, return_data_kinds=("bank_cif",),
-                               return_deadline_days=30))
-    time.sleep(0.3)
-    try:
-        code, r = run_bench(tmp_path, target, "--workload", "return_data", "--batch", "200",
-                            "--duration", "1", "--processes", "1", "--concurrency", "2",
-                            "--hit-rate", "1")
-    finally:
-        admin.set_grant(full_grant("bank-a"))
-        time.sleep(0.3)
+    request.getfixturevalue("with_duty")   # only now: the stream above needs no duty
+    code, r = run_bench(tmp_path, target, "--workload", "return_data", "--batch", "200",
+                        "--duration", "1", "--processes", "1", "--concurrency", "2",
+                        "--hit-rate", "1")
     assert code == 0
     check_counts(r)
     assert r["items"] == r["ok"] * 200       # every record acknowledged (stored)

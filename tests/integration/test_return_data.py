@@ -14,20 +14,9 @@ from nikgate.clients import (
     ReturnRecord,
     obligations,
 )
-from nikgate.server.access.admin import Admin
 from nikgate.v1 import return_data_pb2 as pb
 
-from .conftest import full_grant
-
-KINDS = ("bank_cif", "account_number")
-
-
-def duty(**changes):
-    ops = ("verify", "verify_batch", "lookup", "return_data")
-    base = full_grant("bank-a")
-    return full_grant("bank-a", **{"operations": ops, "fields": base.fields,
-                                   "return_data_kinds": KINDS, "return_deadline_days": 30,
-                                   **changes})
+from .conftest import duty_grant
 
 
 @pytest.fixture
@@ -40,13 +29,8 @@ def conn(server, certs, tmp_path) -> Connection:
 
 
 @pytest.fixture
-def admin(server):
-    a = Admin(server.running.store)
-    a.set_grant(duty())
-    time.sleep(0.3)
-    yield a
-    a.set_grant(full_grant("bank-a"))
-    time.sleep(0.3)
+def admin(with_duty):
+    return with_duty
 
 
 def access(conn, niks) -> None:
@@ -188,29 +172,16 @@ def test_another_institutions_obligations_need_an_operator(conn, admin):
 
 
 def test_overdue_obligations_suspend_the_grant_and_the_audit_log_says_why(
-        server_config, certs, tmp_path, index):
-    from nikgate.server.access.store import ControlStore
+        own_stores, tmp_path, index):
     from nikgate.server.audit import tail
 
     from .conftest import ServerThread
 
-    control = tmp_path / "control"
-    store = ControlStore(control)
-    Admin(store).add_institution("bank-a", "Bank A", "bank")
-    Admin(store).set_grant(duty(return_deadline_days=1.5 / 86_400))   # due after 1.5 s
-    store.close()
-    cfg = server_config.with_overrides(
-        access={"store": str(control)},
-        audit={"directory": str(tmp_path / "audit"), "key": str(tmp_path / "audit.key")},
-        return_data={"store": str(tmp_path / "returns"), "max_overdue": 3,
-                     "check_seconds": 0.2})
+    cfg, connect = own_stores(duty_grant(return_deadline_days=1.5 / 86_400),   # due after 1.5 s
+                              return_data={"max_overdue": 3, "check_seconds": 0.2})
     s = ServerThread(cfg)
     try:
-        (tmp_path / "ca.crt").write_bytes(certs.ca)
-        (tmp_path / "c.key").write_bytes(certs.good[0])
-        (tmp_path / "c.crt").write_bytes(certs.good[1])
-        conn = Connection(f"127.0.0.1:{s.port}", tmp_path / "ca.crt", tmp_path / "c.crt",
-                          tmp_path / "c.key")
+        conn = connect(s.port)
         niks = index.sample_niks(10, start=7100000000000000)
         access(conn, niks)
         sent = ReturnDataSender(conn).send(
@@ -264,36 +235,23 @@ def test_a_failing_record_source_is_raised_after_what_was_read_is_answered(conn,
     assert info.value.report.stored == 6
 
 
-def test_the_ledger_is_rebuilt_from_the_audit_log(server_config, certs, tmp_path, index):
+def test_the_ledger_is_rebuilt_from_the_audit_log(own_stores, tmp_path, index):
     """A lost ledger (the worst a crash can do to it) comes back from the audit log."""
     import shutil
 
-    from nikgate.server.access.store import ControlStore
     from nikgate.server.returns.store import ReturnStore
 
     from ..conftest import run_cli
     from .conftest import ServerThread
     from .test_serve import _write_config
 
-    control = tmp_path / "control"
-    store = ControlStore(control)
-    Admin(store).add_institution("bank-a", "Bank A", "bank")
-    Admin(store).set_grant(duty())
-    store.close()
-    cfg = server_config.with_overrides(
-        access={"store": str(control)},
-        audit={"directory": str(tmp_path / "audit"), "key": str(tmp_path / "audit.key")},
-        return_data={"store": str(tmp_path / "returns")})
+    cfg, connect = own_stores(duty_grant())
     s = ServerThread(cfg)
     found = index.sample_niks(30, start=2100000000000000)
     unknown = f"{int(found[0]) - int(found[0]) % 10_000 + 9_999:016d}"
     assert index.raw(int(unknown)) is None
     try:
-        (tmp_path / "ca.crt").write_bytes(certs.ca)
-        (tmp_path / "c.key").write_bytes(certs.good[0])
-        (tmp_path / "c.crt").write_bytes(certs.good[1])
-        conn = Connection(f"127.0.0.1:{s.port}", tmp_path / "ca.crt", tmp_path / "c.crt",
-                          tmp_path / "c.key")
+        conn = connect(s.port)
         with NikgateClient(conn) as c:
             c.verify_batch(found[:20] + [unknown], {"NAMA_LGKP": [None] * 21})
             for nik in found[20:]:

@@ -13,11 +13,9 @@ import time
 import pytest
 
 from nikgate.clients import Connection, NikgateClient
-from nikgate.server.access.admin import Admin
 from nikgate.server.returns.store import ReturnStore, Submission
 
 from ..conftest import run_cli
-from .conftest import full_grant
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 MAY_1 = int(dt.datetime(2024, 5, 1, 10, 0, tzinfo=WIB).timestamp() * 1000)  # 03:00Z
@@ -143,15 +141,8 @@ def connection_file(server, certs, tmp_path):
 
 
 @pytest.fixture
-def duty(server):
-    ops = ("verify", "verify_batch", "lookup", "return_data")
-    admin = Admin(server.running.store)
-    admin.set_grant(full_grant("bank-a", operations=ops, fields=full_grant("bank-a").fields,
-                               return_data_kinds=("bank_cif",), return_deadline_days=30))
-    time.sleep(0.3)
-    yield
-    admin.set_grant(full_grant("bank-a"))
-    time.sleep(0.3)
+def duty(with_duty):
+    return with_duty
 
 
 def test_send_reports_rejects_then_obligations_show_what_is_owed(

@@ -17,45 +17,20 @@ import time
 
 import pytest
 
-from nikgate.clients import Connection, NikgateClient, ReturnDataSender, ReturnRecord
-from nikgate.server.access.admin import Admin
-from nikgate.server.access.store import ControlStore
+from nikgate.clients import NikgateClient, ReturnDataSender, ReturnRecord
 from nikgate.server.returns.store import ReturnStore
 from nikgate.v1 import return_data_pb2 as pb
 
-from .conftest import ServerThread, full_grant
+from .conftest import ServerThread, duty_grant
 from .test_serve import Served, _write_config
 
 KILLS = int(os.environ.get("NIKGATE_SOAK_KILLS", "3"))
 RECORDS = int(os.environ.get("NIKGATE_SOAK_RECORDS", "60000"))
 
 
-def duty_grant():
-    base = full_grant("bank-a")
-    return full_grant("bank-a", operations=(*base.operations, "return_data"),
-                      fields=base.fields, return_data_kinds=("bank_cif", "account_number"),
-                      return_deadline_days=30)
-
-
 @pytest.fixture
-def setup(server_config, certs, tmp_path):
-    control = tmp_path / "control"
-    store = ControlStore(control)
-    Admin(store).add_institution("bank-a", "Bank A", "bank")
-    Admin(store).set_grant(duty_grant())
-    store.close()
-    cfg = server_config.with_overrides(
-        access={"store": str(control)},
-        audit={"directory": str(tmp_path / "audit"), "key": str(tmp_path / "audit.key")},
-        return_data={"store": str(tmp_path / "returns")})
-    (tmp_path / "ca.crt").write_bytes(certs.ca)
-    (tmp_path / "c.key").write_bytes(certs.good[0])
-    (tmp_path / "c.crt").write_bytes(certs.good[1])
-
-    def conn(port: int) -> Connection:
-        return Connection(f"127.0.0.1:{port}", tmp_path / "ca.crt", tmp_path / "c.crt",
-                          tmp_path / "c.key")
-    return cfg, conn
+def setup(own_stores):
+    return own_stores(duty_grant())
 
 
 def _kill_all(served: Served) -> None:
