@@ -50,11 +50,13 @@ from bench.service_bench import (
     ROOT,
     Server,
     _collapsed_summary,
+    _cpu_seconds,
     _machine_busy,
     _open_channels,
     _percentiles,
     log,
     prepare,
+    run_client,
     wait_quiet,
 )
 
@@ -194,17 +196,7 @@ async def _client(spec: dict, barrier, results) -> None:
 
 
 def client_main(spec: dict, barrier, results) -> None:
-    import uvloop
-
-    try:
-        uvloop.run(_client(spec, barrier, results))
-    except BaseException as e:  # the parent must not wait forever
-        results.put({"failed": f"{type(e).__name__}: {e}"})
-        try:
-            barrier.abort()
-        except Exception:
-            pass
-        raise
+    run_client(_client, spec, barrier, results)
 
 
 # -- parent: server -----------------------------------------------------------------------------
@@ -259,14 +251,6 @@ def _proc_status_kib(pid: int) -> dict[str, int]:
     except OSError:
         pass
     return out
-
-
-def _cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- parent: phases -----------------------------------------------------------------------------
@@ -417,7 +401,7 @@ def run_load(server: ReturnServer, args, creds: dict[str, str], niks: list[str],
                 outs.append(results.get(timeout=1))
             raise RuntimeError(f"client processes failed: {outs}") from None
         workers = server.worker_pids()
-        cpu0 = {pid: _cpu_s(pid) for pid in workers}
+        cpu0 = {pid: _cpu_seconds(pid) for pid in workers}
         busy0, t0 = _machine_busy(), time.monotonic()
         spies = []
         if args.profile:
@@ -441,7 +425,7 @@ def run_load(server: ReturnServer, args, creds: dict[str, str], niks: list[str],
                 if not any(p.is_alive() for p in ps) and results.empty():
                     break
         t1, busy1 = time.monotonic(), _machine_busy()
-        cpu1 = {pid: _cpu_s(pid) for pid in workers}
+        cpu1 = {pid: _cpu_seconds(pid) for pid in workers}
         status = {pid: _proc_status_kib(pid) for pid in workers}
         for _, spy in spies:
             try:

@@ -285,10 +285,16 @@ async def _client(spec: dict, barrier, results) -> None:
 
 
 def client_main(spec: dict, barrier, results) -> None:
+    run_client(_client, spec, barrier, results)
+
+
+def run_client(client, spec: dict, barrier, results) -> None:
+    """A client process's body: `client(spec, barrier, results)` on uvloop; a failure is
+    reported and breaks the barrier, so the parent never waits for it."""
     import uvloop
 
     try:
-        uvloop.run(_client(spec, barrier, results))
+        uvloop.run(client(spec, barrier, results))
     except BaseException as e:  # the parent must not wait forever
         results.put({"failed": f"{type(e).__name__}: {e}"})
         try:
