@@ -1,19 +1,30 @@
-"""Administering institutions and grants: every change is stored, then audited.
+"""Administering institutions and grants: checked, audited, then stored, one at a time.
 
 Used by the `nikgate institution` / `nikgate grant` commands (an operator on the server
-host). Running workers pick changes up within a second (AccessPolicy refresh).
+host). With an audit directory, administrators take turns on the "admin" audit stream and a
+change and its audit record succeed or fail together (admin_audit.py). Without one (the gRPC
+Admin service, whose per-call audit records the change) the change is only stored. Running
+workers pick changes up within a second (AccessPolicy refresh).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from nikgate.errors import InvalidInputError
 
-from .grants import Grant, Institution, validate, validate_id
+from .admin_audit import LOCK_WAIT_SECONDS, AdminTurn
+from .grants import Grant, Institution, Usage, validate, validate_id
 from .store import ControlStore, today_wib
+
+T = TypeVar("T")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
 @dataclass
@@ -22,55 +33,78 @@ class Admin:
     operator: str = "cli"
     audit_dir: str | None = None
     audit_key: str | None = None
+    lock_wait: float = LOCK_WAIT_SECONDS
 
-    def _audit(self, action: str, institution: str, detail: str) -> None:
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[AdminTurn | None]:
+        # Checks that read the store run inside the turn, so they see every change made
+        # by the administrators before this one.
         if not self.audit_dir:
+            yield None
             return
-        from ..audit import AuditEntry, AuditLog
+        with AdminTurn.take(self.audit_dir, self.audit_key, self.store,
+                            self.lock_wait) as turn:
+            yield turn
 
-        log = AuditLog.open(self.audit_dir, self.audit_key, "admin", commit_interval=0)
-        try:
-            log.append(AuditEntry(
-                time_ms=int(time.time() * 1000), transaction_id=f"admin-{time.time_ns():x}",
-                institution=institution, cert_serial="", channel="admin",
-                method=f"admin/{action}", purpose=detail[:500], result="OK", latency_us=0,
-                fields_requested=(), fields_returned=()))
-            log.flush()
-        finally:
-            log.close()
+    def _commit(self, turn: AdminTurn | None, action: str, institution: str, detail: str,
+                store_it: Callable[[str | None], T]) -> T:
+        if turn is None:
+            return store_it(None)
+        return turn.change(action, institution, f"by {self.operator}: {detail}", store_it)
 
     def add_institution(self, institution_id: str, name: str, kind: str) -> Institution:
         validate_id(institution_id)
-        inst = Institution(institution_id, name, kind,
-                           dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-        self.store.put_institution(inst)
-        self._audit("institution.add", institution_id, f"by {self.operator}: {name} ({kind})")
+        inst = Institution(institution_id, name, kind, _now())
+        with self._turn() as turn:
+            self._commit(turn, "institution.add", institution_id, f"{name} ({kind})",
+                         lambda tx: self.store.put_institution(inst, admin_tx=tx))
         return inst
 
     def set_grant(self, grant: Grant) -> Grant:
-        _, institutions, _ = self.store.snapshot()
-        if grant.institution not in institutions:
-            raise InvalidInputError(f"no institution {grant.institution!r}: add it first with "
-                                    "`nikgate institution add`", field="institution")
         grant = validate(grant)
-        grant = Grant(**{**grant.__dict__,
-                         "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
-        self.store.put_grant(grant)
-        self._audit("grant.set", grant.institution, f"by {self.operator}: "
-                    + grant.to_json().decode())
+        with self._turn() as turn:
+            _, institutions, _ = self.store.snapshot()
+            if grant.institution not in institutions:
+                raise InvalidInputError(f"no institution {grant.institution!r}: add it first "
+                                        "with `nikgate institution add`", field="institution")
+            grant = Grant(**{**grant.__dict__, "updated_at": _now()})
+            self._commit(turn, "grant.set", grant.institution, grant.to_json().decode(),
+                         lambda tx: self.store.put_grant(grant, admin_tx=tx))
         return grant
 
     def set_status(self, institution_id: str, status: str, reason: str) -> Grant:
-        _, _, grants = self.store.snapshot()
-        if institution_id not in grants:
+        with self._turn() as turn:
+            _, _, grants = self.store.snapshot()
+            if institution_id not in grants:
+                raise InvalidInputError(f"{institution_id} has no grant to change",
+                                        field="institution")
+            changed = self._commit(
+                turn, f"grant.{status}", institution_id, reason,
+                lambda tx: self.store.set_grant_status(institution_id, status, reason,
+                                                       _now(), admin_tx=tx))
+        if changed is None:  # grants are never deleted; kept honest all the same
             raise InvalidInputError(f"{institution_id} has no grant to change",
                                     field="institution")
-        grant = grants[institution_id].with_changes(
-            status=status, status_reason=reason,
-            updated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-        self.store.put_grant(grant)
-        self._audit(f"grant.{status}", institution_id, f"by {self.operator}: {reason}")
-        return grant
+        return changed
 
-    def usage(self, institution_id: str, day: str | None = None):
+    def usage(self, institution_id: str, day: str | None = None) -> Usage:
+        """NIKs counted for the institution on `day` (YYYY-MM-DD, WIB; default today)."""
+        if day is not None:
+            try:
+                # the pattern first: fromisoformat also takes 20261128 and 2026-W48-6
+                parsed = dt.date.fromisoformat(day) if _DAY.match(day) else None
+            except ValueError:  # e.g. 2026-13-45, 2026-02-30
+                parsed = None
+            if parsed is None:
+                raise InvalidInputError(f"day must be a date as YYYY-MM-DD (WIB), e.g. "
+                                        f"2026-11-28; got {day!r}", field="day")
+        _, institutions, _ = self.store.snapshot()
+        if institution_id not in institutions:
+            raise InvalidInputError(f"no institution {institution_id!r}; list them with "
+                                    "`nikgate institution list` (or ListInstitutions)",
+                                    field="institution")
         return self.store.usage(institution_id, day or today_wib(time.time()))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -60,6 +60,8 @@ class ControlStore(SharedByPath):
         self._usage = self.env.open_db(b"usage")
         self._buckets = self.env.open_db(b"buckets")
         self._meta = self.env.open_db(b"meta")
+        # audited admin changes not yet stored (server/access/admin_audit.py): tx -> intent
+        self._intents = self.env.open_db(b"admin_intents")
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
 
@@ -109,16 +111,59 @@ class ControlStore(SharedByPath):
         raw = txn.get(_VERSION, db=self._meta)
         txn.put(_VERSION, str((int(raw) if raw else 0) + 1).encode(), db=self._meta)
 
-    def put_institution(self, institution: Institution) -> None:
+    def put_institution(self, institution: Institution, admin_tx: str | None = None) -> None:
+        """Store an institution; `admin_tx` names the audited intent this completes."""
         with self.env.begin(write=True) as txn:
             txn.put(institution.id.encode(), institution.to_json(), db=self._institutions)
-            self._bump(txn)
+            self._complete(txn, admin_tx)
         self.env.sync(True)
 
-    def put_grant(self, grant: Grant) -> None:
+    def put_grant(self, grant: Grant, admin_tx: str | None = None) -> None:
+        """Store a grant; `admin_tx` names the audited intent this completes."""
         with self.env.begin(write=True) as txn:
             txn.put(grant.institution.encode(), grant.to_json(), db=self._grants)
-            self._bump(txn)
+            self._complete(txn, admin_tx)
+        self.env.sync(True)
+
+    def set_grant_status(self, institution: str, status: str, reason: str, updated_at: str,
+                         admin_tx: str | None = None) -> Grant | None:
+        """Change a grant's status, read and written in one transaction so a concurrent
+        change (a worker's suspension, another grant set) is not overwritten with a stale
+        copy; None when there is no grant."""
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(institution.encode(), db=self._grants)
+            if raw is None:
+                return None
+            grant = Grant.from_json(raw).with_changes(
+                status=status, status_reason=reason, updated_at=updated_at)
+            txn.put(institution.encode(), grant.to_json(), db=self._grants)
+            self._complete(txn, admin_tx)
+        self.env.sync(True)
+        return grant
+
+    def _complete(self, txn, admin_tx: str | None) -> None:
+        self._bump(txn)
+        if admin_tx is not None:
+            # the intent goes in the transaction that stores the change: one commit
+            # point, so "intent still here" means "change not stored"
+            txn.delete(admin_tx.encode(), db=self._intents)
+
+    # -- audited admin changes: intents (server/access/admin_audit.py) ------------------------
+
+    def note_admin_intent(self, tx: str, intent: bytes) -> None:
+        """Record, synced, that audited change `tx` is about to be stored."""
+        with self.env.begin(write=True) as txn:
+            txn.put(tx.encode(), intent, db=self._intents)
+        self.env.sync(True)
+
+    def admin_intents(self) -> dict[str, bytes]:
+        """Audited changes noted but not stored (a command died or failed in between)."""
+        with self.env.begin() as txn:
+            return {k.decode(): bytes(v) for k, v in txn.cursor(db=self._intents)}
+
+    def drop_admin_intent(self, tx: str) -> None:
+        with self.env.begin(write=True) as txn:
+            txn.delete(tx.encode(), db=self._intents)
         self.env.sync(True)
 
     def suspend_if_active(self, institution: str, reason: str) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import random
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,14 +89,29 @@ def iter_lines_reversed(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
             yield buf
 
 
-def lock_stream(stream_dir: Path) -> int:
-    """Take the stream's writer lock (held for the writer's life); its fd is returned."""
+def lock_stream(stream_dir: Path, wait: float = 0.0) -> int:
+    """Take the stream's writer lock (held for the writer's life); its fd is returned.
+
+    `wait` 0 refuses at once when another writer holds it: two live workers on one stream
+    are a mistake to report, not to queue. Writers that take turns (administrators, each
+    holding the stream for one change) pass a bounded wait in seconds.
+    """
     fd = os.open(stream_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise _busy(stream_dir) from None
+    deadline = time.monotonic() + wait
+    pause = 0.002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.close(fd)
+                raise _busy(stream_dir, wait) from None
+        # Polled, not a blocking flock: a blocked flock cannot be given up after a
+        # deadline. The jitter keeps waiters from waking in step.
+        time.sleep(min(left, pause * random.uniform(0.5, 1.0)))
+        pause = min(pause * 2, 0.05)
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
@@ -115,11 +132,15 @@ def stream_is_live(stream_dir: Path) -> bool:
     return False
 
 
-def _busy(stream_dir: Path) -> StreamBusyError:
+def _busy(stream_dir: Path, waited: float) -> StreamBusyError:
     try:
         pid = (stream_dir / LOCK_NAME).read_text().strip() or "?"
     except OSError:
         pid = "?"
+    if waited > 0:
+        return StreamBusyError(f"audit stream {stream_dir.name} is still held by another "
+                               f"writer (pid {pid}) after waiting {waited:g} s; if that "
+                               "process is stuck, stop it, then run the command again")
     return StreamBusyError(f"audit stream {stream_dir.name} is being written by another "
                            f"writer (pid {pid}); give each worker process its own stream")
 

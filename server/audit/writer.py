@@ -71,9 +71,10 @@ class AuditLog:
     @classmethod
     def open(cls, directory: str | Path, key_path: str | Path, stream: str,
              commit_interval: float = 0.05, segment_records: int = 100_000,
-             segment_bytes: int = 256 << 20) -> AuditLog:
+             segment_bytes: int = 256 << 20, lock_wait: float = 0.0) -> AuditLog:
         """Open (creating or continuing) `stream` under `directory`; the key file is made on
-        first use (32 random bytes, mode 0600)."""
+        first use (32 random bytes, mode 0600). While another writer holds the stream this
+        raises StreamBusyError, at once or after waiting up to `lock_wait` seconds."""
         check_stream_name(stream)
         refs = NikRefs(load_key(key_path, create=True))
         directory = Path(directory)
@@ -82,7 +83,7 @@ class AuditLog:
         if not stream_dir.exists():
             stream_dir.mkdir(mode=0o700, exist_ok=True)
             fsync_dir(directory)
-        lock_fd = lock_stream(stream_dir)
+        lock_fd = lock_stream(stream_dir, lock_wait)
         log = cls(stream_dir, refs, lock_fd, commit_interval, segment_records, segment_bytes)
         try:
             with log._lock:
@@ -123,8 +124,12 @@ class AuditLog:
             "latency_us": entry.latency_us,
             "fields_requested": list(entry.fields_requested),
             "fields_returned": list(entry.fields_returned),
-            "n": len(niks),
+            "n": entry.items if entry.items >= 0 else len(niks),
         }
+        if entry.peer:
+            fields["peer"] = entry.peer
+        if entry.calls != 1:
+            fields["calls"] = entry.calls
         # base64: 21.3 bytes per 16-byte reference against hex's 32, and the log is what the
         # disk has to keep up with at batch rates
         blobs = {"nik_refs": b2a_base64(refs, newline=False),
@@ -143,6 +148,46 @@ class AuditLog:
     def flush(self) -> None:
         """fdatasync everything appended so far, now."""
         self._sync()
+
+    @property
+    def usable(self) -> bool:
+        """False after a failed write or sync, until `recover` succeeds."""
+        return self._failed is None and not self._closed
+
+    def recover(self) -> bool:
+        """Try to continue after a failed write or sync (a full disk that has room again):
+        cut a partly written record off the segment, append a "resume" record naming the
+        failure, and fdatasync. True when the stream is usable again; the chain continues
+        unbroken, so `nikgate audit verify` passes across the outage."""
+        with self._lock:
+            if self._closed:
+                return False
+            failed = self._failed
+            if failed is None:
+                return True
+            try:
+                if self._fd >= 0:
+                    # _seg_bytes counts only records written whole: the rest is torn
+                    torn = os.fstat(self._fd).st_size - self._seg_bytes
+                    os.ftruncate(self._fd, self._seg_bytes)
+                    if self._seg_records == 0:   # even the segment's open record tore
+                        self._failed = None
+                        self._write_open()
+                else:   # the failure came while opening the next segment
+                    torn = 0
+                    self._new_segment(self._segment + 1)
+                self._failed = None
+                self._write_record({"kind": "resume", "time_ms": _now_ms(), "torn_bytes": torn,
+                                    "reason": f"after a failed write: {failed}"[:200]}, {})
+            except (OSError, AuditError) as e:
+                self._failed = self._failed or e
+                return False
+        try:
+            self._sync()
+        except AuditError:
+            return False
+        logger.warning("audit stream %s writable again after: %s", self.stream, failed)
+        return True
 
     @property
     def durable_seq(self) -> int:
@@ -217,11 +262,18 @@ class AuditLog:
 
     def _new_segment(self, number: int) -> None:
         path = segment_path(self._dir, number)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        except OSError as e:
+            self._failed = e
+            raise AuditError(f"cannot start audit segment {path.name}: {e}") from e
         self._segment, self._seg_records, self._seg_bytes = number, 0, 0
         self._dir_dirty = True
+        self._write_open()
+
+    def _write_open(self) -> None:
         self._write_record({"kind": "open", "format": record.FORMAT, "stream": self.stream,
-                            "segment": number, "time_ms": _now_ms()}, {})
+                            "segment": self._segment, "time_ms": _now_ms()}, {})
 
     def _rotate(self) -> None:
         self._write_record({"kind": "seal", "time_ms": _now_ms(), "count": self._seg_records,
