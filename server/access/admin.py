@@ -88,8 +88,9 @@ class Admin:
         return changed
 
     def usage(self, institution_id: str, day: str | None = None) -> Usage:
-        """NIKs counted for the institution on `day` (YYYY-MM-DD, WIB; default today)."""
-        if day is not None:
+        """NIKs counted for the institution on `day` (YYYY-MM-DD, WIB; None or "" (proto3's
+        unset) mean today)."""
+        if day:
             try:
                 # the pattern first: fromisoformat also takes 20261128 and 2026-W48-6
                 parsed = dt.date.fromisoformat(day) if _DAY.match(day) else None
