@@ -15,24 +15,22 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from nikgate import methods
 from nikgate.engine import NikIndex
-from nikgate.v1 import admin_pb2, lookup_pb2, return_data_pb2, verification_pb2
 
-from . import metrics
+from . import limits, metrics
 from .access.policy import AccessPolicy
 from .access.scraping import ScrapingGuard
 from .access.store import ControlStore
-from .calls import Call, CallGuard, Limits
+from .call_audit import CallAudit
+from .calls import CallGuard, Limits, Route, new_call
 from .config import Config
-from .handlers.admin import SERVICE as ADMIN
 from .handlers.admin import AdminHandlers
 from .handlers.batching import Access
-from .handlers.lookup import SERVICE as LOOKUP
 from .handlers.lookup import LookupHandlers
-from .handlers.return_data import SERVICE as RETURN_DATA
 from .handlers.return_data import ReturnDataHandlers
-from .handlers.verification import SERVICE as VERIFICATION
 from .handlers.verification import VerificationHandlers
+from .health import HealthBoard
 from .identity import Authenticator, Caller
 from .pki import CrlChecker, ServerCertWatcher, load_keypair
 from .receipts import ReceiptSigner
@@ -43,7 +41,7 @@ from .returns.store import ReturnStore
 
 log = logging.getLogger(__name__)
 
-SERVICES = (VERIFICATION, LOOKUP, RETURN_DATA, ADMIN)
+SERVICES = methods.SERVICES
 
 
 @dataclass
@@ -51,6 +49,7 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
+    board: HealthBoard
     index: NikIndex
     guard: CallGuard
     store: ControlStore
@@ -62,11 +61,11 @@ class RunningServer:
 
     async def stop(self, grace: float) -> None:
         """Health NOT_SERVING first, so balancers move away; then drain for `grace` s."""
-        for name in ("", *SERVICES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.board.stop()
         await self.server.stop(grace)
         for task in self.background:
             task.cancel()
+        self.guard.audit.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.committer.close)
         await loop.run_in_executor(None, self.ledger.stop)
@@ -80,40 +79,40 @@ class RunningServer:
 _in_process_servers = itertools.count()
 
 
-def open_audit(config: Config, worker_id: int | None):
-    """The worker's audit stream and the guard's hook that writes one entry per call.
+def open_audit(config: Config, worker_id: int | None) -> CallAudit:
+    """The worker's audit stream, behind the per-call audit that writes one record a call.
 
     A worker slot keeps one stream across restarts (`w0`, `w1`...), so a killed worker's
     stream is resumed and sealed by its replacement; servers started in-process (tests)
     get a stream of their own."""
-    if not config.audit.enabled:
-        return None, None
-    from .audit import AuditEntry, AuditLog
+    a = config.audit
+    if not a.enabled:
+        return CallAudit(None)
+    from .audit import AuditLog
 
     stream = (f"w{worker_id}" if worker_id is not None
               else f"p{os.getpid()}-{next(_in_process_servers)}")
-    audit_log = AuditLog.open(config.audit.directory, config.audit.key, stream,
-                              commit_interval=config.audit.commit_interval_seconds)
+    audit_log = AuditLog.open(a.directory, a.key, stream,
+                              commit_interval=a.commit_interval_seconds)
+    return CallAudit(audit_log, a.refusal_rate_per_second, a.refusal_burst,
+                     a.refusal_summary_seconds)
 
-    def record(call: Call, code: str) -> None:
-        caller = call.caller
-        audit_log.append(AuditEntry(
-            time_ms=int(time.time() * 1000),
-            transaction_id=call.tx,
-            institution=caller.institution_id if caller else "-",
-            cert_serial=f"{caller.serial:x}" if caller else "",
-            channel=call.channel,
-            method=call.method,
-            purpose=call.purpose,
-            result=code,
-            latency_us=int((time.perf_counter() - call.started) * 1e6),
-            fields_requested=call.fields_requested,
-            fields_returned=call.fields_returned if code == "OK" else (),
-            niks=call.niks,
-            item_results=call.item_results if code == "OK" else b"",
-        ))
 
-    return audit_log, record
+def audit_before_commit(audit: CallAudit):
+    """The return-data committer's hook: every batch of a group audited, and the records
+    synced, inside the group's store transaction (an exception aborts it)."""
+    def write(subs) -> None:
+        for sub in subs:
+            call = sub.call
+            call.item_results = bytes(sub.status)
+            audit.record(call, "OK")
+        if audit.log is not None:
+            try:
+                audit.log.flush()
+            except Exception as e:
+                audit.record_failed(e)
+                raise audit.unavailable(subs[0].call.tx) from None
+    return write
 
 
 def server_credentials(config: Config) -> grpc.ServerCredentials:
@@ -136,8 +135,9 @@ def server_credentials(config: Config) -> grpc.ServerCredentials:
 
 
 def server_options(config: Config) -> list[tuple[str, int]]:
+    """grpc core channel args for one worker's server (docs/security-connections.md)."""
     s = config.server
-    return [
+    options = [
         ("grpc.max_receive_message_length", s.max_message_bytes),
         ("grpc.max_send_message_length", s.max_message_bytes),
         ("grpc.max_concurrent_streams", s.max_concurrent_streams),
@@ -146,7 +146,22 @@ def server_options(config: Config) -> list[tuple[str, int]]:
         ("grpc.http2.max_ping_strikes", 2),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.keepalive_timeout_ms", 20_000),
+        # Covers TCP accept to the client's HTTP/2 SETTINGS (TLS included); grpc's own
+        # default is 120 s, which let sockets that never handshake pile up.
+        ("grpc.server_handshake_timeout_ms", max(1, round(s.handshake_timeout_seconds * 1000))),
+        # Beyond the cap grpc closes new connections at once (it never evicts old ones;
+        # the worker's shedding thread does that).
+        ("grpc.max_allowed_incoming_connections", limits.connection_cap(s.max_connections)),
     ]
+    if s.idle_timeout_seconds > 0:
+        options.append(("grpc.max_connection_idle_ms", round(s.idle_timeout_seconds * 1000)))
+    if s.max_connection_age_seconds > 0:
+        options += [
+            ("grpc.max_connection_age_ms", round(s.max_connection_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms",
+             round(s.max_connection_age_grace_seconds * 1000)),
+        ]
+    return options
 
 
 async def build_server(config: Config, *, port: int | None = None,
@@ -165,48 +180,43 @@ async def build_server(config: Config, *, port: int | None = None,
     returns = ReturnStore.shared(rd.store)
     ledger = AccessLedger(returns, rd.ledger_flush_seconds)
     ledger.start()
-    committer = ReturnCommitter(returns, rd.max_group_records, rd.max_pending_records)
+    call_audit = open_audit(config, worker_id)
+    committer = ReturnCommitter(returns, rd.max_group_records, rd.max_pending_records,
+                                audit_before_commit(call_audit))
     access = Access(policy, config.access.enforce, scraping, ledger)
-    audit_log, audit_hook = open_audit(config, worker_id)
     s = config.server
-    guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds), audit_hook)
-    verification = VerificationHandlers(index, signer, access, s.max_batch_items)
-    lookup = LookupHandlers(index, signer, access, s.max_batch_items)
+    guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds,
+                                   s.max_stream_seconds), call_audit, signer)
+    verification = VerificationHandlers(index, access, s.max_batch_items)
+    lookup = LookupHandlers(index, access, s.max_batch_items)
     admin = AdminHandlers(store)
-    return_data = ReturnDataHandlers(returns, committer, signer, access, rd.stream_window)
+    return_data = ReturnDataHandlers(returns, committer, access, rd.stream_window)
+    routes = {
+        "Verification": {
+            "Verify": Route(verification.verify),
+            "VerifyBatch": Route(verification.verify_batch, batched=True),
+            "VerifyStream": Route(verification.verify_stream, batched=True)},
+        "Lookup": {
+            "Lookup": Route(lookup.lookup),
+            "LookupBatch": Route(lookup.lookup_batch, batched=True)},
+        "ReturnData": {
+            "Submit": Route(return_data.submit, batched=True),
+            "Obligations": Route(return_data.obligations, sealed=False)},
+        "Admin": {
+            name: Route(getattr(admin, _snake(name)), sealed=False, operators_only=True)
+            for name in ("AddInstitution", "ListInstitutions", "SetGrant", "SetGrantStatus",
+                         "GetGrant", "GetUsage")},
+    }
 
     server = grpc.aio.server(options=server_options(config))
-    server.add_generic_rpc_handlers((
-        grpc.method_handlers_generic_handler(VERIFICATION, {
-            "Verify": guard.unary("Verify", verification.verify),
-            "VerifyBatch": guard.unary("VerifyBatch", verification.verify_batch, batched=True),
-            "VerifyStream": guard.stream("VerifyStream", verification.verify_stream),
-        }),
-        grpc.method_handlers_generic_handler(LOOKUP, {
-            "Lookup": guard.unary("Lookup", lookup.lookup),
-            "LookupBatch": guard.unary("LookupBatch", lookup.lookup_batch, batched=True),
-        }),
-        grpc.method_handlers_generic_handler(RETURN_DATA, {
-            "Submit": guard.stream("Submit", return_data.submit),
-            "Obligations": guard.unary("Obligations", return_data.obligations),
-        }),
-        grpc.method_handlers_generic_handler(ADMIN, {
-            name: guard.unary(name, getattr(admin, attr)) for name, attr in (
-                ("AddInstitution", "add_institution"),
-                ("ListInstitutions", "list_institutions"),
-                ("SetGrant", "set_grant"), ("SetGrantStatus", "set_grant_status"),
-                ("GetGrant", "get_grant"), ("GetUsage", "get_usage"))
-        }),
-    ))
+    server.add_generic_rpc_handlers(generic_handlers(guard, routes))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (verification_pb2.DESCRIPTOR.services_by_name["Verification"].full_name,
-         lookup_pb2.DESCRIPTOR.services_by_name["Lookup"].full_name,
-         return_data_pb2.DESCRIPTOR.services_by_name["ReturnData"].full_name,
-         admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
-         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
+    board = HealthBoard(health_servicer, SERVICES, asyncio.get_running_loop())
+    call_audit.health = board
 
     host, _, configured_port = s.address.rpartition(":")
     bind_port = int(configured_port) if port is None else port
@@ -217,8 +227,7 @@ async def build_server(config: Config, *, port: int | None = None,
     await server.start()
     metrics.set_index_built_at(
         dt.datetime.fromisoformat(index.manifest["built_at"]).timestamp())
-    for name in ("", *SERVICES):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await board.start()
     background = []
     # One enforcer per server: worker 0 under the supervisor, or an in-process server.
     if rd.auto_suspend and config.access.enforce and worker_id in (None, 0):
@@ -228,23 +237,46 @@ async def build_server(config: Config, *, port: int | None = None,
                                                                     rd.check_seconds)))
     log.info("serving", extra={"port": bound, "records": index.record_count,
                                "generation": index.generation.name})
-    return RunningServer(server, bound, health_servicer, index, guard, store, audit_log,
-                         returns, ledger, committer, background)
+    return RunningServer(server, bound, health_servicer, board, index, guard, store,
+                         call_audit.log, returns, ledger, committer, background)
 
 
 def policy_grants(store: ControlStore) -> dict:
     return store.snapshot()[2]
 
 
+def generic_handlers(guard: CallGuard, routes: dict[str, dict[str, Route]]):
+    """One generic handler per service, every RPC of the API routed: a method in the protos
+    without a route (or a route without a method) is an error at start, not a 12 later."""
+    out = []
+    for service in SERVICES:
+        short = service.rpartition(".")[2]
+        given = dict(routes.get(short, {}))
+        handlers = {}
+        for rpc in methods.of_service(service):
+            if rpc.name not in given:
+                raise LookupError(f"no handler for {rpc.path}")
+            handlers[rpc.name] = guard.handler(rpc, given.pop(rpc.name))
+        if given:
+            raise LookupError(f"routes for methods {service} does not have: {sorted(given)}")
+        out.append(grpc.method_handlers_generic_handler(service, handlers))
+    unknown = set(routes) - {s.rpartition(".")[2] for s in SERVICES}
+    if unknown:
+        raise LookupError(f"routes for unknown services: {sorted(unknown)}")
+    return out
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
 def suspension_audit(guard: CallGuard):
     """Writes an automatic suspension to the audit log like a call, with its reason."""
     def record(institution: str, reason: str) -> None:
-        if guard.audit is None:
-            return
-        call = Call(guard.transaction_id(), "ReturnData/AutoSuspend",
-                    caller=Caller(institution, "system", 0), channel="system",
-                    operation="grant.suspended", purpose=reason[:500])
-        guard.audit(call, "OK")
+        call = new_call(guard.transaction_id(), "ReturnData/AutoSuspend",
+                        Caller(institution, "institution", 0), channel="system",
+                        operation="grant.suspended", purpose=reason[:500])
+        guard.audit.record(call, "OK")
     return record
 
 

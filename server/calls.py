@@ -1,15 +1,21 @@
-"""What every call goes through before and after its handler.
+"""What every call goes through before and after its handler: one path, unary or stream.
 
-Load shedding (a per-worker in-flight limit answered with RESOURCE_EXHAUSTED and RetryInfo
-instead of an unbounded queue), the deadline cap, the caller's identity, status mapping,
-metrics, the audit record (allowed or refused) and the call log. Handlers receive raw
-request bytes (so receipts can hash exactly what arrived) and a Call they fill in with
-what the audit must know; they return raw response bytes.
+Per message, in this order, for unary calls and for every message of a stream alike:
+load shedding (a per-worker in-flight limit answered with RESOURCE_EXHAUSTED and
+RetryInfo), the audit log's health (UNAVAILABLE at once while it cannot write), the
+caller's identity (certificate, revocation: re-checked for every stream message), the
+role (Admin: operators only, before anything is parsed), decoding (an undecodable message
+is INVALID_ARGUMENT, not INTERNAL), the size limits of every field (server/inputs.py), then
+the handler. Handlers take parsed messages and return messages; the guard serialises the
+answer, seals its receipt, writes the audit record and only then answers. A stream also
+ends after `max_stream_seconds`, once every message it read has been answered, so a
+long-lived stream cannot outlive a revocation or a grant change unnoticed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
@@ -18,22 +24,36 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
-from nikgate.errors import NikgateError
+from nikgate.errors import InvalidInputError, NikgateError
+from nikgate.methods import Rpc
 
 from . import metrics
+from .access.policy import PermissionDenied
+from .call_audit import CallAudit
 from .identity import Authenticator, Caller
-from .status import DeadlineCapExceeded, Overloaded, abort_with, status_code_of
+from .inputs import check_sizes
+from .receipts import ReceiptSigner
+from .status import (
+    DeadlineCapExceeded,
+    Overloaded,
+    StreamLifetimeReached,
+    abort_with,
+    status_code_of,
+)
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
-    """One call as the audit log sees it; handlers fill in what they learn."""
+    """One call (or one message of a stream) as the audit log sees it; handlers fill in
+    what they learn."""
 
     tx: str
     method: str
+    peer: str = ""
     caller: Caller | None = None
     operation: str = ""
     purpose: str = ""
@@ -43,24 +63,59 @@ class Call:
     niks: Sequence = ()
     item_results: bytes = b""
     items: int = 0
+    raw: bytes = b""               # the request message as received (receipts hash it)
+    audited: bool = False          # a handler wrote the record itself (return data)
     started: float = field(default_factory=time.perf_counter)
 
+    def part(self, seq: int, raw: bytes) -> Call:
+        """The call record for message `seq` of a stream."""
+        return Call(f"{self.tx}.{seq}", self.method, self.peer, self.caller,
+                    channel=self.channel, raw=raw)
 
-UnaryHandler = Callable[[bytes, Call], Awaitable[bytes]]
-StreamHandler = Callable[[AsyncIterator[bytes], Call], AsyncIterator[tuple[bytes, Call]]]
+    @property
+    def institution(self) -> str:
+        """The calling institution's id (authentication has passed by then)."""
+        assert self.caller is not None
+        return self.caller.institution_id
+
+
+UnaryHandler = Callable[[Message, Call], Awaitable[Message]]
+StreamHandler = Callable[[AsyncIterator[tuple[Message, Call]]],
+                         AsyncIterator[tuple[Message, Call]]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the guard serves one RPC: its handler and what the answer carries."""
+
+    handler: Callable
+    sealed: bool = True          # the answer carries a signed receipt
+    batched: bool = False        # metrics: items per message
+    operators_only: bool = False
 
 
 @dataclass
 class Limits:
     max_in_flight: int
     max_deadline_seconds: float
+    max_stream_seconds: float = 600.0
+
+
+def peer_ip(context: grpc.aio.ServicerContext) -> str:
+    """The caller's IP from gRPC's peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000")."""
+    peer = context.peer() or ""
+    _, _, rest = peer.partition(":")
+    host = rest.rpartition(":")[0] if rest.count(":") >= 1 else rest
+    return host.strip("[]")
 
 
 class CallGuard:
-    def __init__(self, auth: Authenticator, limits: Limits, audit=None) -> None:
+    def __init__(self, auth: Authenticator, limits: Limits, audit: CallAudit,
+                 signer: ReceiptSigner | None = None) -> None:
         self.auth = auth
         self.limits = limits
-        self.audit = audit        # callable(Call, code) or None
+        self.audit = audit
+        self.signer = signer
         self.in_flight = 0
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-"
@@ -68,100 +123,196 @@ class CallGuard:
     def transaction_id(self) -> str:
         return f"{time.time_ns() // 1_000_000:x}-{self._prefix}{next(self._ids):x}"
 
+    def handler(self, rpc: Rpc, route: Route) -> grpc.RpcMethodHandler:
+        if rpc.client_streaming and rpc.server_streaming:
+            return grpc.stream_stream_rpc_method_handler(self._stream(rpc, route))
+        if rpc.streaming:
+            raise ValueError(f"{rpc.path}: only unary and bidirectional methods are served")
+        return grpc.unary_unary_rpc_method_handler(self._unary(rpc, route))
+
+    # -- the steps every message takes ---------------------------------------------------
+
     def _admit(self) -> None:
         if self.in_flight >= self.limits.max_in_flight:
             raise Overloaded(f"server busy: {self.in_flight} calls in flight on this worker; "
                              "retry after the delay in RetryInfo, or send larger batches")
 
-    def _finish(self, call: Call, code: str, batched: bool) -> None:
-        institution = call.caller.institution_id if call.caller else "-"
-        metrics.record_call(call.method, code, institution,
-                            time.perf_counter() - call.started, call.items, batched)
-        if self.audit is not None:
-            self.audit(call, code)
+    def _accept(self, rpc: Rpc, route: Route, call: Call,
+                context: grpc.aio.ServicerContext) -> Message:
+        """Identity, role, audit health, decoding and sizes: the request as a message."""
+        call.caller = self.auth.caller(context)
+        if route.operators_only and call.caller.kind != "operator":
+            raise PermissionDenied(f"{rpc.service} takes operator certificates only")
+        if not self.audit.usable:
+            raise self.audit.unavailable(call.tx)
+        try:
+            message = rpc.request.FromString(call.raw)
+        except DecodeError:
+            raise InvalidInputError(
+                f"the request is not a valid {rpc.request.DESCRIPTOR.full_name} message "
+                "(truncated, a wrong field type, or a string that is not UTF-8): encode it "
+                "with stubs generated from nikgate's .proto files", field="") from None
+        check_sizes(message)
+        return message
 
-    def unary(self, method: str, handler: UnaryHandler, batched: bool = False):
+    def _answer(self, rpc: Rpc, route: Route, call: Call, response: Message) -> bytes:
+        body = response.SerializeToString()
+        if route.sealed and self.signer is not None:
+            body = self.signer.seal(body, call.raw, call.tx, rpc.path, call.institution)
+        return body
+
+    def _metrics(self, call: Call, code: str, batched: bool) -> None:
+        metrics.record_call(call.method, code,
+                            call.caller.principal if call.caller else "-",
+                            time.perf_counter() - call.started, call.items, batched)
+
+    async def _refuse(self, call: Call, code: str, error: BaseException, batched: bool,
+                      context: grpc.aio.ServicerContext) -> None:
+        """Audit a refusal (within the refusal budget or in a summary), then answer it."""
+        self._metrics(call, code, batched)
+        if code != "UNAVAILABLE" or not isinstance(error, NikgateError) or (
+                self.audit.usable):
+            try:
+                await self.audit.refused(call, code)
+            except NikgateError as e:   # the audit itself failed: say that instead
+                error = e
+        _log_failure(call, code, error)
+        await abort_with(context, error, call.tx)
+
+    # -- unary -----------------------------------------------------------------------------
+
+    def _unary(self, rpc: Rpc, route: Route):
         cap = self.limits.max_deadline_seconds
+        handler = route.handler
 
         async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            call = Call(self.transaction_id(), method)
-            code, failure, response = "OK", None, b""
+            call = Call(self.transaction_id(), rpc.name, peer_ip(context), raw=request)
             admitted = False
             try:
                 self._admit()
                 admitted = True
                 self.in_flight += 1
-                call.caller = self.auth.caller(context)
+                metrics.IN_FLIGHT.inc()
+                message = self._accept(rpc, route, call, context)
                 remaining = context.time_remaining()
                 if remaining is None or remaining > cap:
                     async with asyncio.timeout(cap):  # no extra task, unlike wait_for
-                        response = await handler(request, call)
+                        response = await handler(message, call)
                 else:
-                    response = await handler(request, call)
-            except NikgateError as e:
-                code, failure = status_code_of(e).name, e
-                _log_failure(call, code, e)
-            except TimeoutError:
-                code = "DEADLINE_EXCEEDED"
-                failure = DeadlineCapExceeded(
-                    f"the call ran past the server's {cap:g} s deadline cap")
+                    response = await handler(message, call)
+                body = self._answer(rpc, route, call, response)
+                # audited before answering: a call the log cannot record is not answered
+                self.audit.record(call, "OK")
+                self._metrics(call, "OK", route.batched)
+                return body
             except asyncio.CancelledError:
-                code = "CANCELLED"
-                self._finish(call, code, batched)
+                self._metrics(call, "CANCELLED", route.batched)
+                self.audit.record_now(call, "CANCELLED")
                 raise
-            except Exception:
-                code = "INTERNAL"
-                log.exception("unhandled error", extra={"tx": call.tx, "method": method})
-                failure = NikgateError(f"internal error (transaction {call.tx})")
+            except TimeoutError:
+                error: BaseException = DeadlineCapExceeded(
+                    f"the call ran past the server's {cap:g} s deadline cap")
+            except NikgateError as e:
+                error = e
+            except Exception as e:
+                log.exception("unhandled error", extra={"tx": call.tx, "method": rpc.name})
+                error = e
             finally:
                 if admitted:
                     self.in_flight -= 1
-            try:
-                # audited before answering: a call the log cannot record is not answered
-                self._finish(call, code, batched)
-            except NikgateError as e:
-                log.error("audit append failed; refusing the call", extra={"tx": call.tx})
-                failure = e
-            if failure is not None:
-                await abort_with(context, failure)
-            return response
+                    metrics.IN_FLIGHT.dec()
+            await self._refuse(call, status_code_of(error).name, error, route.batched,
+                               context)
+            return b""   # not reached: abort raises
 
-        return grpc.unary_unary_rpc_method_handler(handle)
+        return handle
 
-    def stream(self, method: str, handler: StreamHandler):
+    # -- bidirectional streams ----------------------------------------------------------------
+
+    def _stream(self, rpc: Rpc, route: Route):
+        handler = route.handler
+        lifetime = self.limits.max_stream_seconds
+
         async def handle(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext):
-            call = Call(self.transaction_id(), method)
-            code = "OK"
+            call = Call(self.transaction_id(), rpc.name, peer_ip(context))
+            state = _StreamState(call)
+            admitted = False
             try:
                 self._admit()
-                call.caller = self.auth.caller(context)
+                admitted = True
                 self.in_flight += 1
-                try:
-                    # one audit record and one metrics sample per message of the stream
-                    async for response, part in handler(requests, call):
-                        self._finish(part, "OK", True)
-                        yield response
-                finally:
-                    self.in_flight -= 1
-            except NikgateError as e:
-                code = status_code_of(e).name
-                _log_failure(call, code, e)
-                self._finish(call, code, False)
-                await abort_with(context, e)
+                metrics.IN_FLIGHT.inc()
+                call.caller = self.auth.caller(context)
+                ends = time.monotonic() + lifetime
+                messages = self._messages(rpc, route, call, requests, context, ends, state)
+                async for response, part in handler(messages):
+                    body = self._answer(rpc, route, part, response)
+                    if not part.audited:
+                        self.audit.record(part, "OK")   # before the answer leaves
+                    self._metrics(part, "OK", True)
+                    state.answered += 1
+                    yield body
+                return
             except asyncio.CancelledError:
+                failed = state.current or call
+                self._metrics(failed, "CANCELLED", True)
+                self.audit.record_now(failed, "CANCELLED")
                 raise
-            except Exception:
-                code = "INTERNAL"
-                log.exception("unhandled error", extra={"tx": call.tx, "method": method})
-                self._finish(call, code, False)
-                await context.abort(grpc.StatusCode.INTERNAL,
-                                    f"internal error (transaction {call.tx})")
+            except NikgateError as e:
+                error: BaseException = e
+            except Exception as e:
+                log.exception("unhandled error", extra={"tx": call.tx, "method": rpc.name})
+                error = e
+            finally:
+                if admitted:
+                    self.in_flight -= 1
+                    metrics.IN_FLIGHT.dec()
+            failed = state.current if state.current is not None else call
+            if isinstance(error, StreamLifetimeReached):
+                failed = call
+            await self._refuse(failed, status_code_of(error).name, error, True, context)
 
-        return grpc.stream_stream_rpc_method_handler(handle)
+        return handle
+
+    async def _messages(self, rpc: Rpc, route: Route, call: Call,
+                        requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext,
+                        ends: float, state: _StreamState
+                        ) -> AsyncIterator[tuple[Message, Call]]:
+        """The stream's messages, each accepted like a unary request, as (message, part)."""
+        seq = 0
+        reader = requests.__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout(max(0.0, ends - time.monotonic())):
+                    raw = await reader.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise StreamLifetimeReached(
+                    f"this stream reached the server's maximum stream lifetime of "
+                    f"{self.limits.max_stream_seconds:g} s; all {seq} messages read were "
+                    "answered: open a new stream for the rest") from None
+            seq += 1
+            part = call.part(seq, raw)
+            state.current = part
+            message = self._accept(rpc, route, part, context)
+            yield message, part
 
 
-def _log_failure(call: Call, code: str, error: Exception) -> None:
+@dataclass
+class _StreamState:
+    call: Call
+    current: Call | None = None     # the part read last: an error is audited against it
+    answered: int = 0
+
+
+def new_call(tx: str, method: str, caller: Caller, **fields) -> Call:
+    """A call record for something the server does on its own (auto-suspension)."""
+    return dataclasses.replace(Call(tx, method), caller=caller, **fields)
+
+
+def _log_failure(call: Call, code: str, error: BaseException) -> None:
     # Messages name fields and reasons, never values of a person's record.
     log.info("call refused", extra={
         "tx": call.tx, "method": call.method, "code": code, "reason": type(error).__name__,
-        "institution": call.caller.institution_id if call.caller else "-"})
+        "institution": call.caller.principal if call.caller else "-"})

@@ -29,8 +29,19 @@ class ServerSection:
     max_in_flight: int = 512              # per worker; beyond it calls are shed
     max_batch_items: int = 10_000         # per VerifyBatch / LookupBatch message
     max_deadline_seconds: float = 30.0    # longer client deadlines are capped to this
+    max_stream_seconds: float = 600.0     # a stream ends (UNAVAILABLE, all it read answered)
+                                          # after this long; the client opens a new one
     keepalive_min_time_seconds: int = 10  # pings more often than this are bad behaviour
     grace_seconds: float = 10.0           # drain time on shutdown
+    # Connection limits (docs/security-connections.md). A connection costs a descriptor
+    # from accept on, before any certificate is seen, so these bound what a peer without
+    # a certificate can hold.
+    handshake_timeout_seconds: float = 5.0   # TLS + HTTP/2 preface must finish by then
+    idle_timeout_seconds: float = 300.0      # no call for this long: GOAWAY, then close
+    max_connection_age_seconds: float = 3600.0  # GOAWAY at this age (+-10%); 0 = never
+    max_connection_age_grace_seconds: float = 30.0  # calls in flight get this to finish
+    max_connections: int = 10_000         # per worker, under the descriptor limit minus
+                                          # a reserve; near it the most idle are shed
     port_file: str = ""                   # where to write the bound port (tests, demo)
 
 
@@ -65,6 +76,10 @@ class AuditSection:
     key: str = "var/demo/audit-nik.key"       # secret for NIK references (made on first use)
     commit_interval_seconds: float = 0.05     # group commit: fsync at most this far behind
     enabled: bool = True
+    refusal_rate_per_second: float = 20.0     # refused calls audited one by one, per caller
+    refusal_burst: int = 200                  # and worker; past it, in summary records
+    refusal_summary_seconds: float = 1.0      # one summary record per caller, method and
+                                              # status this often; those calls wait for it
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,23 @@ from .status import Unauthenticated
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """Who called. Operators and institutions are different kinds of identity even when
+    their ids are spelled alike: only an institution has a grant, only an operator may
+    administer, and the audit log names an operator as "operator:<id>"."""
+
     institution_id: str
-    kind: str          # "institution" or "operator"
+    kind: str          # "institution", "operator" or "system"
     serial: int
+
+    @property
+    def is_institution(self) -> bool:
+        return self.kind == "institution"
+
+    @property
+    def principal(self) -> str:
+        """The id the audit log and per-caller budgets use: kinds never collide."""
+        return self.institution_id if self.kind == "institution" else (
+            f"{self.kind}:{self.institution_id}")
 
 
 class KnownInstitutions(Protocol):

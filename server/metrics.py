@@ -27,6 +27,13 @@ INDEX_BUILT = Gauge("nikgate_index_built_timestamp_seconds",
 SCRAPING_ALERTS = Counter("nikgate_scraping_alerts", "Institutions throttled as possible "
                           "enumeration", ["institution"])
 IN_FLIGHT = Gauge("nikgate_in_flight", "Calls in flight", multiprocess_mode="livesum")
+COMPONENT_OK = Gauge("nikgate_component_ok", "1 while a part of the worker can serve (audit, "
+                     "index), 0 while it cannot (health is then NOT_SERVING)", ["component"],
+                     multiprocess_mode="min")
+AUDIT_FAILURES = Counter("nikgate_audit_write_failures", "Audit appends that failed (calls "
+                         "refused with UNAVAILABLE until the log can write again)")
+REFUSALS_SUMMARISED = Counter("nikgate_refusals_summarised", "Refused calls over the "
+                              "refusal budget, audited in summary records", ["institution"])
 
 
 _calls: dict[tuple[str, str, str], object] = {}

@@ -34,6 +34,22 @@ class DeadlineCapExceeded(errors.NikgateError):
     """The call ran past the server's deadline cap."""
 
 
+class AuditUnavailable(errors.NikgateError):
+    """The audit log cannot be written now; nothing was answered. Retry after a pause."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StreamLifetimeReached(errors.NikgateError):
+    """A stream reached the server's maximum lifetime; every message read was answered."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Overloaded(errors.NikgateError):
     """The worker is at its in-flight limit; the caller should retry after a pause."""
 
@@ -46,6 +62,8 @@ from .access.policy import LimitExceeded, PermissionDenied  # noqa: E402
 from .audit import AuditError  # noqa: E402
 
 STATUS_OF = ((Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+             (AuditUnavailable, grpc.StatusCode.UNAVAILABLE),
+             (StreamLifetimeReached, grpc.StatusCode.UNAVAILABLE),
              (AuditError, grpc.StatusCode.UNAVAILABLE),
              (DeadlineCapExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
              (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
@@ -66,10 +84,16 @@ def _pack(message) -> any_pb2.Any:
     return detail
 
 
-def rich_status(error: BaseException) -> grpc.Status:
-    """A grpc.Status carrying google.rpc details for the error."""
+TX_HEADER = "nikgate-transaction-id"
+
+
+def rich_status(error: BaseException, tx: str = "") -> grpc.Status:
+    """A grpc.Status carrying google.rpc details for the error; `tx`, the transaction id,
+    goes into a RequestInfo detail (and, for the rare internal error, the message)."""
     code = status_code_of(error)
     details = []
+    if tx:
+        details.append(_pack(error_details_pb2.RequestInfo(request_id=tx)))
     if isinstance(error, errors.InvalidInputError):
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=error.field or "", description=str(error))
@@ -84,18 +108,21 @@ def rich_status(error: BaseException) -> grpc.Status:
         details.append(_pack(error_details_pb2.QuotaFailure(violations=[
             error_details_pb2.QuotaFailure.Violation(subject=error.subject,
                                                      description=str(error))])))
-    if isinstance(error, (Overloaded, LimitExceeded)):
+    if getattr(error, "retry_after", None) is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     message = str(error) if code is not grpc.StatusCode.INTERNAL else (
-        "internal error; the transaction id in the logs identifies it")
+        f"internal error (transaction {tx or 'unknown'}); nikgate's operators can find "
+        "it in the server log by that id")
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message,
                                details=details)
     return rpc_status.to_status(status)
 
 
-async def abort_with(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+async def abort_with(context: grpc.aio.ServicerContext, error: BaseException,
+                     tx: str = "") -> None:
     """End the call with the status the table gives for `error` (never returns)."""
-    status = rich_status(error)
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    status = rich_status(error, tx)
+    metadata = status.trailing_metadata + (((TX_HEADER, tx),) if tx else ())
+    await context.abort(status.code, status.details, metadata)

@@ -47,7 +47,13 @@ def register(sub) -> None:
     st.add_argument("--fields", action="append", default=[], metavar="OP=F1,F2",
                     help="fields an operation may claim/return, e.g. verify=NAMA_LGKP,TGL_LHR")
     st.add_argument("--channels", default="web_service")
-    st.add_argument("--purpose", default="")
+    st.add_argument("--purpose", default="", help="the PKS purpose, in words (not checked)")
+    st.add_argument("--purposes", default="",
+                    help="comma list of purpose codes calls may name, e.g. kyc,fraud-check; "
+                         "a call naming another is refused (one code: the default)")
+    st.add_argument("--networks", default="",
+                    help="comma list of source networks (CIDR) calls may come from, e.g. "
+                         "10.20.0.0/16 (empty = any; the closed network)")
     st.add_argument("--from", dest="valid_from", default=dt.date.today().isoformat())
     st.add_argument("--until", dest="valid_until", required=True)
     st.add_argument("--quota", type=int, default=0, help="NIKs per day (0 = none)")
@@ -111,7 +117,8 @@ def _set(args) -> int:
                   daily_quota=args.quota, rate_per_second=args.rate, burst=args.burst,
                   max_batch=args.max_batch,
                   return_data_kinds=_split(args.return_data_kinds),
-                  return_deadline_days=args.return_deadline_days)
+                  return_deadline_days=args.return_deadline_days,
+                  purposes=_split(args.purposes), networks=_split(args.networks))
     saved = _admin(args).set_grant(grant)
     print(f"grant for {saved.institution} saved; running servers apply it within a second")
     return 0

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import ipaddress
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
 
 from nikgate.engine.schema import LOOKUP_FIELDS, VERIFIABLE
 from nikgate.errors import InvalidInputError
+from nikgate.redact import redact
 
 from ..returns.kinds import KINDS as RETURN_KINDS
 
@@ -25,6 +28,9 @@ FIELD_UNIVERSE = {
     "return_data": frozenset(),
 }
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# A purpose is a code the grant declares, never free text: free text is where callers put
+# names and NIKs, and the purpose is stored in every audit record.
+PURPOSE_CODE = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class Grant:
     updated_at: str = ""
     return_deadline_days: float = 0.0           # data balikan due this long after first
                                                 # access (the PKS); 0 = no such duty
+    purposes: tuple[str, ...] = ()              # purpose codes a call may name
+    networks: tuple[str, ...] = ()              # source networks (CIDR); empty = any
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -71,6 +79,8 @@ class Grant:
         data["operations"] = tuple(data["operations"])
         data["channels"] = tuple(data["channels"])
         data["return_data_kinds"] = tuple(data.get("return_data_kinds", ()))
+        data["purposes"] = tuple(data.get("purposes", ()))
+        data["networks"] = tuple(data.get("networks", ()))
         data["fields"] = {k: tuple(v) for k, v in data["fields"].items()}
         return cls(**data)
 
@@ -130,7 +140,38 @@ def validate(grant: Grant) -> Grant:
                                 field="return_deadline_days")
     if not 1 <= grant.max_batch <= 10_000:
         raise InvalidInputError("max_batch must be 1-10,000", field="max_batch")
+    bad = [p for p in grant.purposes if not PURPOSE_CODE.match(p)]
+    if bad or len(grant.purposes) > 32:
+        raise InvalidInputError("purposes must be up to 32 codes, each a lower-case letter "
+                                "then up to 63 of a-z, 0-9, '.', '_', '-' (e.g. kyc-onboarding)",
+                                field="purposes")
+    if len(grant.networks) > 64:
+        raise InvalidInputError("at most 64 networks", field="networks")
+    for net in grant.networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise InvalidInputError(f"network {redact(net)} is not a CIDR network such as "
+                                    "10.20.0.0/16 or 2001:db8::/48", field="networks") from None
     return grant
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_networks(networks: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+def from_network(networks: tuple[str, ...], peer: str) -> bool:
+    """Is `peer` (an IP address) inside one of `networks`? An empty list admits any."""
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in parsed_networks(networks))
 
 
 @dataclass(frozen=True)

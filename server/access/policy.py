@@ -14,9 +14,9 @@ import threading
 import time
 from collections.abc import Iterable
 
-from nikgate.errors import NikgateError
+from nikgate.errors import InvalidInputError, NikgateError
 
-from .grants import Grant, Institution
+from .grants import PURPOSE_CODE, Grant, Institution, from_network
 from .store import WIB, ControlStore
 
 
@@ -69,10 +69,13 @@ class AccessPolicy:
         return self._grants.get(institution_id)
 
     def authorize(self, institution_id: str, operation: str, fields: Iterable[str],
-                  items: int, channel: str = "web_service", metered: bool = True) -> Grant:
+                  items: int, channel: str = "web_service", metered: bool = True,
+                  peer: str = "", purpose: str = "") -> Grant:
         """The grant allowing this call, or PermissionDenied / LimitExceeded saying why.
         Unmetered calls (return data flowing back) skip the quota and rate, and are allowed
-        under a suspended grant too: delivering what is owed is how a suspension ends."""
+        under a suspended grant too: delivering what is owed is how a suspension ends.
+        `peer` is the caller's IP (checked against the grant's networks); `purpose` the
+        purpose code the call names (checked against the grant's purposes)."""
         g = self.grant(institution_id)
         if g is None:
             raise PermissionDenied(f"{institution_id} has no grant: access is denied by "
@@ -88,6 +91,11 @@ class AccessPolicy:
         if today > end:
             raise PermissionDenied(f"the grant of {institution_id} expired on {end} (end of "
                                    "its PKS term)")
+        if not from_network(g.networks, peer):
+            raise PermissionDenied(
+                f"{institution_id} may call only from its registered networks "
+                f"({', '.join(g.networks)}); this call came from {peer or 'an unknown address'}"
+                " (the closed network rule of its grant)")
         if channel not in g.channels:
             raise PermissionDenied(f"channel {channel} is not granted to {institution_id}; "
                                    f"granted: {', '.join(g.channels)}")
@@ -100,6 +108,8 @@ class AccessPolicy:
             raise PermissionDenied(
                 f"field(s) {', '.join(refused)} not granted to {institution_id} for "
                 f"{operation}; nothing was returned", fields=refused)
+        if metered:
+            check_purpose(g, purpose)
         if items > g.max_batch:
             raise PermissionDenied(f"a batch of {items:,} exceeds {institution_id}'s maximum "
                                    f"of {g.max_batch:,} per call")
@@ -110,3 +120,23 @@ class AccessPolicy:
             raise LimitExceeded(refusal.message, refusal.kind,
                                 f"{institution_id}:{refusal.kind}", refusal.retry_after)
         return g
+
+
+def check_purpose(g: Grant, purpose: str) -> str:
+    """The purpose a call is recorded under: one the grant declares (its only one when the
+    call names none), or a well-formed code when the grant declares none. Never echoed."""
+    if g.purposes:
+        if not purpose:
+            if len(g.purposes) == 1:
+                return g.purposes[0]
+            raise InvalidInputError(f"purpose is required: {g.institution}'s grant declares "
+                                    f"{', '.join(g.purposes)}", field="purpose")
+        if purpose not in g.purposes:
+            raise PermissionDenied(f"the purpose named is not one {g.institution}'s grant "
+                                   f"declares ({', '.join(g.purposes)})")
+        return purpose
+    if purpose and not PURPOSE_CODE.match(purpose):
+        raise InvalidInputError("purpose must be a purpose code: a lower-case letter then up "
+                                "to 63 of a-z, 0-9, '.', '_', '-' (e.g. kyc-onboarding); "
+                                "never free text", field="purpose")
+    return purpose

@@ -12,7 +12,8 @@ class AuditEntry:
 
     `result` is the gRPC status name ("OK", "PERMISSION_DENIED", ...). `niks` are the NIKs the
     call named (str or int, as received); `item_results` holds one status code (0-255) per
-    NIK for batches, or is empty.
+    NIK for batches, or is empty. A refused call keeps at most a few NIKs (its record stays
+    small whatever it asked) with `items` saying how many it named.
     """
 
     time_ms: int
@@ -28,3 +29,6 @@ class AuditEntry:
     fields_returned: tuple[str, ...]
     niks: Sequence[str | int] = ()
     item_results: bytes | Sequence[int] = b""
+    peer: str = ""          # the caller's network address (IP), when known
+    items: int = -1         # NIKs the call named, when more than `niks` holds; -1: len(niks)
+    calls: int = 1          # a summary record stands for this many refused calls

@@ -127,8 +127,8 @@ def usage(directory: str | Path, institution: str, date_from: str | dt.date,
         if rec.get("result") == "OK":
             c["calls"] += 1
             c["niks"] += n
-        else:
-            c["calls_refused"] += 1
+        else:   # a summary record of refusals over the budget counts its calls
+            c["calls_refused"] += rec.get("calls", 1)
             c["niks_refused"] += n
     rows = [{"day": d, "method": m, "channel": ch, **c}
             for (d, m, ch), c in sorted(counts.items())]

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
-from nikgate.engine.claims import plan_claims, resolve_field
-from nikgate.engine.schema import LOOKUP_FIELDS
+from nikgate.engine.claims import canonical_fields
 from nikgate.errors import InvalidInputError
 
-from ..access.policy import LimitExceeded
+from ..access.grants import PURPOSE_CODE
+from ..access.policy import LimitExceeded, PermissionDenied, check_purpose
 
 T = TypeVar("T")
 
@@ -51,7 +51,9 @@ async def run_batch(n: int, fn: Callable[[], T]) -> T:
 class Access:
     """The access-rights check as handlers use it: record what the call asks, then check.
 
-    With enforcement off (benchmarks only) it records and allows.
+    Names are made canonical first (a malformed request is INVALID_ARGUMENT whoever sends
+    it); only canonical names and a validated purpose reach the call's audit record. With
+    enforcement off (benchmarks only) it records and allows.
     """
 
     def __init__(self, policy, enforce: bool = True, scraping=None, ledger=None) -> None:
@@ -60,17 +62,14 @@ class Access:
         self.scraping = scraping
         self.ledger = ledger          # returns.ledger.AccessLedger: what is owed back
 
-    def check(self, call, operation: str, fields: tuple[str, ...], items: int) -> None:
+    def check(self, call, operation: str, fields, items: int,
+              purpose: str = "") -> tuple[str, ...]:
+        """Authorize the call; returns the canonical field names it asked for."""
         call.operation = operation
-        call.fields_requested = tuple(fields)
-        # A malformed request is INVALID_ARGUMENT whoever sends it: check names first.
-        if operation == "lookup":
-            for name in fields:
-                resolve_field(name, LOOKUP_FIELDS, "looked up")
-        else:
-            plan_claims(fields)
+        names = canonical_fields(fields, operation)
+        call.fields_requested = names
+        institution = _institution_of(call)
         if self.enforce:
-            institution = call.caller.institution_id
             if self.scraping is not None:
                 wait = self.scraping.admit(institution, items)
                 if wait > 0:
@@ -78,15 +77,20 @@ class Access:
                         f"calls from {institution} look like enumeration and are throttled to "
                         f"{self.scraping.throttled_rate:g} NIKs/s; retry in {wait:.1f} s",
                         "scraping", f"{institution}:scraping", wait)
-            self.policy.authorize(institution, operation, fields, items, call.channel)
+            grant = self.policy.authorize(institution, operation, names, items, call.channel,
+                                          peer=call.peer, purpose=purpose)
+            call.purpose = check_purpose(grant, purpose)
+        else:
+            call.purpose = purpose if PURPOSE_CODE.match(purpose) else ""
+        return names
 
     def authorize_unmetered(self, call, operation: str, items: int):
         """The grant for a call that uses no quota (return data flowing back)."""
-        institution = call.caller.institution_id
+        institution = _institution_of(call)
         if not self.enforce:
             return self.policy.grant(institution)
         return self.policy.authorize(institution, operation, (), items, call.channel,
-                                     metered=False)
+                                     metered=False, peer=call.peer)
 
     def observe(self, call) -> None:
         """After a call: feed its NIKs and item statuses to the scraping guard, and note
@@ -100,3 +104,13 @@ class Access:
             grant = self.policy.grant(institution)
             if grant is not None and grant.return_deadline_days > 0:
                 self.ledger.note(institution, call.niks, call.item_results)
+
+
+def _institution_of(call) -> str:
+    """The institution a data call acts for; other kinds of identity have no grant."""
+    caller = call.caller
+    if not caller.is_institution:
+        raise PermissionDenied(
+            f"a {caller.kind} certificate ({caller.institution_id}) cannot call "
+            f"{call.method}: only an institution's certificate carries a grant")
+    return caller.institution_id

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from nikgate.engine import ItemStatus, NikIndex
+from nikgate.engine.nik import check_nik
 from nikgate.errors import InvalidInputError
 from nikgate.v1 import lookup_pb2 as pb
 
 from ..calls import Call
-from ..receipts import ReceiptSigner
 from .batching import Access, batch_niks, check_item_ids, run_batch
 
 SERVICE = "nikgate.v1.Lookup"
@@ -21,37 +21,31 @@ def _fields(fields) -> tuple[str, ...]:
 
 
 class LookupHandlers:
-    def __init__(self, index: NikIndex, signer: ReceiptSigner, access: Access,
-                 max_items: int) -> None:
+    def __init__(self, index: NikIndex, access: Access, max_items: int) -> None:
         self.index = index
-        self.signer = signer
         self.access = access
         self.max_items = max_items
 
-    async def lookup(self, request: bytes, call: Call) -> bytes:
-        req = pb.LookupRequest.FromString(request)
-        if not req.nik:
-            raise InvalidInputError("nik is empty: send the 16-digit NIK", field="nik")
-        fields = _fields(req.fields)
-        call.purpose, call.niks, call.items = req.purpose, (req.nik,), 1
-        self.access.check(call, "lookup", fields, 1)
-        values = self.index.lookup(req.nik, fields)
+    async def lookup(self, req: pb.LookupRequest, call: Call) -> pb.LookupResponse:
+        nik = req.nik
+        check_nik(nik)   # the NIK's fault first, as the engine words it (EMPTY included)
+        call.niks, call.items = (nik,), 1
+        fields = self.access.check(call, "lookup", _fields(req.fields), 1, req.purpose)
+        values = self.index.lookup(nik, fields)
         status = ItemStatus.FOUND if values is not None else ItemStatus.NOT_FOUND
         call.item_results = bytes((int(status),))
         self.access.observe(call)
         call.fields_returned = fields if values is not None else ()
-        resp = pb.LookupResponse(transaction_id=call.tx, request_id=req.request_id,
+        return pb.LookupResponse(transaction_id=call.tx, request_id=req.request_id,
                                  status=int(status),
                                  values={k: v or "" for k, v in (values or {}).items()})
-        return self.signer.seal(resp.SerializeToString(), request, call.tx,
-                                f"/{SERVICE}/Lookup", call.caller.institution_id)
 
     def _batch(self, req: pb.LookupBatchRequest, call: Call) -> pb.LookupBatchResponse:
         niks = batch_niks(req.niks, req.nik_numbers, self.max_items)
         item_ids = check_item_ids(req.item_ids, len(niks))
-        fields = _fields(req.fields)
-        call.purpose, call.niks, call.items = req.purpose, niks, len(niks)
-        self.access.check(call, "lookup", fields, len(niks))
+        call.niks, call.items = niks, len(niks)
+        fields = self.access.check(call, "lookup", _fields(req.fields), len(niks),
+                                   req.purpose)
         result = self.index.lookup_batch(niks, fields)
         call.item_results = result.status
         self.access.observe(call)
@@ -62,9 +56,7 @@ class LookupHandlers:
             columns=[pb.ValueColumn(values=[v or "" for v in col]) for col in result.values],
             problems=result.problems, item_ids=item_ids)
 
-    async def lookup_batch(self, request: bytes, call: Call) -> bytes:
-        req = pb.LookupBatchRequest.FromString(request)
+    async def lookup_batch(self, req: pb.LookupBatchRequest,
+                           call: Call) -> pb.LookupBatchResponse:
         n = len(req.niks) + len(req.nik_numbers)
-        resp = await run_batch(n, lambda: self._batch(req, call))
-        return self.signer.seal(resp.SerializeToString(), request, call.tx,
-                                f"/{SERVICE}/LookupBatch", call.caller.institution_id)
+        return await run_batch(n, lambda: self._batch(req, call))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -12,7 +11,6 @@ from nikgate.v1 import return_data_pb2 as pb
 
 from ..access.policy import PermissionDenied
 from ..calls import Call
-from ..receipts import ReceiptSigner
 from ..returns.committer import ReturnCommitter
 from ..returns.obligations import compute
 from ..returns.store import ReturnStore, Submission
@@ -23,11 +21,10 @@ _END = object()
 
 
 class ReturnDataHandlers:
-    def __init__(self, store: ReturnStore, committer: ReturnCommitter, signer: ReceiptSigner,
-                 access, window: int) -> None:
+    def __init__(self, store: ReturnStore, committer: ReturnCommitter, access,
+                 window: int) -> None:
         self.store = store
         self.committer = committer
-        self.signer = signer
         self.access = access          # handlers.batching.Access
         self.window = window
 
@@ -48,32 +45,28 @@ class ReturnDataHandlers:
         niks = list(req.niks)
         part.niks, part.items = niks, n
         part.operation, part.fields_requested = "return_data", ()
-        institution = part.caller.institution_id
         grant = self.access.authorize_unmetered(part, "return_data", n)
         return Submission(
-            institution=institution,
+            institution=part.institution,
             kinds_granted=frozenset(grant.return_data_kinds) if grant else frozenset(),
             record_ids=list(req.record_ids), niks=niks, kinds=list(req.kinds),
             values=list(req.values), observed=list(req.observed_at_ms),
-            received_ms=time.time_ns() // 1_000_000)
+            received_ms=time.time_ns() // 1_000_000, call=part)
 
-    async def submit(self, requests: AsyncIterator[bytes],
-                     call: Call) -> AsyncIterator[tuple[bytes, Call]]:
+    async def submit(self, messages: AsyncIterator[tuple[pb.ReturnDataBatch, Call]]
+                     ) -> AsyncIterator[tuple[pb.ReturnDataAcks, Call]]:
         # A reader task takes batches off the wire and hands them to the committer; this
         # generator answers them in order. The queue holds at most `window` batches: when
         # it is full the reader stops reading and HTTP/2 flow control holds the producer.
+        # The committer writes each batch's audit record inside its store transaction.
         queue: asyncio.Queue = asyncio.Queue(self.window)
 
         async def read() -> None:
-            seq = 0
             try:
-                async for raw in requests:
-                    seq += 1
-                    part = dataclasses.replace(call, tx=f"{call.tx}.{seq}")
-                    req = pb.ReturnDataBatch.FromString(raw)
+                async for req, part in messages:
                     sub = self._submission(req, part)
                     task = asyncio.ensure_future(self.committer.submit(sub))
-                    await queue.put((raw, req.batch_id, part, task))
+                    await queue.put((req.batch_id, part, task))
                 await queue.put(_END)
             except BaseException as e:  # surfaced in order, after earlier batches' acks
                 await queue.put(e)
@@ -88,25 +81,27 @@ class ReturnDataHandlers:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                raw, batch_id, part, task = item
+                batch_id, part, task = item
                 sub = await task
-                part.item_results = bytes(sub.status)
-                resp = pb.ReturnDataAcks(
+                part.audited = True      # by the committer, before the store commit
+                yield pb.ReturnDataAcks(
                     batch_id=batch_id, transaction_id=part.tx, status=bytes(sub.status),
                     rejections=[pb.Rejection(index=i, record_id=sub.record_ids[i],
                                              reason=reason, message=message)
                                 for i, reason, message in sorted(sub.rejections)],
-                    stored=sub.status.count(1), duplicates=sub.status.count(2))
-                yield self.signer.seal(resp.SerializeToString(), raw, part.tx,
-                                       f"/{SERVICE}/Submit", part.caller.institution_id), part
+                    stored=sub.status.count(1), duplicates=sub.status.count(2)), part
         finally:
             reader.cancel()
 
-    async def obligations(self, request: bytes, call: Call) -> bytes:
-        req = pb.ObligationsRequest.FromString(request)
+    async def obligations(self, req: pb.ObligationsRequest,
+                          call: Call) -> pb.ObligationsResponse:
         caller = call.caller
         institution = req.institution_id or caller.institution_id
-        if institution != caller.institution_id and caller.kind != "operator":
+        if caller.kind == "operator":
+            if not req.institution_id:
+                raise InvalidInputError("an operator must name the institution whose "
+                                        "obligations to show", field="institution_id")
+        elif not caller.is_institution or institution != caller.institution_id:
             raise PermissionDenied(f"{caller.institution_id} may see its own obligations "
                                    "only; other institutions' need an operator certificate")
         if req.max_items > 10_000:
@@ -126,4 +121,4 @@ class ReturnDataHandlers:
             outstanding=[pb.OutstandingItem(nik=f"{nik:016d}", first_accessed_ms=first,
                                             due_ms=due, overdue=overdue)
                          for nik, first, due, overdue in ob.outstanding],
-            grant_status=grant.status, computed_at_ms=now).SerializeToString()
+            grant_status=grant.status, computed_at_ms=now)

@@ -3,7 +3,9 @@
 Streams hand batches to one thread per worker and await a future. The thread takes
 everything queued (up to `max_group_records`), checks it, stores it in one LMDB write
 transaction, and resolves the futures after the commit returned, i.e. after fdatasync:
-an acknowledgement is never sent for a record that is not on disk. While one group is
+an acknowledgement is never sent for a record that is not on disk. The group's audit
+records are written and synced inside that transaction, before it commits: a record is
+never stored without its audit record (an audit failure aborts the whole group). While one group is
 being synced the next one queues, so the disk sets the pace and each fsync carries as
 much as arrived meanwhile.
 
@@ -17,6 +19,9 @@ import asyncio
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
+
+from nikgate.errors import NikgateError
 
 from .store import ReturnStore, Submission
 
@@ -25,8 +30,10 @@ log = logging.getLogger(__name__)
 
 class ReturnCommitter:
     def __init__(self, store: ReturnStore, max_group_records: int = 50_000,
-                 max_pending_records: int = 200_000) -> None:
+                 max_pending_records: int = 200_000,
+                 before_commit: Callable[[list[Submission]], None] | None = None) -> None:
         self.store = store
+        self.before_commit = before_commit   # audits the group inside its transaction
         self.max_group_records = max_group_records
         self.max_pending_records = max_pending_records
         self._queue: deque[tuple[Submission, asyncio.Future, asyncio.AbstractEventLoop]] = (
@@ -90,10 +97,13 @@ class ReturnCommitter:
             try:
                 for sub in subs:
                     self.store.check(sub)
-                self.store.commit(subs)
+                self.store.commit(subs, self.before_commit)
                 error = None
                 self.groups += 1
                 self.records += size
+            except NikgateError as e:  # the audit refused: nothing of this group is stored
+                log.error("return-data group not stored: %s", e)
+                error = e
             except BaseException as e:  # the disk failed: nothing of this group is acked
                 log.exception("return-data commit failed")
                 error = e

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +67,7 @@ class Submission:
     rejections: list[tuple[int, int, str]] | None = None   # (index, reason, message)
     # (index, record key, record value, ledger key) of the records still to store
     writes: list[tuple[int, bytes, bytes, bytes]] | None = None
+    call: object = None        # the stream message it came in (server.calls.Call), audited
 
 
 def _prefix(institution: str) -> bytes:
@@ -186,12 +187,19 @@ class ReturnStore(SharedByPath):
                 writes.append((i, prefix + sub.record_ids[i].encode(), value, nik_key))
         sub.status, sub.rejections, sub.writes = status, rejections, writes
 
-    def commit(self, subs: list[Submission]) -> None:
+    def commit(self, subs: list[Submission],
+               before_commit: Callable[[list[Submission]], None] | None = None) -> None:
         """Store the checked records of many submissions in one synced transaction; each
-        record ends STORED, DUPLICATE or REJECTED (not accessed, conflicting id)."""
+        record ends STORED, DUPLICATE or REJECTED (not accessed, conflicting id).
+
+        `before_commit` sees the decided submissions inside the transaction (the audit
+        writes their records there); if it raises, the transaction is aborted and nothing
+        of the group is stored."""
         with self.env.begin(write=True) as txn:
             for sub in subs:
                 self._store(txn, sub)
+            if before_commit is not None:
+                before_commit(subs)
         # leaving the block committed (and fdatasynced): only now may anyone ack
 
     def _store(self, txn: lmdb.Transaction, sub: Submission) -> None:

@@ -99,16 +99,44 @@ def test_expired_suspended_or_revoked_grants_are_refused(conn, admin, index, cha
 
 
 def test_no_grant_means_no_access(server, certs, tmp_path, index):
-    # bank-revoked's certificate is revoked; use the operator: known, but with no grant
+    # a registered institution with a valid certificate but no grant
+    from nikgate.server import pki
+    from nikgate.server.access.admin import Admin
+
+    Admin(server.running.store).add_institution("bank-nogrant", "No Grant", "bank")
+    issued = pki.issue_client(pki.load_ca(certs.pki_dir), "bank-nogrant", write=False)
     (tmp_path / "ca.crt").write_bytes(certs.ca)
-    (tmp_path / "o.key").write_bytes(certs.operator[0])
-    (tmp_path / "o.crt").write_bytes(certs.operator[1])
-    conn = Connection(f"127.0.0.1:{server.port}", tmp_path / "ca.crt", tmp_path / "o.crt",
-                      tmp_path / "o.key")
+    (tmp_path / "n.key").write_bytes(issued.key_pem)
+    (tmp_path / "n.crt").write_bytes(issued.cert_pem)
+    conn = Connection(f"127.0.0.1:{server.port}", tmp_path / "ca.crt", tmp_path / "n.crt",
+                      tmp_path / "n.key")
+    time.sleep(0.3)   # workers look for institution changes every 0.2 s
     with NikgateClient(conn) as c, pytest.raises(grpc.RpcError) as info:
         c.verify(index.sample_niks(1)[0], {"NAMA_LGKP": "X"})
     assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert "denied by default" in info.value.details()
+
+
+def test_an_operator_certificate_never_acts_as_the_institution_of_the_same_id(
+        server, certs, tmp_path, index):
+    """An operator whose id equals an institution's must not get that institution's grant."""
+    from nikgate.server import pki
+
+    issued = pki.issue_client(pki.load_ca(certs.pki_dir), "bank-a", kind="operator",
+                              write=False)
+    (tmp_path / "ca.crt").write_bytes(certs.ca)
+    (tmp_path / "o.key").write_bytes(issued.key_pem)
+    (tmp_path / "o.crt").write_bytes(issued.cert_pem)
+    conn = Connection(f"127.0.0.1:{server.port}", tmp_path / "ca.crt", tmp_path / "o.crt",
+                      tmp_path / "o.key")
+    with NikgateClient(conn) as c:
+        for call in (lambda: c.verify(index.sample_niks(1)[0], {"NAMA_LGKP": "X"}),
+                     lambda: c.lookup(index.sample_niks(1)[0], ["NAMA_LGKP"]),
+                     lambda: c.verify_batch(index.sample_niks(3), {"NAMA_LGKP": ["X"] * 3})):
+            with pytest.raises(grpc.RpcError) as info:
+                call()
+            assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+            assert "operator certificate" in info.value.details()
 
 
 def test_a_grant_change_reaches_the_running_server_within_a_second(conn, admin, index):

@@ -92,9 +92,9 @@ def test_malformed_nik_is_invalid_argument_with_field_violation(server, certs, n
 
 def test_empty_request_and_bad_claims_name_the_problem(server, certs, person):
     for request, text in [
-        (vpb.VerifyRequest(), "nik is empty"),
+        (vpb.VerifyRequest(), "NIK is empty"),
         (vpb.VerifyRequest(nik=person[0]), "no claimed fields"),
-        (vpb.VerifyRequest(nik=person[0], claims={"NAMA": "X"}), "NAMA is not a field"),
+        (vpb.VerifyRequest(nik=person[0], claims={"NAMA": "X"}), "'NAMA' is not a field"),
         (vpb.VerifyRequest(nik=person[0], claims={"TGL_LHR": "05-07-1990"}), "YYYY-MM-DD"),
     ]:
         with pytest.raises(grpc.RpcError) as info:

@@ -1,0 +1,110 @@
+"""Size limits on every request input, checked right after parsing and before any work.
+
+The transport bounds a whole message (server.max_message_bytes); this bounds what a
+message may carry in each field, so nothing a caller sends can grow an audit record, an
+error message or a log line beyond a known size. The table is by field name across all
+v1 messages; docs/security.md lists it. Per-item columns of a batch (NIKs, claim values,
+record ids, return-data values) are bounded by the item count and judged item by item by
+the engine and the return-data checks, which never echo or store them in clear.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from nikgate.errors import InvalidInputError
+from nikgate.redact import redact
+
+# Longest string, in characters, per field name (scalar strings and map keys/values).
+MAX_CHARS: dict[str, int] = {
+    "nik": 32,              # a NIK is 16 digits; longer is never a NIK
+    "purpose": 64,          # a purpose code the grant declares
+    "request_id": 128,
+    "batch_id": 128,
+    "institution_id": 63,
+    "institution": 63,
+    "id": 63,
+    "day": 10,
+    "status": 16,
+    "kind": 32,
+    "name": 200,            # an institution's name (Admin)
+    "reason": 500,
+    "valid_from": 10,
+    "valid_until": 10,
+    "updated_at": 40,
+    "status_reason": 500,
+}
+DEFAULT_MAX_CHARS = 256
+FIELD_NAME_CHARS = 32       # a field name (NAMA_LGKP, ...) in any list, map or column
+MAX_NAMES = 64              # entries in a list of names (fields, operations, channels ...)
+CLAIM_VALUE_CHARS = 512     # a claimed value in a single Verify
+# Per-item columns: their length is the batch size, checked against the batch limit by
+# the handlers; their values go to the engine, never to a log or the audit in clear.
+COLUMNS = frozenset({"niks", "nik_numbers", "item_ids", "columns", "record_ids", "kinds",
+                     "values", "observed_at_ms"})
+NAME_LISTS = frozenset({"fields", "operations", "channels", "return_data_kinds", "names",
+                        "purposes", "networks"})
+NAME_MAPS = frozenset({"claims", "thresholds", "fields"})
+
+_STRING = FieldDescriptor.TYPE_STRING
+_MESSAGE = FieldDescriptor.TYPE_MESSAGE
+
+
+def check_sizes(message: Message) -> None:
+    """InvalidInputError naming the first field over its limit (values never echoed)."""
+    for fd, value in message.ListFields():
+        name = fd.name
+        if name in COLUMNS:
+            continue
+        if _is_map(fd):
+            _check_map(name, fd, value)
+        elif fd.is_repeated:
+            if len(value) > MAX_NAMES:
+                raise InvalidInputError(f"{name} has {len(value):,} entries; at most "
+                                        f"{MAX_NAMES}", field=name)
+            if fd.type == _STRING:
+                limit = FIELD_NAME_CHARS if name in NAME_LISTS else MAX_CHARS.get(
+                    name, DEFAULT_MAX_CHARS)
+                for v in value:
+                    _check_chars(name, v, limit)
+            elif fd.type == _MESSAGE:
+                for v in value:
+                    check_sizes(v)
+        elif fd.type == _STRING:
+            _check_chars(name, value, MAX_CHARS.get(name, DEFAULT_MAX_CHARS))
+        elif fd.type == _MESSAGE:
+            check_sizes(value)
+
+
+@functools.lru_cache(maxsize=512)
+def _is_map(fd: FieldDescriptor) -> bool:
+    return fd.message_type is not None and fd.message_type.GetOptions().map_entry
+
+
+def _check_map(name: str, fd: FieldDescriptor, value) -> None:
+    if len(value) > MAX_NAMES:
+        raise InvalidInputError(f"{name} has {len(value):,} entries; at most {MAX_NAMES}",
+                                field=name)
+    value_fd = fd.message_type.fields_by_name["value"]
+    key_limit = FIELD_NAME_CHARS if name in NAME_MAPS else DEFAULT_MAX_CHARS
+    for k in value:
+        if isinstance(k, str):
+            _check_chars(f"{name} key", k, key_limit, field=name)
+        if value_fd.type == _STRING:
+            _check_chars(f"{name} value", value[k], CLAIM_VALUE_CHARS, field=name)
+        elif value_fd.type == _MESSAGE:
+            check_sizes(value[k])
+
+
+def _check_chars(what: str, text: str, limit: int, field: str | None = None) -> None:
+    if len(text) > limit:
+        raise InvalidInputError(f"{what} is {len(text):,} characters long; at most {limit} "
+                                f"(got {redact(text, 16)})", field=field or what)
+
+
+def checked_name(text: str, what: str = "field name") -> str:
+    """`text` for a message: bounded and redacted (see nikgate.redact)."""
+    return redact(text, FIELD_NAME_CHARS)
