@@ -151,6 +151,7 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
     cdef unsigned char *oc = outcomes
     cdef unsigned char *sc = scores
     cdef dict problems = {}
+    cdef list normalized = []   # claimed texts put in normal form: alive until the end
     cdef list col
     cdef object value, code
     cdef Py_ssize_t slen
@@ -203,6 +204,10 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
                     if slen > MAX_TEXT:
                         num = -2
                     else:
+                        if not PyUnicode_IS_ASCII(value):  # NFKC form (names.pxi), kept alive
+                            value = normal_text(value)
+                            normalized.append(value)
+                            s = PyUnicode_AsUTF8AndSize(value, &slen)
                         c.text = <const unsigned char *>s
                         num = slen
                 elif kind == K_DATE:

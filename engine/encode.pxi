@@ -170,7 +170,10 @@ cdef class FastRowEncoder:
         if len(row) != N_COLUMNS:
             return self.reference.encode(row)
         for i in range(N_COLUMNS):
-            p[i] = PyUnicode_AsUTF8AndSize(row[i], &n[i])
+            p[i] = PyUnicode_AsUTF8AndSize(row[i], &n[i])  # raises unless a str
+        for i in range(5):
+            if not PyUnicode_IS_ASCII(row[_text_cols[i]]):
+                return self.reference.encode(row)  # it stores text in normal form (NFKC)
         packed = _pack(p, n, self.today, self.earliest)
         return packed if packed is not None else self.reference.encode(row)
 

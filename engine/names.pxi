@@ -427,20 +427,79 @@ cdef int text_score(const unsigned char *stored, int slen, const unsigned char *
     return score_tokens(&a, &b)
 
 
-def py_text_tokens(text, int kind):
-    """Canonical tokens as computed by the compiled core (for tests)."""
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)   # the str's ascii flag: O(1)
+
+import unicodedata as _unicodedata
+cdef object _nfkc = _unicodedata.normalize
+cdef object _category = _unicodedata.category
+cdef frozenset _dropped_categories = frozenset(("Cf", "Mn", "Me"))
+
+
+cdef object normal_text(object text):
+    """names.normalize for a str: NFKC, zero-width spaces as spaces, other format
+    characters and leftover combining marks dropped. ASCII text costs one flag test and comes back as the same object; a normal form
+    longer than MAX_TEXT bytes is not used (the text is scored as sent)."""
+    cdef str out
+    cdef list parts
+    cdef Py_ssize_t i, start = 0
+    cdef Py_UCS4 ch
+    if PyUnicode_IS_ASCII(text):
+        return text
+    out = _nfkc("NFKC", text)
+    parts = []
+    for i in range(len(out)):
+        ch = out[i]
+        # every Cf, Mn and Me code point is U+00AD or above
+        if ch >= 0xAD and _category(ch) in _dropped_categories:
+            parts.append(out[start:i])
+            if ch == 0x200B:
+                parts.append(" ")  # the zero-width space is a word break: it separates
+            start = i + 1
+    if parts:
+        parts.append(out[start:])
+        out = "".join(parts)
+    if len(out.encode("utf-8", "surrogatepass")) > MAX_TEXT:
+        return text
+    return out
+
+
+cdef bytes normal_bytes(bytes raw):
+    """normal_text for UTF-8 bytes (names._normal_bytes)."""
+    if raw.isascii():
+        return raw
+    text = raw.decode("utf-8", "surrogateescape")
+    normal = normal_text(text)
+    return raw if normal is text else normal.encode("utf-8", "surrogateescape")
+
+
+cdef bytes _scored_bytes(object text):
+    """The bytes the scorer compares for one text: checked for length as sent, then put in
+    normal form."""
     cdef bytes raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-    cdef Tokens t
     if len(raw) > MAX_TEXT:
         raise ValueError(f"text longer than {MAX_TEXT} bytes")
+    if isinstance(text, str):
+        normal = normal_text(text)
+        return raw if normal is text else normal.encode("utf-8")
+    return normal_bytes(raw)
+
+
+def py_normal_text(str text not None):
+    """The text the scorer compares (NFKC, invisible marks dropped), as the core computes it."""
+    return normal_text(text)
+
+
+def py_text_tokens(text, int kind):
+    """Canonical tokens as computed by the compiled core (for tests)."""
+    cdef bytes raw = _scored_bytes(text)
+    cdef Tokens t
     text_tokens(<const unsigned char *>raw, len(raw), kind, &t)
     return [bytes(t.buf[t.off[i]:t.off[i] + t.len[i]]) for i in range(t.n)]
 
 
 def py_text_score(stored, claimed, int kind):
     """Score as computed by the compiled core (for tests and the facade's single calls)."""
-    cdef bytes a = stored.encode("utf-8") if isinstance(stored, str) else bytes(stored)
-    cdef bytes b = claimed.encode("utf-8") if isinstance(claimed, str) else bytes(claimed)
-    if len(a) > MAX_TEXT or len(b) > MAX_TEXT:
-        raise ValueError(f"text longer than {MAX_TEXT} bytes")
+    cdef bytes a = _scored_bytes(stored)
+    cdef bytes b = _scored_bytes(claimed)
     return text_score(<const unsigned char *>a, len(a), <const unsigned char *>b, len(b), kind)

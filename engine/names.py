@@ -5,7 +5,8 @@ property tests assert the two agree. Production code calls the compiled core thr
 facade; this module is the oracle and the readable statement of the rule, which
 docs/scoring.md explains in prose.
 
-In short: text is reduced to canonical tokens (case, punctuation, titles, degrees,
+In short: non-ASCII text is first put in NFKC form with invisible marks dropped
+(`normalize`), then reduced to canonical tokens (case, punctuation, titles, degrees,
 spelling variants and old spellings folded); two token lists score 100 when they are
 equal in order, equal joined without spaces, or equal as multisets; otherwise tokens are
 aligned greedily by similarity and the score is the length-weighted share of matched
@@ -14,9 +15,12 @@ characters, floored to an integer 0-100.
 
 from __future__ import annotations
 
-from .schema import TextKind
+import unicodedata
 
-__all__ = ["tokens", "score", "score_person_name", "MAX_TOKENS", "INITIAL_SIMILARITY"]
+from .schema import MAX_TEXT_BYTES, TextKind
+
+__all__ = ["normalize", "tokens", "score", "score_person_name", "MAX_TOKENS",
+           "INITIAL_SIMILARITY"]
 
 MAX_TOKENS = 128           # a 255-byte text cannot hold more
 INITIAL_SIMILARITY = 900   # permille credit for "B" against "BUDI"
@@ -98,6 +102,38 @@ _DELETED = {0x27, 0x60}  # apostrophe and backtick join: MA'RUF -> MARUF
 _QUOTES = (b"\xe2\x80\x98", b"\xe2\x80\x99")  # typographic quotes, also deleted
 
 
+# Dropped after NFKC: format characters (joiners U+200C/U+200D, word joiner, BOM, soft
+# hyphen) and combining marks left over once composition is done (a stray accent on a
+# letter with no precomposed form). All are invisible or accents, and accents fold anyway.
+# The zero-width space is a word break, so it separates like a space instead.
+DROPPED_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def normalize(text: str) -> str:
+    """The text scoring compares: NFKC (no-break and ideographic spaces become spaces,
+    full-width letters ASCII, decomposed accents composed), zero-width spaces as spaces,
+    other invisible marks dropped.
+
+    ASCII text is returned as is (NFKC leaves it unchanged). When the normal form would
+    not fit the MAX_TEXT_BYTES a text may have (only compatibility ligatures expand that
+    much), the text is scored as sent.
+    """
+    if text.isascii():
+        return text
+    out = unicodedata.normalize("NFKC", text).replace(ZERO_WIDTH_SPACE, " ")
+    out = "".join(ch for ch in out if unicodedata.category(ch) not in DROPPED_CATEGORIES)
+    return out if len(out.encode("utf-8", "surrogatepass")) <= MAX_TEXT_BYTES else text
+
+
+def _normal_bytes(raw: bytes) -> bytes:
+    if raw.isascii():
+        return raw
+    text = raw.decode("utf-8", "surrogateescape")
+    normal = normalize(text)
+    return raw if normal is text else normal.encode("utf-8", "surrogateescape")
+
+
 def _is_token_byte(c: int) -> bool:
     return (48 <= c <= 57) or (65 <= c <= 90) or c >= 0x80
 
@@ -173,7 +209,7 @@ def _canonical(tok: bytes) -> bytes:
 
 def tokens(text: str | bytes, kind: TextKind) -> list[bytes]:
     """The canonical tokens of a text, as the scorer compares them."""
-    raw = text.encode("utf-8") if isinstance(text, str) else text
+    raw = normalize(text).encode("utf-8") if isinstance(text, str) else _normal_bytes(text)
     if kind is TextKind.PERSON:
         comma = raw.find(b",")
         # Indonesian names put degrees after the first comma

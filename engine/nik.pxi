@@ -13,6 +13,7 @@ cdef enum NikReason:
     NIK_DISTRICT = 7
     NIK_DATE = 8
     NIK_SERIAL = 9
+    NIK_EMPTY = 10
 
 cdef unsigned char _province_ok[100]
 cdef unsigned char _regency_ok[10000]
@@ -54,7 +55,9 @@ cdef int nik_parse(const unsigned char *s, Py_ssize_t n, uint64_t *out, int *pos
     cdef uint64_t v = 0
     cdef int digits = 0
     pos[0] = 0
-    if n > 0 and (_is_space(s[0]) or _is_space(s[n - 1])):
+    if n == 0:
+        return NIK_EMPTY
+    if _is_space(s[0]) or _is_space(s[n - 1]):
         pos[0] = 1 if _is_space(s[0]) else <int>n
         return NIK_WHITESPACE
     i = 0

@@ -25,6 +25,7 @@ REASONS = {
     7: "UNKNOWN_DISTRICT",
     8: "BAD_DATE",
     9: "ZERO_SERIAL",
+    10: "EMPTY",
 }
 
 
@@ -59,6 +60,8 @@ def explain(reason: int, pos: int, text: str) -> str:
     """The message for a failed check of `text` (reason and position from the core)."""
     regions = load_regions()
     digits = "".join(ch for ch in text if ch.isascii() and ch.isdigit())
+    if reason == 10:
+        return "NIK is empty: send the 16-digit NIK"
     if reason == 1:
         return "NIK has leading or trailing whitespace; send exactly 16 digits"
     if reason == 2:

@@ -162,7 +162,9 @@ class RowEncoder:
                               f"{prop:02d}.{kab:02d}.{kec:02d}")
         parts = [bytearray(HEADER.size)]
         for field in TEXT_FIELDS:
-            raw = row[_COL[field.name]].encode("utf-8")
+            # stored in the form the scorer compares (names.pxi normal_text): batches score the
+            # stored bytes as they are, without the GIL to normalise them
+            raw = _core.py_normal_text(row[_COL[field.name]]).encode("utf-8")
             if len(raw) > MAX_TEXT_BYTES:
                 raise RowRejected("TOO_LONG", f"{field.name} is {len(raw)} bytes; at most "
                                               f"{MAX_TEXT_BYTES} are stored")

@@ -20,7 +20,9 @@ from .schema import KIND, TEXT_KIND, Field, Kind
 
 def nik_reason(text: str) -> int:
     """The reason code (nik.REASONS; 0 = valid) of the compiled check, recomputed."""
-    if text and (text[0] in " \t\n\v\f\r" or text[-1] in " \t\n\v\f\r"):
+    if not text:
+        return 10
+    if text[0] in " \t\n\v\f\r" or text[-1] in " \t\n\v\f\r":
         return 1
     for ch in text:
         if "0" <= ch <= "9":

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from typing import Final
 
+from nikgate.redact import redact
+
 SEX: Final = ("LAKI-LAKI", "PEREMPUAN")
 BLOOD_TYPE: Final = (
     "A", "B", "AB", "O", "A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-", "TIDAK TAHU",
@@ -209,5 +211,5 @@ def field_by_name(name: str) -> Field:
         return Field[name.strip().upper()]
     except KeyError:
         raise KeyError(
-            f"unknown field {name!r}; known fields: {', '.join(f.name for f in Field)}"
+            f"unknown field '{redact(name)}'; known fields: {', '.join(f.name for f in Field)}"
         ) from None

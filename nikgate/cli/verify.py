@@ -8,6 +8,8 @@ found and every claimed field matched, 3 when it was not found or a field did no
 
 from __future__ import annotations
 
+from nikgate.redact import redact
+
 from .output import emit_json, table
 
 # Friendly options for the fields integrators claim most; --field covers the rest.
@@ -32,7 +34,7 @@ def register(sub) -> None:
         p.add_argument(flag, dest=field, metavar="VALUE", help=f"claimed {field}")
     p.add_argument("--field", action="append", default=[], metavar="NAME=VALUE",
                    help="any other verifiable field, e.g. --field AGAMA=ISLAM")
-    p.add_argument("--threshold", action="append", default=[], metavar="[FIELD=]0-100",
+    p.add_argument("--threshold", action="append", default=[], metavar="[FIELD=]50-100",
                    help="threshold for fuzzy fields (all, or one field); default per field")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_verify)
@@ -43,7 +45,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"nikgate: {what} must be NAME=VALUE, got {item!r}")
+            # no echo: what was typed may be a claimed value (personal data)
+            raise SystemExit(f"nikgate: {what} must be NAME=VALUE; one argument has no '='")
         out[name.strip().upper()] = value
     return out
 
@@ -60,7 +63,9 @@ def _int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise SystemExit(f"nikgate: threshold must be a whole number 0-100, got {text!r}") from None
+        # the range itself is checked by the engine (claims.MIN_THRESHOLD..MAX_THRESHOLD)
+        raise SystemExit(f"nikgate: threshold must be a whole number, got '{redact(text)}'"
+                         ) from None
 
 
 def add_target_options(p) -> None:
@@ -110,12 +115,13 @@ def _verify_remote(args, claims, thresholds):
     """Ask the server; turn its answer into the engine's result type for printing."""
     from nikgate.clients import Connection, NikgateClient
     from nikgate.engine import FieldResult, ItemStatus, Outcome, Verification
-    from nikgate.engine.schema import Field
+    from nikgate.engine.claims import canonical_name
+    from nikgate.engine.schema import TEXT_KIND, Field
 
     from .remote import call
 
-    if isinstance(thresholds, int):
-        thresholds = {f: thresholds for f in claims}
+    if isinstance(thresholds, int):  # one number: for the free-text fields claimed
+        thresholds = {f: thresholds for f in claims if canonical_name(f) in TEXT_KIND}
     conn = Connection.from_file(args.connection, args.institution)
     with NikgateClient(conn) as client:
         reply = call(lambda: client.verify(args.nik, claims, thresholds))

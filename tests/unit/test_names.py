@@ -76,12 +76,64 @@ def test_degrees_are_only_stripped_when_a_name_remains():
     assert names.tokens("H.", P) == [b"H"]
 
 
+UNICODE_SAME = [  # (stored, claimed, kind): what a keyboard or a copy-paste adds, scores 100
+    ("BUDI SANTOSO", "BUDI\u00a0SANTOSO", P),                  # no-break space
+    ("BUDI SANTOSO", "\uff22\uff35\uff24\uff29\u3000\uff33\uff21\uff2e\uff34\uff2f\uff33\uff2f", P),
+    ("BUDI SANTOSO", "\uff42\uff55\uff44\uff49 santoso", P),   # full-width lower case
+    ("JOSE RAMOS", "JOSE\u0301 RAMOS", P),                    # combining acute: E + ' = E
+    ("NUR HALIZA", "N\u0308UR HALIZA", P),                    # a stray mark with no precomposed form
+    ("BUDI SANTOSO", "BU\u200bDI SANTOSO", P),                # zero-width space
+    ("BUDI SANTOSO", "BUDI\u200c SAN\u200dTOSO", P),          # zero-width non-joiner / joiner
+    ("BUDI SANTOSO", "\ufeffBUDI SANTOSO\u2060", P),          # BOM, word joiner
+    ("SITI AMINAH", "Hj.\u00a0\uff33\uff49\uff54\uff49\u2009Aminah\u200b", P),  # mixed
+    ("MUHAMMAD RIZKI", "\uff2d.\u00a0Rizki", P),               # full-width initial of Muhammad
+    ("BOGOR", "Kab.\u00a0Bogor", PL),
+    ("JL. MERDEKA NO. 12", "Jl.\u00a0Merdeka No.\u00a0\uff11\uff12", A),  # full-width digits
+]
+
+
+@pytest.mark.parametrize("stored,claimed,kind", UNICODE_SAME)
+def test_unicode_variants_score_100_in_core_and_reference(stored, claimed, kind):
+    assert text_score(stored, claimed, kind) == 100
+    assert names.score(stored, claimed, kind) == 100
+    assert text_score(claimed, stored, kind) == 100   # the stored side is normalised too
+
+
+def test_normal_form_agrees_and_ascii_is_untouched():
+    for text in ("BUDI SANTOSO", "", "budi, S.H."):
+        assert _core.py_normal_text(text) is text
+        assert names.normalize(text) is text
+    for _, claimed, _ in UNICODE_SAME:
+        assert _core.py_normal_text(claimed) == names.normalize(claimed)
+        assert "\u200b" not in names.normalize(claimed)
+    assert names.normalize("FRANKY\u200bHARYANTO") == "FRANKY HARYANTO"
+    assert names.normalize("JOS\u00c9") == "JOS\u00c9"   # precomposed Latin-1 stays (it folds)
+    # a normal form that would not fit 255 bytes is not used: the text is scored as sent
+    wide = "\ufdfa" * 80   # one character that NFKC expands to 18
+    assert names.normalize(wide) == wide == _core.py_normal_text(wide)
+
+
+def test_length_limit_applies_to_the_text_as_sent():
+    nbsp = "A\u00a0" * 100   # 300 bytes as sent, 200 once normalised
+    with pytest.raises(ValueError):
+        _core.py_text_score(nbsp, "A", 0)
+
+
 NAME_BITS = ["MUHAMMAD", "M.", "MOH", "NUR", "HALIZA", "SITI", "H.", "HJ", "DR", "S.KOM",
              "M.M", "OE", "DJOKO", "TJ", "CH", "KH", "Y", "ABD", "JL", "GG", "NO", "KAB.",
              "KOTA", ",", "'", "’", "é", "ß", "×", "日本", "  ", "-", ".", "I", "A", "12",
-             "11", "AA", "Q", "SJ", "NJ"]
+             "11", "AA", "Q", "SJ", "NJ",
+             # what NFKC and the invisible-mark rule see: NBSP, full-width, combining marks,
+             # zero-width space / joiners, BOM, ligatures, ideographic space, soft hyphen
+             "\u00a0", "\uff22\uff35\uff24\uff29", "\uff41", "\uff10\uff19", "E\u0301",
+             "\u0301", "N\u0308", "\u200b", "\u200c", "\u200d", "\ufeff", "\ufb01",
+             "\u3000", "\u00ad", "\u2009", "\u00aa", "\u00b2", "BU\u200bDI"]
+unicode_bits = st.sampled_from(["\u00a0", "\u200b", "\u200c", "\u200d", "\u0301",
+                                "\u0308", "\uff21", "\uff4d", "\u3000", "\ufeff", "\u00ad"])
+mixed = st.lists(st.one_of(st.sampled_from(NAME_BITS), unicode_bits), max_size=14).map(
+    "".join)
 name_like = st.lists(st.sampled_from(NAME_BITS), max_size=14).map(" ".join)
-any_text = st.one_of(name_like, st.text(max_size=60),
+any_text = st.one_of(name_like, mixed, st.text(max_size=60),
                      st.text(alphabet="ABCDEHIJKMNOSTUY .,'", max_size=40))
 
 
@@ -90,8 +142,11 @@ any_text = st.one_of(name_like, st.text(max_size=60),
 def test_compiled_scorer_agrees_with_reference(stored, claimed, kind):
     if len(stored.encode()) > 255 or len(claimed.encode()) > 255:
         return
+    assert _core.py_normal_text(claimed) == names.normalize(claimed)
     assert _core.py_text_tokens(claimed, int(kind)) == names.tokens(claimed, kind)
     assert _core.py_text_score(stored, claimed, int(kind)) == names.score(stored, claimed, kind)
+    # bytes (how the stored side reaches the scorer) are normalised the same way
+    assert _core.py_text_tokens(claimed.encode(), int(kind)) == names.tokens(claimed.encode(), kind)
 
 
 @settings(max_examples=300, deadline=None)

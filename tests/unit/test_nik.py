@@ -32,7 +32,7 @@ def test_valid_niks_decode(nik, sex, day, month, yy):
 INVALID = [
     ("320101050790001", "LENGTH", "got 15"),
     ("32010105079000011", "LENGTH", "got 17"),
-    ("", "LENGTH", "got 0"),
+    ("", "EMPTY", "NIK is empty"),
     (" 3201010507900001", "WHITESPACE", "whitespace"),
     ("3201010507900001 ", "WHITESPACE", "whitespace"),
     ("3201010507900001\n", "WHITESPACE", "whitespace"),
@@ -92,6 +92,7 @@ noisy = st.one_of(
     st.builds(lambda s, i, c: s[:i] + c + s[i + 1:], nik_like, st.integers(0, 15),
               st.sampled_from(["x", "０", "٣", "-", " ", "é"])),
     st.text(max_size=20),
+    st.just(""),
 )
 
 
@@ -102,3 +103,10 @@ def test_compiled_check_agrees_with_reference(text):
     assert reason == reference.nik_reason(text)
     if reason == 0:
         assert value == int(text)
+
+
+def test_empty_nik_has_its_own_reason_in_batches_too():
+    # The batch check and the single check share nik_parse: "" is EMPTY, not LENGTH 0.
+    assert _core.py_nik_parse("") == (10, 0, 0)
+    assert REASONS[10] == "EMPTY"
+    assert reference.nik_reason("") == 10
