@@ -90,9 +90,10 @@ cdef class RecordArena:
         finally:
             fclose(f)
 
-    def append_to(self, WriteTxn txn, duplicate):
+    def append_to(self, WriteTxn txn, duplicate, KeyWriter keys=None):
         """Append the sorted records to an empty database in key order; the first line of
-        a NIK wins and each later one is reported as duplicate(line, first_line).
+        a NIK wins and each later one is reported as duplicate(line, first_line). Each
+        stored NIK also goes to `keys` (the generation's key file) when given.
         Returns how many records were stored."""
         cdef MDB_cursor *cur
         cdef MDB_val k, v
@@ -103,6 +104,7 @@ cdef class RecordArena:
         cdef uint32_t prev_line = 0
         cdef bint first = True
         cdef int rc = MDB_SUCCESS
+        cdef bint with_keys = keys is not None
         txn._alive()
         _check(mdb_cursor_open(txn.txn, txn.env.records, &cur), "cursor")
         try:
@@ -125,6 +127,8 @@ cdef class RecordArena:
                         rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)
                         if rc != MDB_SUCCESS:
                             break
+                        if with_keys:
+                            keys.add(r.nik)
                         stored += 1
                         i += 1
                 if rc != MDB_SUCCESS:

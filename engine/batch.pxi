@@ -26,6 +26,17 @@ DEF K_REGION_NAME = 7
 DEF MAX_FIELDS = 32
 
 
+cdef inline unsigned char _miss_status(Env env, MDB_txn *txn, uint64_t nik,
+                                       int rc) noexcept nogil:
+    """The status of a NIK mdb_get did not return. NOT_FOUND only when LMDB said "not
+    found" and the key file and delta side table agree the index does not hold it; a
+    NIK they hold is in a page the B-tree can no longer reach: CORRUPT, never "no such
+    person". Runs only on a miss, so a found NIK pays nothing for it."""
+    if rc != MDB_NOTFOUND:
+        return ITEM_CORRUPT
+    return ITEM_NOT_FOUND if key_stored(env, txn, nik) == 0 else ITEM_CORRUPT
+
+
 cdef inline int64_t days_from_civil(int64_t y, int m, int d) noexcept nogil:
     cdef int64_t era, yoe, doy, doe
     if m <= 2:
@@ -245,8 +256,19 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
                     _key_of(keys[i], key)
                     k.mv_size = 8
                     k.mv_data = key
-                    if mdb_get(txn, env.records, &k, &v) != MDB_SUCCESS:
-                        st[i] = ITEM_NOT_FOUND
+                    rc = mdb_get(txn, env.records, &k, &v)
+                    if rc != MDB_SUCCESS:
+                        st[i] = _miss_status(env, txn, keys[i], rc)
+                        if rc == MDB_NOTFOUND:
+                            rc = MDB_SUCCESS
+                        else:
+                            # an LMDB error leaves the transaction unusable: go on in a new one
+                            mdb_txn_abort(txn)
+                            txn = NULL
+                            rc = mdb_txn_begin(env.env, NULL, MDB_RDONLY, &txn)
+                            if rc != MDB_SUCCESS:
+                                txn = NULL
+                                break
                         continue
                     rec = <const unsigned char *>v.mv_data
                     if not record_intact(keys[i], rec, v.mv_size):
@@ -268,7 +290,8 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
                             score = 100 if record_number(rec, fp[f].field) == c.len else 0
                         sc[i * nf + f] = score
                         oc[i * nf + f] = MATCH if score >= fp[f].threshold else NO_MATCH
-                mdb_txn_abort(txn)
+                if txn != NULL:
+                    mdb_txn_abort(txn)
         _check(rc, "begin read")
     finally:
         env._leave()
@@ -337,7 +360,7 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
     columns[f][i] is the value (None where absent or the item was not found) and regions[i]
     is the stored (province, regency, district, village) codes of found items.
     """
-    cdef Py_ssize_t n = len(niks), i
+    cdef Py_ssize_t n = len(niks), i, seg_start, seg_end
     cdef int nf = len(plan), f, pos, reason
     cdef uint64_t *keys = NULL
     cdef const unsigned char **recs = NULL
@@ -351,7 +374,7 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
     cdef MDB_txn *txn = NULL
     cdef MDB_val k, v
     cdef unsigned char key[8]
-    cdef int rc = 0
+    cdef int rc = 0, rc_get
     cdef const unsigned char *rec
 
     if nf > MAX_FIELDS:
@@ -371,35 +394,48 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
             if reason != NIK_OK:
                 st[i] = ITEM_INVALID_NIK
                 problems[i] = ("nik", (reason, pos))
-        with nogil:
-            rc = mdb_txn_begin(env.env, NULL, MDB_RDONLY, &txn)
-            if rc == MDB_SUCCESS:
-                for i in range(n):
-                    if st[i] != 0:
+        # Normally one segment, one transaction. An LMDB error (a damaged page) leaves the
+        # transaction unusable, so the segment ends there: its found records, which point
+        # into the map, are decoded while it is still open, and the rest of the batch is
+        # read in a new one.
+        seg_start = 0
+        while seg_start < n:
+            seg_end = n
+            with nogil:
+                rc = mdb_txn_begin(env.env, NULL, MDB_RDONLY, &txn)
+                if rc == MDB_SUCCESS:
+                    for i in range(seg_start, n):
+                        if st[i] != 0:
+                            continue
+                        _key_of(keys[i], key)
+                        k.mv_size = 8
+                        k.mv_data = key
+                        rc_get = mdb_get(txn, env.records, &k, &v)
+                        if rc_get != MDB_SUCCESS:
+                            st[i] = _miss_status(env, txn, keys[i], rc_get)
+                            if rc_get != MDB_NOTFOUND:
+                                seg_end = i + 1
+                                break
+                        elif not record_intact(keys[i], <const unsigned char *>v.mv_data,
+                                               v.mv_size):
+                            st[i] = ITEM_CORRUPT
+                        else:
+                            st[i] = ITEM_FOUND
+                            recs[i] = <const unsigned char *>v.mv_data
+            _check(rc, "begin read")
+            try:
+                for i in range(seg_start, seg_end):
+                    if st[i] != ITEM_FOUND:
                         continue
-                    _key_of(keys[i], key)
-                    k.mv_size = 8
-                    k.mv_data = key
-                    if mdb_get(txn, env.records, &k, &v) != MDB_SUCCESS:
-                        st[i] = ITEM_NOT_FOUND
-                    elif not record_intact(keys[i], <const unsigned char *>v.mv_data, v.mv_size):
-                        st[i] = ITEM_CORRUPT
-                    else:
-                        st[i] = ITEM_FOUND
-                        recs[i] = <const unsigned char *>v.mv_data
-        _check(rc, "begin read")
-        try:
-            # the read transaction stays open: recs point into the map
-            for i in range(n):
-                if st[i] != ITEM_FOUND:
-                    continue
-                rec = recs[i]
-                regions[i] = (rec[19], rec[20], rec[21], _u16(rec + 22))
-                for f in range(nf):
-                    (<list>columns[f])[i] = _decode_field(rec, keys[i], fields[f], kinds[f],
-                                                           code_names[f])
-        finally:
-            mdb_txn_abort(txn)
+                    rec = recs[i]
+                    regions[i] = (rec[19], rec[20], rec[21], _u16(rec + 22))
+                    for f in range(nf):
+                        (<list>columns[f])[i] = _decode_field(rec, keys[i], fields[f],
+                                                               kinds[f], code_names[f])
+            finally:
+                mdb_txn_abort(txn)
+                txn = NULL
+            seg_start = seg_end
     finally:
         env._leave()
         free(keys)

@@ -3,7 +3,10 @@
 Rows are validated and packed as they stream in, into a C arena (arena.pxi) that is
 sorted by (NIK, line) and appended to a fresh LMDB environment in key order, which fills
 pages completely; duplicates are rejected naming the first line, which wins. An export
-larger than the memory budget is sorted in runs spilled to temp files and merged. The generation is synced and published atomically (layout.py).
+larger than the memory budget is sorted in runs spilled to temp files and merged. Every
+stored NIK also goes to the generation's key file (engine/keyset.py). The generation is
+synced, verified from disk (engine/integrity.py: a damaged one is deleted, never
+published) and published atomically (layout.py).
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nikgate import __version__
+from nikgate.errors import IndexDamagedError
 
 from . import _core
+from .index import attach_key_file, read_manifest
+from .integrity import VerifyReport, verify_env
+from .keyset import KEYS_FILE, digest_hex
 from .layout import FORMAT_VERSION, MANIFEST_KEY, new_generation, publish
 from .record import RowEncoder
 from .warehouse import ExportScan, Rejects
@@ -45,6 +52,7 @@ class BuildReport:
     file_bytes: int = 0
     generation: str = ""
     extra_columns: list[str] = field(default_factory=list)
+    verify_seconds: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
@@ -64,6 +72,7 @@ class BuildReport:
             "rows_per_second": round(self.rows_per_second),
             "bytes_per_record": round(self.bytes_per_record, 1),
             "generation": self.generation,
+            "verify_seconds": round(self.verify_seconds, 2),
             "ignored_columns": self.extra_columns,
         }
 
@@ -78,7 +87,7 @@ def _read_run(path: str) -> Iterator[tuple[int, int, bytes]]:
             yield nik, line, read(n)
 
 
-def _append_merged(txn, runs: list[str], report: BuildReport) -> None:
+def _append_merged(txn, runs: list[str], report: BuildReport, keys) -> None:
     """Merge spilled runs (the export was larger than the memory budget) into the txn."""
     niks: list[int] = []
     values: list[bytes] = []
@@ -93,12 +102,24 @@ def _append_merged(txn, runs: list[str], report: BuildReport) -> None:
         values.append(value)
         if len(niks) >= APPEND_CHUNK:
             txn.append_sorted(niks, values)
+            keys.add_many(niks)
             report.stored += len(niks)
             niks.clear()
             values.clear()
     if niks:
         txn.append_sorted(niks, values)
+        keys.add_many(niks)
         report.stored += len(niks)
+
+
+def verify_generation(path: Path) -> VerifyReport:
+    """Verify a written generation as readers will see it: from disk, read-only."""
+    env = _core.Env(str(path), readonly=True)
+    try:
+        attach_key_file(env, path, read_manifest(env, path))
+        return verify_env(env, path.name)
+    finally:
+        env.close()
 
 
 def build_index(source: str | os.PathLike, out: str | os.PathLike,
@@ -130,14 +151,16 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
 
             scan.fill(arena, spill, memory_budget)
             txn = env.begin_write()
+            keys = _core.KeyWriter(str(partial / KEYS_FILE))
             if not runs:  # the common case: sorted and stored in C
                 arena.sort()
                 report.stored = arena.append_to(txn, lambda line, first: report.rejects.add(
-                    line, "DUPLICATE_NIK", f"duplicate NIK: first seen at line {first}"))
+                    line, "DUPLICATE_NIK", f"duplicate NIK: first seen at line {first}"), keys)
             else:
                 spill()
                 del arena
-                _append_merged(txn, runs, report)
+                _append_merged(txn, runs, report, keys)
+            keys.close()  # fsynced: the manifest below vouches for it
             report.rows_read = scan.rows
             report.extra_columns = scan.plan.extra if scan.plan else []
             manifest = {
@@ -151,11 +174,22 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
                 "nikgate_version": __version__,
                 "generation": gen_id,
                 "deltas": [],
+                "key_digest": digest_hex(keys.digest),
+                "keys_file": {"name": KEYS_FILE, "count": keys.count,
+                              "key_digest": digest_hex(keys.digest)},
             }
             txn.put_meta(MANIFEST_KEY, json.dumps(manifest, sort_keys=True).encode())
             txn.commit()
         env.sync()
+        env.close()
         report.file_bytes = os.path.getsize(partial / "data.mdb")
+        checked = verify_generation(partial)
+        report.verify_seconds = checked.seconds
+        if not checked.ok:
+            raise IndexDamagedError(
+                f"the new generation failed verification and was not published: "
+                f"{'; '.join(checked.lines())}. Check the disk and memory of this machine, "
+                "then build again", report=checked)
     except BaseException:
         env.close()
         shutil.rmtree(partial, ignore_errors=True)

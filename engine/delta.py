@@ -5,6 +5,11 @@ full new state: a move, a death, a card replacement), HAPUS (removal). All valid
 applied in one LMDB write transaction: readers keep reading the previous state until it
 commits, and the commit is fsynced, so the changes are durable when the call returns.
 An identical delta file is not applied twice.
+
+Records added or removed are also noted in the `delta_keys` side table and in the
+manifest's count and key-set digest, in the same transaction (engine/keyset.py); the
+generation's key file never changes. Before committing, the whole index is verified
+inside the write transaction (engine/integrity.py): a damaged result is not committed.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nikgate.errors import IndexFormatError, WarehouseFileError
+from nikgate.errors import IndexDamagedError, IndexFormatError, WarehouseFileError
 
 from . import _core
-from .index import read_manifest
+from .index import attach_key_file, read_manifest
+from .integrity import verify_env
+from .keyset import MOD, digest_hex
 from .layout import MANIFEST_KEY, current_generation
 from .nik import REASONS, explain
 from .record import RowEncoder, RowRejected
@@ -36,6 +43,8 @@ class ApplyReport:
     rejects: Rejects = field(default_factory=Rejects)
     seconds: float = 0.0
     record_count: int = 0
+    verify_seconds: float = 0.0
+    digest_change: int = 0  # key-set digest change, modulo 2^128
 
     def summary(self) -> dict:
         return {
@@ -43,6 +52,7 @@ class ApplyReport:
             "rejected": len(self.rejects),
             "rejected_by_reason": dict(sorted(self.rejects.by_reason.items())),
             "record_count": self.record_count, "seconds": round(self.seconds, 3),
+            "verify_seconds": round(self.verify_seconds, 3),
         }
 
 
@@ -55,12 +65,18 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
     env = _core.Env(str(generation), readonly=False, durable=True)
     try:
         manifest = read_manifest(env, generation)
+        if "key_digest" not in manifest:
+            raise IndexFormatError(
+                f"the index at {generation} has no key file (built by an older nikgate); "
+                "rebuild it with `nikgate index build` before applying deltas")
+        attach_key_file(env, generation, manifest)
+        keys = env.keys
         reader = ExportReader(Path(delta), delta=True)
         encoder = RowEncoder(today).fast()
         txn = env.begin_write()
         try:
             for line, change, row in reader.rows(report.rejects):  # type: ignore[misc]
-                _apply_row(txn, encoder, line, change, row, report)
+                _apply_row(txn, keys, encoder, line, change, row, report)
             digest = reader.digest
             already = [d for d in manifest.get("deltas", []) if d["xxh3_128"] == digest]
             if already and not force:
@@ -69,6 +85,8 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
                     "nothing changed (use --force to apply it again)")
             report.record_count = manifest["record_count"] + report.added - report.deleted
             manifest["record_count"] = report.record_count
+            manifest["key_digest"] = digest_hex(int(manifest["key_digest"], 16)
+                                                + report.digest_change)
             manifest["deltas"] = (manifest.get("deltas", []) + [{
                 "file": os.path.basename(str(delta)),
                 "xxh3_128": digest,
@@ -77,10 +95,21 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
                 "rejected": len(report.rejects),
             }])[-KEEP_DELTA_HISTORY:]
             txn.put_meta(MANIFEST_KEY, json.dumps(manifest, sort_keys=True).encode())
+            checked = verify_env(env, generation.name, txn)
+            report.verify_seconds = checked.seconds
+            if not checked.ok:
+                raise IndexDamagedError(
+                    f"{delta} was not applied: the index with it failed verification: "
+                    f"{'; '.join(checked.lines())}", report=checked)
             txn.commit()
         finally:
             txn.abort()
     except _core.StoreError as e:
+        if report.added or report.updated or report.deleted or report.rejects.rows:
+            # LMDB failed part-way: a damaged page, since the index opened fine
+            raise IndexDamagedError(
+                f"{delta} was not applied: LMDB failed on the index at {generation} ({e}); "
+                f"run `nikgate index verify --index {index_dir}`") from None
         raise IndexFormatError(f"cannot apply to the index at {generation}: {e}") from None
     finally:
         env.close()
@@ -90,7 +119,7 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
     return report
 
 
-def _apply_row(txn, encoder, line: int, change: str, row: list[str],
+def _apply_row(txn, keys, encoder, line: int, change: str, row: list[str],
                report: ApplyReport) -> None:
     if change == "HAPUS":
         reason, nik, pos = _core.py_nik_parse(row[0])
@@ -98,6 +127,8 @@ def _apply_row(txn, encoder, line: int, change: str, row: list[str],
             report.rejects.add(line, "BAD_NIK", f"{explain(reason, pos, row[0])} "
                                                 f"[{REASONS[reason]}]")
         elif txn.delete(nik):
+            txn.set_membership(nik, False, nik in keys)
+            report.digest_change = (report.digest_change - _core.py_key_hash(nik)) % MOD
             report.deleted += 1
         else:
             report.rejects.add(line, "NOT_IN_INDEX", "HAPUS of a NIK that is not in the index")
@@ -113,6 +144,8 @@ def _apply_row(txn, encoder, line: int, change: str, row: list[str],
         return
     if change == "BARU":
         if txn.put(nik, value, overwrite=False):
+            txn.set_membership(nik, True, nik in keys)
+            report.digest_change = (report.digest_change + _core.py_key_hash(nik)) % MOD
             report.added += 1
         else:
             report.rejects.add(line, "DUPLICATE_NIK", "BARU for a NIK already in the index")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,14 @@ from nikgate.regions import load_regions
 
 from . import _core
 from .claims import explain_bad_claim, plan_claims, resolve_field
+from .integrity import VerifyReport, verify_env
+from .keyset import KEYS_FILE
 from .layout import FORMAT_VERSION, MANIFEST_KEY, current_generation
 from .nik import REASONS, explain
 from .results import ItemStatus, LookupBatchResult, Verification, VerifyBatchResult
 from .schema import CODE_TABLE, KIND, LOOKUP_FIELDS, Field, Kind
 
+log = logging.getLogger(__name__)
 _CODE_NAMES = {f: [None, *names] for f, names in CODE_TABLE.items()}
 MAX_BATCH = 100_000  # a guard against accidental unbounded calls; the API caps lower
 
@@ -55,7 +59,12 @@ class NikIndex:
             ) from None
         except _core.StoreError as e:
             raise IndexMissingError(f"cannot open index at {generation}: {e}") from None
-        manifest = read_manifest(env, generation)
+        try:
+            manifest = read_manifest(env, generation)
+            attach_key_file(env, generation, manifest)
+        except BaseException:
+            env.close()
+            raise
         return cls(env, manifest, generation)
 
     def close(self) -> None:
@@ -73,6 +82,15 @@ class NikIndex:
 
     def stat(self) -> dict[str, int]:
         return dict(self._env.stat())
+
+    def check_integrity(self) -> VerifyReport:
+        """Walk and check the whole index now (`nikgate index verify`, engine/integrity.py)."""
+        return verify_env(self._env, self.generation.name)
+
+    def integrity_steps(self, chunk: int):
+        """The same check as bounded steps, for a paced background scrub."""
+        from .integrity import verify_steps
+        return verify_steps(self._env, self.generation.name, chunk=chunk)
 
     # -- verification ---------------------------------------------------------------------
 
@@ -158,8 +176,27 @@ class NikIndex:
 
 
 def _corrupt_message(generation: Path) -> str:
-    return (f"a stored record failed its checksum in {generation}; nothing was returned. "
-            "The index is damaged: rebuild it with `nikgate index build` or restore a copy")
+    return (f"a stored record failed its checksum or cannot be reached in {generation}; "
+            "nothing was returned. The index is damaged: run `nikgate index verify`, then "
+            "rebuild it with `nikgate index build` or restore a copy")
+
+
+def attach_key_file(env: _core.Env, generation: Path, manifest: dict[str, Any]) -> None:
+    """Let lookup misses consult the generation's key file (engine/keyset.py). An index
+    built before key files existed opens without one: its misses answer NOT_FOUND as
+    they always did, and `nikgate index verify` says to rebuild it."""
+    path = generation / KEYS_FILE
+    if "keys_file" not in manifest:
+        log.warning("index at %s has no key file: a damaged B-tree would answer NOT_FOUND "
+                    "for stored NIKs; rebuild it with `nikgate index build`", generation)
+        return
+    try:
+        env.attach_keys(_core.KeyFile(str(path)))
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path} is missing but the manifest names it; restore it or "
+                               "rebuild the index with `nikgate index build`") from None
+    except _core.StoreError as e:
+        raise IndexFormatError(str(e)) from None
 
 
 def _region_name(field: Field, codes: tuple[int, int, int, int] | None) -> str | None:

@@ -2,7 +2,8 @@
 # GIL. Keys are NIKs as native 8-byte integers in an MDB_INTEGERKEY database: LMDB orders
 # them numerically (numeric order = region order) and compares them as integers, which
 # is cheaper than memcmp on the tree search every read pays. The "meta" database holds
-# the manifest.
+# the manifest; "delta_keys" holds the NIKs whose membership deltas changed since the build
+# (1 = stored, 0 = removed), beside the generation's key file (keyfile.pxi).
 
 cdef inline void _key_of(uint64_t nik, unsigned char *out) noexcept nogil:
     memcpy(out, &nik, 8)
@@ -33,6 +34,12 @@ cdef class Env:
     cdef MDB_env *env
     cdef MDB_dbi records
     cdef MDB_dbi meta
+    cdef MDB_dbi delta_keys
+    cdef readonly bint has_delta_keys
+    # the generation's key file (attach_keys); NULL/0 when the index has none
+    cdef KeyFile keyfile
+    cdef const uint64_t *key_array
+    cdef Py_ssize_t key_count
     cdef readonly bint readonly
     cdef readonly str path
     cdef object writer   # the open WriteTxn, aborted before the environment closes
@@ -72,6 +79,12 @@ cdef class Env:
                 rc = MDB_INCOMPATIBLE
         if rc == MDB_SUCCESS:
             rc = mdb_dbi_open(txn, b"meta", 0 if readonly else MDB_CREATE, &self.meta)
+        if rc == MDB_SUCCESS:
+            rc = mdb_dbi_open(txn, b"delta_keys", MDB_INTEGERKEY | (0 if readonly else MDB_CREATE),
+                              &self.delta_keys)
+            self.has_delta_keys = rc == MDB_SUCCESS
+            if rc == MDB_NOTFOUND:  # an index built before delta_keys existed
+                rc = MDB_SUCCESS
         if rc != MDB_SUCCESS:
             mdb_txn_abort(txn)
             self.close()
@@ -111,6 +124,16 @@ cdef class Env:
         if self.env == NULL or self.close_pending:
             raise StoreError(f"index at {self.path} is closed")
         return 0
+
+    def attach_keys(self, KeyFile keys):
+        """Consult `keys` (this generation's key file) when a lookup misses."""
+        self.keyfile = keys
+        self.key_array = keys.keys
+        self.key_count = keys.count
+
+    @property
+    def keys(self):
+        return self.keyfile
 
     def sync(self):
         self._alive()
@@ -286,6 +309,28 @@ cdef class WriteTxn:
             return False
         _check(rc, "delete record")
         return True
+
+    def set_membership(self, uint64_t nik, bint stored, bint in_key_file):
+        """Record in delta_keys that `nik` is now stored or not; an entry is kept only
+        where the answer differs from the generation's key file."""
+        cdef MDB_val k, v
+        cdef unsigned char key[8]
+        cdef unsigned char flag = 1 if stored else 0
+        self._alive()
+        if not self.env.has_delta_keys:
+            raise StoreError("this index has no delta_keys database; rebuild it with "
+                             "`nikgate index build`")
+        _key_of(nik, key)
+        k.mv_size = 8
+        k.mv_data = key
+        if stored == in_key_file:
+            rc = mdb_del(self.txn, self.env.delta_keys, &k, NULL)
+            if rc != MDB_NOTFOUND:
+                _check(rc, "delete delta key")
+            return
+        v.mv_size = 1
+        v.mv_data = &flag
+        _check(mdb_put(self.txn, self.env.delta_keys, &k, &v, 0), "write delta key")
 
     def put_meta(self, bytes key, bytes value):
         cdef MDB_val k, v

@@ -8,7 +8,8 @@
     └── IndexError_                the index on disk cannot serve
         ├── IndexMissingError      no published index at the given path
         ├── IndexFormatError       an index written by an unknown format version
-        └── CorruptRecordError     a stored record failed its checksum
+        ├── CorruptRecordError     a stored record failed its checksum or is unreachable
+        └── IndexDamagedError      `index verify` found damage (build/apply refuse to publish)
 
 A failed verification is a result, not an exception. The gRPC layer maps these classes to
 status codes in one table (server/status.py); nothing else decides a status code.
@@ -59,3 +60,12 @@ class IndexFormatError(IndexError_):
 
 class CorruptRecordError(IndexError_):
     """A stored record failed its xxh3 checksum: the index is damaged, nothing is returned."""
+
+
+class IndexDamagedError(IndexError_):
+    """Verification found a damaged index; `report` (engine.integrity.VerifyReport) says
+    what. A build or delta that fails it is not published."""
+
+    def __init__(self, message: str, *, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

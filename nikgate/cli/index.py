@@ -1,4 +1,4 @@
-"""`nikgate index ...`: build, apply deltas, inspect."""
+"""`nikgate index ...`: build, apply deltas, inspect, verify."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ def register(sub) -> None:
     i = s.add_parser("info", help="print the manifest and storage figures")
     i.add_argument("--index", required=True)
     i.set_defaults(func=_info)
+    v = s.add_parser("verify", help="check every page, record and NIK against the manifest")
+    v.add_argument("--index", required=True)
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=_verify)
 
 
 def _print_summary(title: str, summary: dict, as_json: bool) -> None:
@@ -75,3 +79,23 @@ def _info(args) -> int:
         out["storage"] = idx.stat()
     print(json.dumps(out, indent=2))
     return 0
+
+
+def _verify(args) -> int:
+    """Exit 0 when the index is intact; 3 with one line per kind of problem when not."""
+    from nikgate.engine import NikIndex
+
+    with NikIndex.open(args.index) as idx:
+        report = idx.check_integrity()
+    summary = report.summary()
+    if args.json:
+        emit_json(summary)
+    elif report.ok:
+        print(f"index {args.index} OK: {report.records_walked} records, every page, "
+              f"record and NIK checked in {summary['seconds']} s "
+              f"({summary['records_per_second']} records/s)")
+    else:
+        print(f"index {args.index} is DAMAGED ({len(report.problems)} kind(s) of problem):")
+        for line in report.lines():
+            print(f"  {line}")
+    return 0 if report.ok else 3
