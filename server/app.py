@@ -149,9 +149,9 @@ def server_options(config: Config) -> list[tuple[str, int]]:
         # Covers TCP accept to the client's HTTP/2 SETTINGS (TLS included); grpc's own
         # default is 120 s, which let sockets that never handshake pile up.
         ("grpc.server_handshake_timeout_ms", max(1, round(s.handshake_timeout_seconds * 1000))),
-        # Beyond the cap grpc closes new connections at once (it never evicts old ones;
-        # the worker's shedding thread does that).
-        ("grpc.max_allowed_incoming_connections", limits.connection_cap(s.max_connections)),
+        # Beyond this hard cap grpc closes new connections at accept; it never evicts old
+        # ones. The worker's shedding thread keeps connections near the soft cap instead.
+        ("grpc.max_allowed_incoming_connections", limits.connection_caps(s.max_connections)[1]),
     ]
     if s.idle_timeout_seconds > 0:
         options.append(("grpc.max_connection_idle_ms", round(s.idle_timeout_seconds * 1000)))

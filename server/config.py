@@ -40,8 +40,8 @@ class ServerSection:
     idle_timeout_seconds: float = 300.0      # no call for this long: GOAWAY, then close
     max_connection_age_seconds: float = 3600.0  # GOAWAY at this age (+-10%); 0 = never
     max_connection_age_grace_seconds: float = 30.0  # calls in flight get this to finish
-    max_connections: int = 10_000         # per worker, under the descriptor limit minus
-                                          # a reserve; near it the most idle are shed
+    max_connections: int = 5_000          # per worker (0 = what the descriptor limit
+                                          # allows); above it the most idle are shed
     port_file: str = ""                   # where to write the bound port (tests, demo)
 
 

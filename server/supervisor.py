@@ -6,6 +6,8 @@ process; each worker opens the index read-only and runs its own grpc.aio server 
 with SO_REUSEPORT, and the kernel spreads connections across them. A worker that dies is
 restarted (with a back-off if it keeps dying). SIGTERM/SIGINT: the workers set health to
 NOT_SERVING, drain calls for the grace period and exit; stragglers are killed.
+The supervisor raises the file-descriptor limit to the hard limit first (workers inherit
+it); each worker runs a shedding thread that keeps its connections under the cap.
 
 This module must not import grpc: workers import it after the fork.
 """
@@ -22,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import limits
 from .config import Config
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ def _worker_main(config: Config, host: str, port: int, worker_id: int) -> None:
 
     from . import logs
     from .app import build_server
+    from .shedding import Shedder
 
     logs.configure(config.logging.level)
     stop = asyncio.Event()
@@ -62,6 +66,8 @@ def _worker_main(config: Config, host: str, port: int, worker_id: int) -> None:
             loop.add_signal_handler(sig, stop.set)
         cfg = config.with_overrides(server={"address": f"{host}:{port}"})
         running = await build_server(cfg, port=port, worker_id=worker_id)
+        shedder = Shedder(running.port, limits.connection_caps(cfg.server.max_connections)[0])
+        shedder.start()
         # Everything allocated so far lives as long as the worker: keep it out of the
         # collector's generations, so full collections (tens of ms with ~50k tracked
         # objects) stop landing on calls' p99.
@@ -70,6 +76,7 @@ def _worker_main(config: Config, host: str, port: int, worker_id: int) -> None:
         log.info("worker ready", extra={"worker": worker_id, "pid": os.getpid(), "port": port})
         await stop.wait()
         log.info("worker draining", extra={"worker": worker_id})
+        shedder.stop()
         await running.stop(config.server.grace_seconds)
 
     uvloop.run(run())
@@ -104,6 +111,11 @@ class Supervisor:
     def run(self) -> int:
         cfg = self.config
         host, port = reserve_port(cfg.server.address)
+        soft, hard = limits.raise_nofile_limit()
+        caps = limits.connection_caps(cfg.server.max_connections)
+        log.info("file-descriptor limit raised", extra={
+            "soft": soft, "hard": hard, "connections_per_worker": caps[0],
+            "accepted_per_worker": caps[1]})
         metrics_dir = cfg.metrics.directory or tempfile.mkdtemp(prefix="nikgate-metrics-")
         # prometheus-client reads this when its metrics module is first imported, in the
         # workers after the fork; the supervisor serves the merged view.
