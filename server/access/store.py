@@ -13,8 +13,10 @@ import datetime as dt
 import os
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import lmdb
 
@@ -26,6 +28,7 @@ _USAGE = struct.Struct("<" + "Q" * len(OPERATIONS))
 _BUCKET = struct.Struct("<dd")               # tokens, last refill (unix seconds)
 _VERSION = b"version"
 SYNC_SECONDS = 1.0
+T = TypeVar("T")
 
 
 def today_wib(now: float) -> str:
@@ -60,6 +63,7 @@ class ControlStore(SharedByPath):
         self._usage = self.env.open_db(b"usage")
         self._buckets = self.env.open_db(b"buckets")
         self._meta = self.env.open_db(b"meta")
+        self._scraping = self.env.open_db(b"scraping")   # server/access/scraping.py
         # audited admin changes not yet stored (server/access/admin_audit.py): tx -> intent
         self._intents = self.env.open_db(b"admin_intents")
         self._stop = threading.Event()
@@ -226,3 +230,22 @@ class ControlStore(SharedByPath):
             counts[op] += items
             txn.put(usage_key, _USAGE.pack(*counts), db=self._usage)
         return None
+
+    # -- the scraping guard's shared windows: read per call, one write per observed call ----
+
+    def scraping_state(self, institution: str) -> bytes | None:
+        """The scraping guard's packed state for an institution (its own format)."""
+        with self.env.begin(db=self._scraping) as txn:
+            return txn.get(institution.encode())
+
+    def update_scraping_state(self, institution: str,
+                              update: Callable[[bytes | None], tuple[bytes | None, T]]) -> T:
+        """Read, change and write an institution's scraping state in one write transaction,
+        atomic across workers. `update(old)` returns (new or None to leave it, result) and
+        runs while every worker's writes wait: it must be arithmetic only."""
+        key = institution.encode()
+        with self.env.begin(write=True, db=self._scraping) as txn:
+            new, result = update(txn.get(key))
+            if new is not None:
+                txn.put(key, new)
+        return result
