@@ -38,6 +38,7 @@ from .returns.committer import ReturnCommitter
 from .returns.ledger import AccessLedger
 from .returns.obligations import Enforcer
 from .returns.store import ReturnStore
+from .scrub import IndexScrubber
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,12 @@ async def build_server(config: Config, *, port: int | None = None,
                             suspension_audit(guard), rd.max_overdue, rd.grace_days)
         background.append(asyncio.create_task(_enforce_periodically(enforcer,
                                                                     rd.check_seconds)))
+    # One index scrub per server too; damage found turns health NOT_SERVING via the board.
+    if config.index.scrub_interval_seconds > 0 and worker_id in (None, 0):
+        scrubber = IndexScrubber(index, config.index.scrub_interval_seconds,
+                                 lambda ok, detail: board.report("index", ok, detail),
+                                 config.index.scrub_records_per_second)
+        background.append(asyncio.create_task(scrubber.run()))
     log.info("serving", extra={"port": bound, "records": index.record_count,
                                "generation": index.generation.name})
     return RunningServer(server, bound, health_servicer, board, index, guard, store,

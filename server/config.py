@@ -48,6 +48,8 @@ class ServerSection:
 @dataclass(frozen=True)
 class IndexSection:
     path: str = "var/demo/index"
+    scrub_interval_seconds: float = 3600.0   # re-verify the open index this often; 0 = off
+    scrub_records_per_second: int = 200_000  # the scrub's pace: bounded I/O and CPU
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,12 @@ BATCH_ITEMS = Histogram("nikgate_batch_items", "Items per batch message", ["meth
 INDEX_BUILT = Gauge("nikgate_index_built_timestamp_seconds",
                     "Build time of the oldest index generation a worker serves",
                     multiprocess_mode="min")
+# Set by the one worker that scrubs (worker 0): a Prometheus alert on == 0 pages someone.
+INDEX_SCRUB_OK = Gauge("nikgate_index_scrub_ok", "1 when the last complete scrub of the "
+                       "index passed, 0 when it found damage (server/scrub.py)",
+                       multiprocess_mode="livemin")
+INDEX_SCRUBBED_AT = Gauge("nikgate_index_scrub_timestamp_seconds",
+                          "When the last complete index scrub ended", multiprocess_mode="max")
 SCRAPING_ALERTS = Counter("nikgate_scraping_alerts", "Institutions throttled as possible "
                           "enumeration", ["institution"])
 IN_FLIGHT = Gauge("nikgate_in_flight", "Calls in flight", multiprocess_mode="livesum")
