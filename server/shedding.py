@@ -138,7 +138,7 @@ class Shedder:
         self._unlogged += shed
         now = time.monotonic()
         if now - self._logged_at >= _LOG_EVERY:
-            log.warning("connections near the cap: most idle shed",
+            log.warning("connections over the cap: most idle shed",
                         extra={"shed": self._unlogged, "shed_total": self.shed_total,
                                "connections": len(conns), "cap": self.cap, "port": self.port})
             self._logged_at, self._unlogged = now, 0

@@ -269,3 +269,59 @@ def test_shedding_takes_silent_sockets_before_ones_that_sent_data():
         finally:
             for s in clients + accepted:
                 s.close()
+
+
+def _fds_and_rss_kb(pid: int) -> tuple[int, int]:
+    try:
+        rss = next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text()
+                   .splitlines() if x.startswith("VmRSS"))
+        return len(os.listdir(f"/proc/{pid}/fd")), rss
+    except (OSError, StopIteration):
+        return 0, 0
+
+
+@pytest.mark.slow
+def test_the_probe_flood_at_the_default_limits(server_config, certs, tmp_path):
+    """The probe's shape at default limits (two workers, 5 s handshake timeout, cap 5000):
+    12,000 plain TCP connections opened as fast as possible and held. Prints what the
+    workers held over time and how new-connection calls fared."""
+    total = 12_000
+    cfg = _write_config(tmp_path / "n.toml", server_config, workers=2)
+    served = Served(cfg, tmp_path)
+    held: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers := subprocess.run(
+                ["pgrep", "-P", str(served.proc.pid)], capture_output=True,
+                text=True).stdout.split()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pids = [int(p) for p in workers]
+        baseline = [_fds_and_rss_kb(p) for p in pids]
+        t0 = time.monotonic()
+        for _ in range(total):
+            try:
+                held.append(socket.create_connection(("127.0.0.1", served.port), 2.0))
+            except OSError:
+                pass
+        opened_in = time.monotonic() - t0
+        samples, calls = [], []
+        while time.monotonic() < t0 + 12:
+            samples.append((round(time.monotonic() - t0, 1),
+                            [_fds_and_rss_kb(p) for p in pids]))
+            calls.append(_health_on_a_new_connection(served.port, certs, timeout=5,
+                                                     wait_for_ready=False))
+            time.sleep(0.5)
+    finally:
+        for s in held:
+            s.close()
+        served.stop()
+    print(f"\nopened {len(held)} of {total} in {opened_in:.2f} s; baseline (fds, rss kB) "
+          f"{baseline}")
+    for at, per_worker in samples:
+        print(f"  t={at:5.1f}s workers (fds, rss kB) {per_worker}")
+    print(f"new-connection calls: {calls}")
+    shed_lines = [x for x in served.log_path.read_text().splitlines() if "most idle" in x]
+    print(f"shedding log lines: {len(shed_lines)}; first: {shed_lines[:1]}")
+    assert sum(isinstance(c, float) for c in calls) >= 0.8 * len(calls), calls
+    # Every flood socket is gone from the workers after the handshake timeout.
+    assert max(f for f, _ in samples[-1][1]) < max(f for f, _ in baseline) + 100, samples[-1]
