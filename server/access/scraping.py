@@ -10,6 +10,9 @@ Every item of every call is judged (docs/access.md, "The scraping guard"):
   before, in this call or an earlier one (someone walking serials). Order inside a batch
   does not matter, so shuffling a walk or interleaving real NIKs does not hide it; a walk
   split round-robin over W workers still shows as steps of W inside each worker's block.
+  Calls of up to 256 items are read whole; larger ones through WINDOWS runs of WINDOW
+  items at random places spread over the whole batch (parsing every NIK of a 1000-item
+  call and keeping its blocks would cost ~120 us; the sample costs ~30 us).
 
 Both feed exponentially decayed counters kept per institution in the shared control store
 (one short LMDB write transaction per call), so every worker sees one window and one
@@ -231,6 +234,13 @@ class ScrapingGuard:
     def throttled(self, institution: str) -> bool:
         raw = self.states.scraping_state(institution)
         return raw is not None and _UNTIL.unpack_from(raw, _UNTIL_OFFSET)[0] > self.clock()
+
+    def reset(self, institution: str) -> None:
+        """Forget an institution's evidence and lift its throttle, in every worker (an
+        operator's decision after review; tests that share a store)."""
+        self.states.update_scraping_state(institution, lambda _raw: (_STATE.pack(*_EMPTY), None))
+        with self._lock:
+            self._recent.pop(institution, None)
 
     def evidence(self, institution: str) -> Evidence | None:
         """The stored window counts (decayed to the last update), for tools and tests."""
