@@ -26,15 +26,15 @@ DEF K_REGION_NAME = 7
 DEF MAX_FIELDS = 32
 
 
-cdef inline unsigned char _miss_status(Env env, MDB_txn *txn, uint64_t nik,
-                                       int rc) noexcept nogil:
+cdef inline unsigned char _miss_status(Env env, MDB_txn *txn, uint64_t nik, int rc,
+                                       int *side) noexcept nogil:
     """The status of a NIK mdb_get did not return. NOT_FOUND only when LMDB said "not
     found" and the key file and delta side table agree the index does not hold it; a
     NIK they hold is in a page the B-tree can no longer reach: CORRUPT, never "no such
     person". Runs only on a miss, so a found NIK pays nothing for it."""
     if rc != MDB_NOTFOUND:
         return ITEM_CORRUPT
-    return ITEM_NOT_FOUND if key_stored(env, txn, nik) == 0 else ITEM_CORRUPT
+    return ITEM_NOT_FOUND if key_stored(env, txn, nik, side) == 0 else ITEM_CORRUPT
 
 
 cdef inline int64_t days_from_civil(int64_t y, int m, int d) noexcept nogil:
@@ -176,6 +176,7 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
     cdef int stored_len
     cdef Claim *c
     cdef int rc = 0
+    cdef int side = -1   # whether the delta side table has entries, asked on a first miss
 
     if nf > MAX_FIELDS:
         raise ValueError(f"at most {MAX_FIELDS} claimed fields")
@@ -258,11 +259,12 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
                     k.mv_data = key
                     rc = mdb_get(txn, env.records, &k, &v)
                     if rc != MDB_SUCCESS:
-                        st[i] = _miss_status(env, txn, keys[i], rc)
+                        st[i] = _miss_status(env, txn, keys[i], rc, &side)
                         if rc == MDB_NOTFOUND:
                             rc = MDB_SUCCESS
                         else:
                             # an LMDB error leaves the transaction unusable: go on in a new one
+                            side = -1
                             mdb_txn_abort(txn)
                             txn = NULL
                             rc = mdb_txn_begin(env.env, NULL, MDB_RDONLY, &txn)
@@ -374,7 +376,7 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
     cdef MDB_txn *txn = NULL
     cdef MDB_val k, v
     cdef unsigned char key[8]
-    cdef int rc = 0, rc_get
+    cdef int rc = 0, rc_get, side
     cdef const unsigned char *rec
 
     if nf > MAX_FIELDS:
@@ -401,6 +403,7 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
         seg_start = 0
         while seg_start < n:
             seg_end = n
+            side = -1
             with nogil:
                 rc = mdb_txn_begin(env.env, NULL, MDB_RDONLY, &txn)
                 if rc == MDB_SUCCESS:
@@ -412,7 +415,7 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
                         k.mv_data = key
                         rc_get = mdb_get(txn, env.records, &k, &v)
                         if rc_get != MDB_SUCCESS:
-                            st[i] = _miss_status(env, txn, keys[i], rc_get)
+                            st[i] = _miss_status(env, txn, keys[i], rc_get, &side)
                             if rc_get != MDB_NOTFOUND:
                                 seg_end = i + 1
                                 break

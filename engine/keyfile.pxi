@@ -22,6 +22,7 @@ cdef extern from "xxhash.h" nogil:
 
 DEF KEYS_HEADER = 16
 DEF KEYS_BUFFER = 4096
+DEF KEYS_STRIDE = 256   # one key in 256 is copied to a small top array (see keys_contain)
 cdef uint64_t KEYS_MAGIC = 0x315359454b4b494e  # b"NIKKEYS1" read as a little-endian u64
 cdef uint64_t KEYSET_SEED = 0x6e696b6761746531  # "nikgate1" as big-endian ASCII: a fixed tag
 
@@ -60,13 +61,33 @@ cdef inline Py_ssize_t keys_lower_bound(const uint64_t *keys, Py_ssize_t n,
     return lo
 
 
+cdef inline bint keys_contain(const uint64_t *keys, Py_ssize_t n, const uint64_t *top,
+                              Py_ssize_t ntop, uint64_t nik) noexcept nogil:
+    """Binary search in two steps: the top array (every KEYS_STRIDE-th key, in cache)
+    picks a 2 KiB block of the mmapped file, searched next. One search over the whole
+    file cost ~470 ns at 1M keys (a cache miss per step)."""
+    cdef Py_ssize_t b = keys_lower_bound(top, ntop, nik), lo, i
+    if b < ntop and top[b] == nik:
+        return True
+    if b == 0:
+        return False
+    lo = (b - 1) * KEYS_STRIDE
+    i = lo + keys_lower_bound(keys + lo, min(n - lo, KEYS_STRIDE), nik)
+    return i < n and keys[i] == nik
+
+
 cdef class KeyFile:
     """A generation's key file, mmapped read-only; safe to share across threads."""
     cdef object _mm
     cdef const unsigned char[:] _view
     cdef const uint64_t *keys
+    cdef uint64_t *top
+    cdef Py_ssize_t ntop
     cdef readonly Py_ssize_t count
     cdef readonly str path
+
+    def __dealloc__(self):
+        free(self.top)
 
     def __cinit__(self, str path):
         import mmap
@@ -88,13 +109,19 @@ cdef class KeyFile:
                              f"{KEYS_HEADER + 8 * self.count}: it is damaged; rebuild the "
                              "index with `nikgate index build`")
         self.keys = <const uint64_t *>(base + KEYS_HEADER)
+        self.ntop = (self.count + KEYS_STRIDE - 1) // KEYS_STRIDE
+        self.top = <uint64_t *>malloc(max(self.ntop, 1) * sizeof(uint64_t))
+        if self.top == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t i
+        for i in range(self.ntop):
+            self.top[i] = self.keys[i * KEYS_STRIDE]
 
     def __len__(self):
         return self.count
 
     def __contains__(self, uint64_t nik):
-        cdef Py_ssize_t i = keys_lower_bound(self.keys, self.count, nik)
-        return i < self.count and self.keys[i] == nik
+        return keys_contain(self.keys, self.count, self.top, self.ntop, nik)
 
     def key_at(self, Py_ssize_t i):
         if not 0 <= i < self.count:

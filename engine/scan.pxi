@@ -5,14 +5,22 @@
 DEF MAX_LISTED = 10   # NIKs named per kind of problem; the counts cover the rest
 
 
-cdef int key_stored(Env env, MDB_txn *txn, uint64_t nik) noexcept nogil:
+cdef int key_stored(Env env, MDB_txn *txn, uint64_t nik, int *side) noexcept nogil:
     """Whether the index holds `nik` by its key file and delta side table (not by the
-    B-tree): 1 stored, 0 not stored (or no key file to ask), -1 cannot tell."""
+    B-tree): 1 stored, 0 not stored (or no key file to ask), -1 cannot tell.
+
+    `side` caches, per transaction, whether the side table has entries (-1 = not asked
+    yet): a lookup in an empty one cost ~300 ns, the key file search ~170 ns."""
     cdef MDB_val k, v
+    cdef MDB_stat st
     cdef unsigned char key[8]
     cdef int rc
-    cdef Py_ssize_t i
-    if env.has_delta_keys:
+    if env.has_delta_keys and side[0] < 0:
+        rc = mdb_stat(txn, env.delta_keys, &st)
+        if rc != MDB_SUCCESS:
+            return -1
+        side[0] = 1 if st.ms_entries > 0 else 0
+    if env.has_delta_keys and side[0] > 0:
         _key_of(nik, key)
         k.mv_size = 8
         k.mv_data = key
@@ -25,17 +33,18 @@ cdef int key_stored(Env env, MDB_txn *txn, uint64_t nik) noexcept nogil:
             return -1
     if env.key_array == NULL:
         return 0
-    i = keys_lower_bound(env.key_array, env.key_count, nik)
-    return 1 if i < env.key_count and env.key_array[i] == nik else 0
+    return 1 if keys_contain(env.key_array, env.key_count, env.key_top, env.key_ntop,
+                             nik) else 0
 
 
 def py_key_stored(Env env, uint64_t nik):
     """key_stored in its own read transaction (tests and tools): 1, 0 or -1."""
     cdef MDB_txn *txn
+    cdef int side = -1
     env._alive()
     _check(mdb_txn_begin(env.env, NULL, MDB_RDONLY, &txn), "begin")
     try:
-        return key_stored(env, txn, nik)
+        return key_stored(env, txn, nik, &side)
     finally:
         mdb_txn_abort(txn)
 

@@ -40,6 +40,8 @@ cdef class Env:
     cdef KeyFile keyfile
     cdef const uint64_t *key_array
     cdef Py_ssize_t key_count
+    cdef const uint64_t *key_top
+    cdef Py_ssize_t key_ntop
     cdef readonly bint readonly
     cdef readonly str path
     cdef object writer   # the open WriteTxn, aborted before the environment closes
@@ -130,6 +132,8 @@ cdef class Env:
         self.keyfile = keys
         self.key_array = keys.keys
         self.key_count = keys.count
+        self.key_top = keys.top
+        self.key_ntop = keys.ntop
 
     @property
     def keys(self):
