@@ -176,6 +176,7 @@ async def build_server(config: Config, *, port: int | None = None,
     policy = AccessPolicy(store, config.access.refresh_seconds)
     auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca), policy)
     scraping = ScrapingGuard(
+        store=store, grants=policy.grant,   # windows and throttles shared by every worker
         alert=lambda institution, _reason: metrics.SCRAPING_ALERTS.labels(institution).inc())
     rd = config.return_data
     returns = ReturnStore.shared(rd.store)

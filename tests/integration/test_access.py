@@ -228,10 +228,12 @@ def test_a_quota_is_exact_across_two_workers_and_survives_a_restart(server_confi
         store.close()
 
 
-def test_enumeration_gets_throttled(server_config, certs, tmp_path, index):
+def test_enumeration_gets_throttled(own_stores, certs, tmp_path, index):
     from .conftest import ServerThread
 
-    own = ServerThread(server_config)  # a fresh guard: throttling is per worker and sticky
+    # stores of its own: a throttle is shared by every worker through the control store
+    cfg, _ = own_stores(full_grant("bank-a"))
+    own = ServerThread(cfg)
     try:
         (tmp_path / "ca.crt").write_bytes(certs.ca)
         (tmp_path / "c.key").write_bytes(certs.good[0])
