@@ -191,7 +191,8 @@ async def build_server(config: Config, *, port: int | None = None,
                                    s.max_stream_seconds), call_audit, signer)
     verification = VerificationHandlers(index, access, s.max_batch_items)
     lookup = LookupHandlers(index, access, s.max_batch_items)
-    admin = AdminHandlers(store)
+    admin = AdminHandlers(store, *((config.audit.directory, config.audit.key)
+                                   if config.audit.enabled else ()))
     return_data = ReturnDataHandlers(returns, committer, access, rd.stream_window)
     routes = {
         "Verification": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from nikgate.errors import InvalidInputError
@@ -42,19 +43,25 @@ def _from_pb(m: pb.Grant) -> Grant:
 class AdminHandlers:
     """Operator certificates only: the guard checks the role before a request is parsed."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, audit_dir: str | None = None,
+                 audit_key: str | None = None) -> None:
         self.store = store
+        # Changes take their turn on the "admin" audit stream, as the CLI's do: the change
+        # and its record there succeed or fail together (the per-call record comes on top).
+        self.audit_dir = audit_dir
+        self.audit_key = audit_key
 
     def _admin(self, call: Call, action: str, detail: str) -> Admin:
         call.operation = f"admin.{action}"
         call.purpose = detail[:500]   # what changed goes to the audit record of this call
-        return Admin(self.store, operator=call.caller.principal if call.caller else "-")
+        return Admin(self.store, operator=call.caller.principal if call.caller else "-",
+                     audit_dir=self.audit_dir, audit_key=self.audit_key)
 
     async def add_institution(self, req: pb.AddInstitutionRequest, call: Call) -> pb.Institution:
         if not req.name:
             raise InvalidInputError("name is empty", field="name")
         admin = self._admin(call, "institution.add", f"{req.id}: {req.name} ({req.kind})")
-        inst = admin.add_institution(req.id, req.name, req.kind or "other")
+        inst = await _off_loop(admin.add_institution, req.id, req.name, req.kind or "other")
         return pb.Institution(**dataclasses.asdict(inst))
 
     async def list_institutions(self, req: pb.ListInstitutionsRequest,
@@ -69,7 +76,7 @@ class AdminHandlers:
     async def set_grant(self, req: pb.Grant, call: Call) -> pb.Grant:
         admin = self._admin(call, "grant.set", f"{req.institution}: "
                                                f"{','.join(req.operations)}")
-        return _to_pb(admin.set_grant(_from_pb(req)))
+        return _to_pb(await _off_loop(admin.set_grant, _from_pb(req)))
 
     async def set_grant_status(self, req: pb.SetGrantStatusRequest, call: Call) -> pb.Grant:
         if req.status not in ("active", "suspended", "revoked"):
@@ -79,7 +86,8 @@ class AdminHandlers:
             raise InvalidInputError("a reason is required to suspend or revoke",
                                     field="reason")
         admin = self._admin(call, f"grant.{req.status}", f"{req.institution}: {req.reason}")
-        return _to_pb(admin.set_status(req.institution, req.status, req.reason))
+        return _to_pb(await _off_loop(admin.set_status, req.institution, req.status,
+                                      req.reason))
 
     async def get_grant(self, req: pb.GetGrantRequest, call: Call) -> pb.Grant:
         self._admin(call, "grant.get", req.institution)
@@ -92,3 +100,8 @@ class AdminHandlers:
         admin = self._admin(call, "usage.get", req.institution)
         u = admin.usage(req.institution, req.day or None)
         return pb.Usage(institution=req.institution, day=u.day, items=u.items, total=u.total)
+
+
+async def _off_loop(fn, *args):
+    """Run an admin change in a thread: it may wait its turn on the admin audit stream."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
