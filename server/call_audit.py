@@ -129,13 +129,13 @@ class CallAudit:
         except AuditUnavailable:
             log.error("could not audit a cancelled call", extra={"tx": call.tx})
 
-    async def refused(self, call: Call, code: str) -> None:
-        """Audit a refused call; returns once a record standing for it is written."""
-        if self.log is None:
-            return
-        if self.budget.take(principal_of(call)):
+    async def refused(self, call: Call, code: str) -> bool:
+        """Audit a refused call; returns once a record standing for it is written: True
+        when that is its own record, False when a summary's (the caller is over budget,
+        so its refusals are not logged one by one either)."""
+        if self.log is None or self.budget.take(principal_of(call)):
             self.record(call, code)
-            return
+            return True
         if not self.log.usable:
             raise self.unavailable(call.tx)
         key = (principal_of(call), call.method, code, call.channel)
@@ -151,6 +151,7 @@ class CallAudit:
         metrics.REFUSALS_SUMMARISED.labels(principal_of(call)).inc()
         if not await asyncio.shield(s.done):
             raise self.unavailable(call.tx)
+        return False
 
     def _flush(self) -> None:
         self._flush_handle = None

@@ -170,13 +170,13 @@ class CallGuard:
                       context: grpc.aio.ServicerContext) -> None:
         """Audit a refusal (within the refusal budget or in a summary), then answer it."""
         self._metrics(call, code, batched)
-        if code != "UNAVAILABLE" or not isinstance(error, NikgateError) or (
-                self.audit.usable):
-            try:
-                await self.audit.refused(call, code)
-            except NikgateError as e:   # the audit itself failed: say that instead
-                error = e
-        _log_failure(call, code, error)
+        logged = True
+        try:
+            logged = await self.audit.refused(call, code)
+        except NikgateError as e:   # the audit itself failed: say that instead
+            error = e
+        if logged:   # past the refusal budget the summary record stands for the log line too
+            _log_failure(call, code, error)
         await abort_with(context, error, call.tx)
 
     # -- unary -----------------------------------------------------------------------------

@@ -44,12 +44,21 @@ class Served:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nikgate", "serve", "--config", str(config_path)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Drained by a thread: a full stderr pipe would block the server's logging
+        self._err: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + 60
         while not port_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("serve did not start: " + self.proc.stderr.read())
+                self._reader.join(5)
+                raise RuntimeError("serve did not start: " + "".join(self._err))
             time.sleep(0.1)
         self.port, self.metrics_port = map(int, port_file.read_text().split())
+
+    def _drain(self) -> None:
+        for line in self.proc.stderr:
+            self._err.append(line)
 
     def workers(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
@@ -57,13 +66,15 @@ class Served:
         return sorted(int(p) for p in out.split())
 
     def stop(self) -> str:
-        self.proc.send_signal(signal.SIGTERM)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=30)
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
+            self.proc.wait()
+        self._reader.join(10)
+        return "".join(self._err)
 
 
 @pytest.fixture
