@@ -136,7 +136,7 @@ def server_credentials(config: Config) -> grpc.ServerCredentials:
 
 
 def server_options(config: Config) -> list[tuple[str, int]]:
-    """grpc core channel args for one worker's server (docs/security-connections.md)."""
+    """grpc core channel args for one worker's server (docs/security.md)."""
     s = config.server
     options = [
         ("grpc.max_receive_message_length", s.max_message_bytes),

@@ -33,7 +33,7 @@ class ServerSection:
                                           # after this long; the client opens a new one
     keepalive_min_time_seconds: int = 10  # pings more often than this are bad behaviour
     grace_seconds: float = 10.0           # drain time on shutdown
-    # Connection limits (docs/security-connections.md). A connection costs a descriptor
+    # Connection limits (docs/security.md). A connection costs a descriptor
     # from accept on, before any certificate is seen, so these bound what a peer without
     # a certificate can hold.
     handshake_timeout_seconds: float = 5.0   # TLS + HTTP/2 preface must finish by then
