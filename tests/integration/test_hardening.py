@@ -448,3 +448,47 @@ def test_networks_in_a_grant_are_validated():
     with pytest.raises(InvalidInputError):
         validate(full_grant("bank-a", purposes=("Free text with a NIK 3201014507900001",)))
 
+
+
+# -- 11: validation gaps, through the server --------------------------------------------------
+
+def test_lowercase_names_nfkc_and_empty_inputs_get_clear_answers(server, certs, person):
+    nik, record = person
+    name = record["NAMA_LGKP"]
+    with channel(server.port, certs) as ch:
+        verify = ch.unary_unary("/nikgate.v1.Verification/Verify",
+                                vpb.VerifyRequest.SerializeToString,
+                                vpb.VerifyResponse.FromString)
+        # lower-case field names are the canonical ones; a no-break space is a space
+        got = verify(vpb.VerifyRequest(nik=nik, claims={"nama_lgkp": name.replace(" ", "\u00a0")}),
+                     timeout=10)
+        assert got.fields[0].field == "NAMA_LGKP" and got.fields[0].outcome == 2  # MATCH
+        for request, field, reason in (
+                (vpb.VerifyRequest(claims={"NAMA_LGKP": "X"}), "nik", "EMPTY"),
+                (vpb.VerifyRequest(nik=nik), "claims", ""),
+                (vpb.VerifyRequest(nik=nik, claims={"NAMA_LGKP": "X"},
+                                   thresholds={"NAMA_LGKP": 0}), "thresholds", "")):
+            with pytest.raises(grpc.RpcError) as info:
+                verify(request, timeout=10)
+            assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            bad = [d for d in _details(info.value) if isinstance(d, error_details_pb2.BadRequest)]
+            assert bad[0].field_violations[0].field == field, info.value.details()
+            assert bad[0].field_violations[0].reason == reason
+
+
+def test_get_usage_refuses_impossible_days_and_unknown_institutions(server, certs):
+    from nikgate.v1 import admin_pb2
+
+    with channel(server.port, certs, "operator") as ch:
+        get_usage = ch.unary_unary("/nikgate.v1.Admin/GetUsage",
+                                   admin_pb2.GetUsageRequest.SerializeToString,
+                                   admin_pb2.Usage.FromString)
+        for request, field in ((admin_pb2.GetUsageRequest(institution="bank-a",
+                                                          day="2026-13-45"), "day"),
+                               (admin_pb2.GetUsageRequest(institution="nobody-here"),
+                                "institution")):
+            with pytest.raises(grpc.RpcError) as info:
+                get_usage(request, timeout=10)
+            assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            bad = [d for d in _details(info.value) if isinstance(d, error_details_pb2.BadRequest)]
+            assert bad[0].field_violations[0].field == field
