@@ -134,10 +134,6 @@ def _normal_bytes(raw: bytes) -> bytes:
     return raw if normal is text else normal.encode("utf-8", "surrogateescape")
 
 
-def _is_token_byte(c: int) -> bool:
-    return (48 <= c <= 57) or (65 <= c <= 90) or c >= 0x80
-
-
 def _raw_tokens(text: bytes) -> list[bytes]:
     out: list[bytes] = []
     cur = bytearray()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from nikgate.redact import redact
-
 SEX: Final = ("LAKI-LAKI", "PEREMPUAN")
 BLOOD_TYPE: Final = (
     "A", "B", "AB", "O", "A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-", "TIDAK TAHU",
@@ -203,13 +201,3 @@ DELTA_CHANGE_COLUMN: Final = "PERUBAHAN"
 DELTA_CHANGES: Final = ("BARU", "UBAH", "HAPUS")  # new record, full update, removal
 
 MAX_TEXT_BYTES: Final = 255
-
-
-def field_by_name(name: str) -> Field:
-    """The Field for a column name such as "NAMA_LGKP" (case-insensitive)."""
-    try:
-        return Field[name.strip().upper()]
-    except KeyError:
-        raise KeyError(
-            f"unknown field '{redact(name)}'; known fields: {', '.join(f.name for f in Field)}"
-        ) from None

@@ -15,8 +15,6 @@ from .pick import Weighted
 
 # Naming traditions ("groups"); names.py has one pool set per group.
 JAWA, SUNDA, MELAYU, MINANG, BATAK, BALI, BUGIS, TIONGHOA, TIMUR = range(9)
-GROUP_NAMES = ("JAWA", "SUNDA", "MELAYU", "MINANG", "BATAK", "BALI", "BUGIS", "TIONGHOA",
-               "TIMUR")
 
 # TIMUR (eastern Christian naming: baptismal given name + family name) has regional
 # family-name pools; the sub-pool is chosen by province.

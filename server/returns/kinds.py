@@ -20,7 +20,7 @@ KINDS: dict[str, tuple[re.Pattern[str], str]] = {
                     "1-40 letters, digits or '-'"),
 }
 MAX_RECORD_ID = 64
-_RECORD_ID = re.compile(r"[!-~]{1,64}")  # printable ASCII, no spaces: MAX_RECORD_ID
+_RECORD_ID = re.compile(rf"[!-~]{{1,{MAX_RECORD_ID}}}")  # printable ASCII, no spaces
 
 
 def value_problem(kind: str, value: str) -> str | None:
