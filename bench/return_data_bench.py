@@ -333,7 +333,7 @@ def pre_access(address: str, creds: dict[str, str], niks: list[str], batch: int,
             req = pb.VerifyBatchRequest(
                 niks=chunk, fields=["NAMA_LGKP"],
                 columns=[pb.ClaimColumn(values=[""] * len(chunk))],
-                purpose="return-data benchmark: pre-access").SerializeToString()
+                purpose="return-data-bench").SerializeToString()
             pending.append(call.future(req, timeout=30))
             if len(pending) >= in_flight:
                 settle(pending.pop(0))
