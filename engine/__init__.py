@@ -1,6 +1,8 @@
 """The NIK index: warehouse ingest, LMDB store and the compiled verification core.
 
-The public API is this facade; nothing outside the engine imports `_core` directly.
+The public API is this facade: code outside the engine (server, clients, CLI) never imports
+`_core` directly. Only tests and bench/engine_bench.py do, to compare the compiled core with
+the pure-Python reference and to locate the built extension.
 """
 
 from nikgate.regions import load_regions as _load_regions

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import lmdb
 
-from nikgate.engine import _core
+from nikgate.engine import check_nik
+from nikgate.errors import InvalidNikError
 
 from ..sharing import SharedByPath
 from .kinds import KINDS, record_id_ok, value_problem
@@ -138,13 +139,13 @@ class ReturnStore(SharedByPath):
                                    "ASCII characters without spaces"))
                 status[i] = REJECTED
                 continue
-            reason, value, _ = _core.py_nik_parse(sub.niks[i])
-            if reason:
+            try:
+                parsed[i] = check_nik(sub.niks[i])
+            except InvalidNikError:
                 rejections.append((i, MALFORMED_NIK, "nik is not a valid NIK (check it with "
                                    "`nikgate nik check`)"))
                 status[i] = REJECTED
                 continue
-            parsed[i] = value
             kind = sub.kinds[i]
             if kind not in sub.kinds_granted:
                 known = "" if kind in KINDS else " (not a known kind)"
