@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 from nikgate import __version__
@@ -50,7 +52,17 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()   # a reader that went away shows up here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader closed early (`nikgate ... | head`): end quietly. Point stdout at
+        # devnull so the interpreter's final flush of what is still buffered cannot raise
+        # again, and exit 141 (128 + SIGPIPE) as a C tool killed by SIGPIPE would: the shell
+        # ignores it in a pipeline, while a script checking the status sees the output
+        # was cut short.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except InvalidInputError as e:
         print(f"nikgate: invalid input: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +122,22 @@ def test_demo_serves_and_its_printed_call_works(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`nikgate data generate --out - | head`: the command stops without a BrokenPipeError
+    traceback and exits 141 (128 + SIGPIPE), as a C tool would."""
+    exe = Path(sys.executable).with_name("nikgate")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "nikgate"]
+    proc = subprocess.Popen(
+        [*cmd, "data", "generate", "--records", "20000", "--seed", "1", "--out", "-"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    head = proc.stdout.read(4096)       # a few lines, far less than 20,000 rows
+    proc.stdout.close()                 # the reader goes away, like `head` does
+    stderr = proc.stderr.read().decode()
+    code = proc.wait(timeout=120)
+    assert head.startswith(b"NIK"), head[:80]
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert code == 141, (code, stderr)
