@@ -56,6 +56,8 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
+from nikgate.loadgen.percentiles import nearest_rank
+
 ROOT = Path(__file__).resolve().parent.parent
 V = "/nikgate.v1.Verification/"
 FIELDS = ("NAMA_LGKP", "TGL_LHR")
@@ -502,13 +504,12 @@ def _percentiles(values: list[int]) -> dict[str, float | None]:
     if not values:
         return {k: None for k in ("p50", "p90", "p99", "p999", "max", "mean")}
     v = sorted(values)
-    n = len(v)
 
-    def at(q: float) -> float:
-        return v[min(n - 1, max(0, int(round(q * n + 0.5)) - 1))] / 1e6  # nearest rank, ms
+    def at(p: float) -> float:
+        return nearest_rank(v, p) / 1e6  # ns -> ms
 
-    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "p999": at(0.999),
-            "max": v[-1] / 1e6, "mean": sum(v) / n / 1e6}
+    return {"p50": at(50), "p90": at(90), "p99": at(99), "p999": at(99.9),
+            "max": v[-1] / 1e6, "mean": sum(v) / len(v) / 1e6}
 
 
 def _collapsed_summary(paths: list[Path], top: int = 25) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 workload.py builds the items (NIK mixes) and request messages; runner.py drives M client
 processes x C channels in closed or open loop; histogram.py wraps HDR histograms;
-report.py turns the processes' results into a report (table, JSON, PNG); peers.py runs
-the same batched verification against Redis and PostgreSQL for compare mode.
+percentiles.py is the nearest-rank percentile of kept samples; report.py turns the
+processes' results into a report (table, JSON, PNG); peers.py runs the same batched
+verification against Redis and PostgreSQL for compare mode.
 """

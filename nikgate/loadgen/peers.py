@@ -70,6 +70,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .percentiles import nearest_rank
+
 FIELDS = ("NAMA_LGKP", "TGL_LHR")
 Batch = tuple[list[str], list[str], list[str]]
 
@@ -277,13 +279,6 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text[-lines:]) or "(empty log)"
 
 
-def _percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 def _check_batches(batches: list[Batch]) -> None:
     if not batches:
         raise ValueError("no batches to run")
@@ -332,7 +327,8 @@ async def _drive(name: str, batches: list[Batch], seconds: float, concurrency: i
         batches=len(latencies),
         seconds=elapsed,
         items_per_s=state["items"] / elapsed if elapsed > 0 else 0.0,
-        batch_ms={f"p{p}": _percentile(latencies, p) * 1000 for p in (50, 90, 99)},
+        batch_ms={f"p{p}": nearest_rank(latencies, p) * 1000 if latencies else 0.0
+                  for p in (50, 90, 99)},
         matched=state["matched"],
         error=state["error"],
     )
