@@ -177,7 +177,8 @@ async def build_server(config: Config, *, port: int | None = None,
     auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca), policy)
     scraping = ScrapingGuard(
         store=store, grants=policy.grant,   # windows and throttles shared by every worker
-        alert=lambda institution, _reason: metrics.SCRAPING_ALERTS.labels(institution).inc())
+        alert=lambda institution, _reason: metrics.SCRAPING_ALERTS.labels(institution).inc()
+    ) if config.access.scraping_guard else None
     rd = config.return_data
     returns = ReturnStore.shared(rd.store)
     ledger = AccessLedger(returns, rd.ledger_flush_seconds)

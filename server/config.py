@@ -74,6 +74,8 @@ class AccessSection:
     store: str = "var/demo/control"   # institutions, grants and usage (LMDB)
     refresh_seconds: float = 0.2      # how often workers look for grant changes
     enforce: bool = True              # false only for benchmarks: identity still checked
+    scraping_guard: bool = True       # false only for load tests that sweep a small index
+                                      # (they look like enumeration, rightly)
 
 
 @dataclass(frozen=True)
