@@ -7,18 +7,16 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Generic, TypeVar
 
+from nikgate.methods import rpc
 from nikgate.v1 import lookup_pb2, verification_pb2
 
 M = TypeVar("M")
 
 # The unary methods both clients call with raw bytes, and the stream.
-UNARY_METHODS = (
-    ("Verify", "/nikgate.v1.Verification/Verify"),
-    ("VerifyBatch", "/nikgate.v1.Verification/VerifyBatch"),
-    ("Lookup", "/nikgate.v1.Lookup/Lookup"),
-    ("LookupBatch", "/nikgate.v1.Lookup/LookupBatch"),
-)
-STREAM_METHOD = "/nikgate.v1.Verification/VerifyStream"
+UNARY_METHODS = tuple((name, rpc(service, name).path) for service, name in (
+    ("Verification", "Verify"), ("Verification", "VerifyBatch"),
+    ("Lookup", "Lookup"), ("Lookup", "LookupBatch")))
+STREAM_METHOD = rpc("Verification", "VerifyStream").path
 
 
 def raw(b: bytes) -> bytes:

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import grpc
 
+from nikgate.methods import rpc
 from nikgate.v1 import return_data_pb2 as pb
 
 from .connection import Connection
 from .requests import raw
 
-SUBMIT_METHOD = "/nikgate.v1.ReturnData/Submit"
-OBLIGATIONS_METHOD = "/nikgate.v1.ReturnData/Obligations"
+SUBMIT_METHOD = rpc("ReturnData", "Submit").path
+OBLIGATIONS_METHOD = rpc("ReturnData", "Obligations").path
 # A broken stream is retried on these; anything else (a bad batch, no grant) is final.
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
                        grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL,

@@ -12,15 +12,17 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from nikgate.methods import rpc
+
 WORKLOADS = ("verify", "verify_batch", "verify_stream", "lookup", "return_data")
 STREAMING = ("verify_stream", "return_data")
 FIELDS = ("NAMA_LGKP", "TGL_LHR")
 METHODS = {
-    "verify": "/nikgate.v1.Verification/Verify",
-    "verify_batch": "/nikgate.v1.Verification/VerifyBatch",
-    "verify_stream": "/nikgate.v1.Verification/VerifyStream",
-    "lookup": "/nikgate.v1.Lookup/Lookup",
-    "return_data": "/nikgate.v1.ReturnData/Submit",
+    "verify": rpc("Verification", "Verify").path,
+    "verify_batch": rpc("Verification", "VerifyBatch").path,
+    "verify_stream": rpc("Verification", "VerifyStream").path,
+    "lookup": rpc("Lookup", "Lookup").path,
+    "return_data": rpc("ReturnData", "Submit").path,
 }
 
 
