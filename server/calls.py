@@ -15,15 +15,17 @@ long-lived stream cannot outlive a revocation or a grant change unnoticed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+import lmdb
 from google.protobuf.message import DecodeError, Message
 
 from nikgate.errors import InvalidInputError, NikgateError
@@ -38,6 +40,7 @@ from .receipts import ReceiptSigner
 from .status import (
     DeadlineCapExceeded,
     Overloaded,
+    StorageUnavailable,
     StreamLifetimeReached,
     abort_with,
     status_code_of,
@@ -132,10 +135,19 @@ class CallGuard:
 
     # -- the steps every message takes ---------------------------------------------------
 
-    def _admit(self) -> None:
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the worker's `max_in_flight` places, or Overloaded."""
         if self.in_flight >= self.limits.max_in_flight:
             raise Overloaded(f"server busy: {self.in_flight} calls in flight on this worker; "
                              "retry after the delay in RetryInfo, or send larger batches")
+        self.in_flight += 1
+        metrics.IN_FLIGHT.inc()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            metrics.IN_FLIGHT.dec()
 
     def _accept(self, rpc: Rpc, route: Route, call: Call,
                 context: grpc.aio.ServicerContext) -> Message:
@@ -187,22 +199,18 @@ class CallGuard:
 
         async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             call = Call(self.transaction_id(), rpc.name, peer_ip(context), raw=request)
-            admitted = False
             try:
-                self._admit()
-                admitted = True
-                self.in_flight += 1
-                metrics.IN_FLIGHT.inc()
-                message = self._accept(rpc, route, call, context)
-                remaining = context.time_remaining()
-                if remaining is None or remaining > cap:
-                    async with asyncio.timeout(cap):  # no extra task, unlike wait_for
+                with self._slot():
+                    message = self._accept(rpc, route, call, context)
+                    remaining = context.time_remaining()
+                    if remaining is None or remaining > cap:
+                        async with asyncio.timeout(cap):  # no extra task, unlike wait_for
+                            response = await handler(message, call)
+                    else:
                         response = await handler(message, call)
-                else:
-                    response = await handler(message, call)
-                body = self._answer(rpc, route, call, response)
-                # audited before answering: a call the log cannot record is not answered
-                self.audit.record(call, "OK")
+                    body = self._answer(rpc, route, call, response)
+                    # audited before answering: a call the log cannot record is not answered
+                    self.audit.record(call, "OK")
                 self._metrics(call, "OK", route.batched)
                 return body
             except asyncio.CancelledError:
@@ -212,15 +220,8 @@ class CallGuard:
             except TimeoutError:
                 error: BaseException = DeadlineCapExceeded(
                     f"the call ran past the server's {cap:g} s deadline cap")
-            except NikgateError as e:
-                error = e
             except Exception as e:
-                log.exception("unhandled error", extra={"tx": call.tx, "method": rpc.name})
-                error = e
-            finally:
-                if admitted:
-                    self.in_flight -= 1
-                    metrics.IN_FLIGHT.dec()
+                error = _as_error(e, call)
             await self._refuse(call, status_code_of(error).name, error, route.batched,
                                context)
             return b""   # not reached: abort raises
@@ -235,38 +236,27 @@ class CallGuard:
 
         async def handle(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext):
             call = Call(self.transaction_id(), rpc.name, peer_ip(context))
-            state = _StreamState(call)
-            admitted = False
+            state = _StreamState()
             try:
-                self._admit()
-                admitted = True
-                self.in_flight += 1
-                metrics.IN_FLIGHT.inc()
-                call.caller = self.auth.caller(context)
-                ends = time.monotonic() + lifetime
-                messages = self._messages(rpc, route, call, requests, context, ends, state)
-                async for response, part in handler(messages):
-                    body = self._answer(rpc, route, part, response)
-                    if not part.audited:
-                        self.audit.record(part, "OK")   # before the answer leaves
-                    self._metrics(part, "OK", True)
-                    state.answered += 1
-                    yield body
+                with self._slot():
+                    call.caller = self.auth.caller(context)
+                    ends = time.monotonic() + lifetime
+                    messages = self._messages(rpc, route, call, requests, context, ends, state)
+                    async for response, part in handler(messages):
+                        body = self._answer(rpc, route, part, response)
+                        if not part.audited:
+                            self.audit.record(part, "OK")   # before the answer leaves
+                        self._metrics(part, "OK", True)
+                        yield body
                 return
             except asyncio.CancelledError:
                 failed = state.current or call
                 self._metrics(failed, "CANCELLED", True)
                 self.audit.record_now(failed, "CANCELLED")
                 raise
-            except NikgateError as e:
-                error: BaseException = e
             except Exception as e:
-                log.exception("unhandled error", extra={"tx": call.tx, "method": rpc.name})
-                error = e
-            finally:
-                if admitted:
-                    self.in_flight -= 1
-                    metrics.IN_FLIGHT.dec()
+                error = _as_error(e, call)
+            # the message that failed is audited with the error; a lifetime end is the stream's
             failed = state.current if state.current is not None else call
             if isinstance(error, StreamLifetimeReached):
                 failed = call
@@ -301,9 +291,22 @@ class CallGuard:
 
 @dataclass
 class _StreamState:
-    call: Call
     current: Call | None = None     # the part read last: an error is audited against it
-    answered: int = 0
+
+
+def _as_error(e: Exception, call: Call) -> BaseException:
+    """What a handler's exception tells the caller: nikgate errors as they are; a storage
+    failure (a full disk, an LMDB error) as UNAVAILABLE with RetryInfo; anything else is a
+    bug, logged with its traceback and answered INTERNAL with the transaction id."""
+    if isinstance(e, NikgateError):
+        return e
+    if isinstance(e, (OSError, lmdb.Error)) and not isinstance(e, TimeoutError):
+        log.error("storage failed: %s", e, extra={"tx": call.tx, "method": call.method})
+        return StorageUnavailable(
+            f"nikgate's storage failed while serving this call (transaction {call.tx}); "
+            "nothing was acknowledged: retry after the delay in RetryInfo")
+    log.exception("unhandled error", extra={"tx": call.tx, "method": call.method})
+    return e
 
 
 def new_call(tx: str, method: str, caller: Caller, **fields) -> Call:

@@ -42,6 +42,14 @@ class AuditUnavailable(errors.NikgateError):
         self.retry_after = retry_after
 
 
+class StorageUnavailable(errors.NikgateError):
+    """A store (LMDB, a file) failed while serving the call; nothing was acknowledged."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StreamLifetimeReached(errors.NikgateError):
     """A stream reached the server's maximum lifetime; every message read was answered."""
 
@@ -64,6 +72,7 @@ from .audit import AuditError  # noqa: E402
 STATUS_OF = ((Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
              (AuditUnavailable, grpc.StatusCode.UNAVAILABLE),
              (StreamLifetimeReached, grpc.StatusCode.UNAVAILABLE),
+             (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
              (AuditError, grpc.StatusCode.UNAVAILABLE),
              (DeadlineCapExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
              (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),

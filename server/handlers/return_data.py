@@ -7,11 +7,13 @@ import time
 from collections.abc import AsyncIterator
 
 from nikgate.errors import InvalidInputError
+from nikgate.redact import redact
 from nikgate.v1 import return_data_pb2 as pb
 
 from ..access.policy import PermissionDenied
 from ..calls import Call
 from ..returns.committer import ReturnCommitter
+from ..returns.kinds import record_id_ok
 from ..returns.obligations import compute
 from ..returns.store import ReturnStore, Submission
 
@@ -86,7 +88,7 @@ class ReturnDataHandlers:
                 part.audited = True      # by the committer, before the store commit
                 yield pb.ReturnDataAcks(
                     batch_id=batch_id, transaction_id=part.tx, status=bytes(sub.status),
-                    rejections=[pb.Rejection(index=i, record_id=sub.record_ids[i],
+                    rejections=[pb.Rejection(index=i, record_id=_echo_id(sub.record_ids[i]),
                                              reason=reason, message=message)
                                 for i, reason, message in sorted(sub.rejections)],
                     stored=sub.status.count(1), duplicates=sub.status.count(2)), part
@@ -122,3 +124,8 @@ class ReturnDataHandlers:
                                             due_ms=due, overdue=overdue)
                          for nik, first, due, overdue in ob.outstanding],
             grant_status=grant.status, computed_at_ms=now)
+
+
+def _echo_id(record_id: str) -> str:
+    """A record id as an ack may show it: a malformed one (any length, any text) redacted."""
+    return record_id if record_id_ok(record_id) else redact(record_id)

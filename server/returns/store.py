@@ -22,6 +22,7 @@ import lmdb
 
 from nikgate.engine import check_nik
 from nikgate.errors import InvalidNikError
+from nikgate.redact import redact
 
 from ..sharing import SharedByPath
 from .kinds import KINDS, record_id_ok, value_problem
@@ -149,7 +150,7 @@ class ReturnStore(SharedByPath):
             kind = sub.kinds[i]
             if kind not in sub.kinds_granted:
                 known = "" if kind in KINDS else " (not a known kind)"
-                rejections.append((i, KIND_NOT_GRANTED, f"kind {kind!r}{known} is not in "
+                rejections.append((i, KIND_NOT_GRANTED, f"kind '{redact(kind)}'{known} is not in "
                                    f"{sub.institution}'s grant; granted: "
                                    f"{', '.join(sorted(sub.kinds_granted)) or 'none'}"))
                 status[i] = REJECTED
