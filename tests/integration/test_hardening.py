@@ -492,3 +492,65 @@ def test_get_usage_refuses_impossible_days_and_unknown_institutions(server, cert
             assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
             bad = [d for d in _details(info.value) if isinstance(d, error_details_pb2.BadRequest)]
             assert bad[0].field_violations[0].field == field
+
+
+def test_a_full_disk_under_the_stores_never_answers_internal(own_stores, small_disk, tmp_path,
+                                                           index, certs):
+    """Control store and return-data store on a disk that fills: calls are OK or
+    UNAVAILABLE (never INTERNAL), nothing is acknowledged that is not stored."""
+    for name in ("control", "returns"):   # own_stores puts them under tmp_path
+        (small_disk / name).mkdir()
+        (tmp_path / name).symlink_to(small_disk / name)
+    cfg, connect = own_stores(duty_grant())
+    s = ServerThread(cfg)
+    try:
+        niks = index.sample_niks(2000)
+        with NikgateClient(connect(s.port)) as c:
+            c.verify_batch(niks[:1000], {"NAMA_LGKP": ["X"] * 1000})
+            c.verify_batch(niks[1000:], {"NAMA_LGKP": ["X"] * 1000})
+        time.sleep(0.5)   # the ledger notes the accessed NIKs
+        filler = _fill(small_disk)
+        codes: set = set()
+        acked = 0
+        with NikgateClient(connect(s.port)) as c:
+            submit = c._channel.stream_stream("/nikgate.v1.ReturnData/Submit",
+                                              rpb.ReturnDataBatch.SerializeToString,
+                                              rpb.ReturnDataAcks.FromString)
+            for b in range(4):
+                part = niks[b * 500:(b + 1) * 500]
+                batch = rpb.ReturnDataBatch(
+                    batch_id=b, record_ids=[f"b{b}-{i}" for i in range(500)], niks=part,
+                    kinds=["bank_cif"] * 500, values=[f"CIF{b}{i:06d}" * 2 for i in range(500)])
+                try:
+                    for ack in submit(iter([batch]), timeout=15):
+                        acked += ack.stored
+                    codes.add(grpc.StatusCode.OK)
+                except grpc.RpcError as e:
+                    codes.add(e.code())
+                try:
+                    c.verify(niks[0], {"NAMA_LGKP": "X"})
+                    codes.add(grpc.StatusCode.OK)
+                except grpc.RpcError as e:
+                    codes.add(e.code())
+        assert codes <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, codes
+        assert grpc.StatusCode.UNAVAILABLE in codes        # the full disk was felt
+        assert s.running.returns.count("bank-a") == acked
+        filler.unlink()
+        with NikgateClient(connect(s.port)) as c:   # and it serves again, no restart
+            assert _wait_for(lambda: _verifies(c, niks[0]), 15)
+            submit = c._channel.stream_stream("/nikgate.v1.ReturnData/Submit",
+                                              rpb.ReturnDataBatch.SerializeToString,
+                                              rpb.ReturnDataAcks.FromString)
+            (ack,) = list(submit(iter([batch]), timeout=15))
+            assert ack.stored + ack.duplicates == 500
+        assert s.running.returns.count("bank-a") == acked + ack.stored
+    finally:
+        s.stop()
+
+
+def _verifies(client, nik) -> bool:
+    try:
+        client.verify(nik, {"NAMA_LGKP": "X"})
+        return True
+    except grpc.RpcError:
+        return False
