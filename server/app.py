@@ -192,8 +192,9 @@ async def build_server(config: Config, *, port: int | None = None,
                                    s.max_stream_seconds), call_audit, signer)
     verification = VerificationHandlers(index, access, s.max_batch_items)
     lookup = LookupHandlers(index, access, s.max_batch_items)
-    admin = AdminHandlers(store, *((config.audit.directory, config.audit.key)
-                                   if config.audit.enabled else ()))
+    audited = config.audit.enabled
+    admin = AdminHandlers(store, audit_dir=config.audit.directory if audited else None,
+                          audit_key=config.audit.key if audited else None)
     return_data = ReturnDataHandlers(returns, committer, access, rd.stream_window)
     routes = {
         "Verification": {
@@ -206,10 +207,10 @@ async def build_server(config: Config, *, port: int | None = None,
         "ReturnData": {
             "Submit": Route(return_data.submit, batched=True),
             "Obligations": Route(return_data.obligations, sealed=False)},
-        "Admin": {
-            name: Route(getattr(admin, _snake(name)), sealed=False, operators_only=True)
-            for name in ("AddInstitution", "ListInstitutions", "SetGrant", "SetGrantStatus",
-                         "GetGrant", "GetUsage")},
+        "Admin": {   # every Admin method, handled by AdminHandlers.<snake_case name>
+            rpc.name: Route(getattr(admin, _snake(rpc.name)), sealed=False,
+                            operators_only=True)
+            for rpc in methods.of_service("nikgate.v1.Admin")},
     }
 
     server = grpc.aio.server(options=server_options(config))
