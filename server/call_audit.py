@@ -95,10 +95,6 @@ class CallAudit:
         self._recovering: asyncio.Task | None = None
 
     @property
-    def enabled(self) -> bool:
-        return self.log is not None
-
-    @property
     def usable(self) -> bool:
         return self.log is None or self.log.usable
 

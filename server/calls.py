@@ -91,7 +91,7 @@ StreamHandler = Callable[[AsyncIterator[tuple[Message, Call]]],
 class Route:
     """How the guard serves one RPC: its handler and what the answer carries."""
 
-    handler: Callable
+    handler: UnaryHandler | StreamHandler
     sealed: bool = True          # the answer carries a signed receipt
     batched: bool = False        # metrics: items per message
     operators_only: bool = False

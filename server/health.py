@@ -36,10 +36,6 @@ class HealthBoard:
     def serving(self) -> bool:
         return not self._problems and not self._stopping
 
-    def problems(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._problems)
-
     def report(self, part: str, ok: bool, detail: str = "") -> None:
         """Part `part` can (ok) or cannot serve; thread-safe, cheap when nothing changes."""
         with self._lock:

@@ -104,7 +104,3 @@ def _check_chars(what: str, text: str, limit: int, field: str | None = None) -> 
         raise InvalidInputError(f"{what} is {len(text):,} characters long; at most {limit} "
                                 f"(got {redact(text, 16)})", field=field or what)
 
-
-def checked_name(text: str, what: str = "field name") -> str:
-    """`text` for a message: bounded and redacted (see nikgate.redact)."""
-    return redact(text, FIELD_NAME_CHARS)
