@@ -554,3 +554,42 @@ def _verifies(client, nik) -> bool:
         return True
     except grpc.RpcError:
         return False
+
+
+def test_a_revoked_certificate_stops_an_open_return_data_stream(own_stores, certs, index):
+    from nikgate.server import pki
+
+    cfg, connect = own_stores(duty_grant(), return_data={"ledger_flush_seconds": 0.1})
+    s = ServerThread(cfg)
+    try:
+        niks = index.sample_niks(400)
+        with NikgateClient(connect(s.port)) as c:
+            c.verify_batch(niks, {"NAMA_LGKP": ["X"] * 400})
+        time.sleep(0.4)   # the ledger notes the accessed NIKs
+        ca = pki.load_ca(certs.pki_dir)
+        issued = pki.issue_client(ca, "bank-a", write=False)
+        creds = grpc.ssl_channel_credentials(certs.ca, issued.key_pem, issued.cert_pem)
+
+        def batches():
+            for b in range(40):
+                if b == 4:
+                    pki.revoke(ca, issued.serial, "key_compromise")
+                part = niks[b * 10:(b + 1) * 10]
+                yield rpb.ReturnDataBatch(
+                    batch_id=b, record_ids=[f"rv{b}-{i}" for i in range(10)], niks=part,
+                    kinds=["bank_cif"] * 10, values=[f"CIF{b}X{i}" for i in range(10)])
+                time.sleep(0.1)
+
+        acked = 0
+        with grpc.secure_channel(f"localhost:{s.port}", creds) as ch:
+            submit = ch.stream_stream("/nikgate.v1.ReturnData/Submit",
+                                      rpb.ReturnDataBatch.SerializeToString,
+                                      rpb.ReturnDataAcks.FromString)
+            with pytest.raises(grpc.RpcError) as info:
+                for ack in submit(batches(), timeout=30):
+                    acked += ack.stored
+        assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert 40 <= acked < 400        # the batches before the revocation, within ~1 s
+        assert s.running.returns.count("bank-a") == acked
+    finally:
+        s.stop()
