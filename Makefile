@@ -12,7 +12,7 @@ APT_PACKAGES := liblmdb-dev libxxhash-dev
 # Servers for compare mode (nikgate/loadgen/peers.py): local Redis and PostgreSQL peers.
 PEER_APT_PACKAGES := redis-server postgresql
 
-.PHONY: setup system-deps peers demo test bench microbench soak lint clean
+.PHONY: setup system-deps peers demo test bench microbench soak lint typecheck clean
 
 setup: $(VENV)/.installed
 
@@ -57,6 +57,10 @@ soak: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# mypy over the package and stubtest over the compiled core (the suite runs both too).
+typecheck: setup
+	$(BIN)/python -m tests.typecheck
 
 clean:
 	rm -rf build *.egg-info engine/_core.c engine/*.so var/
