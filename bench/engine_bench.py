@@ -32,7 +32,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import resource
 import shutil
@@ -49,6 +48,8 @@ from typing import Any
 
 import lmdb
 
+from bench.machine import describe, load_machine
+from bench.machine import machine as _machine
 from nikgate.engine import NikIndex
 from nikgate.engine.build import build_index
 
@@ -81,27 +82,10 @@ TARGETS = {
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "ram_gib": round(mem_kb / 2**20, 1),
-        "python": platform.python_version(),
-        "lmdb_module": lmdb.__version__,
-        "liblmdb_of_py_lmdb": ".".join(map(str, lmdb.version())),
-        "sqlite": sqlite3.sqlite_version,
-        "kernel": platform.release(),
-    }
+    """This machine (bench/machine.py) and the versions of the stores measured."""
+    return _machine(lmdb_module=lmdb.__version__,
+                    liblmdb_of_py_lmdb=".".join(map(str, lmdb.version())),
+                    sqlite=sqlite3.sqlite_version)
 
 
 def engine_state() -> dict[str, Any]:
@@ -647,8 +631,8 @@ def summarize(result: dict[str, Any]) -> None:
 
 
 def print_report(mach: dict[str, Any], results: list[dict[str, Any]]) -> None:
-    print(f"\nmachine: {mach['nproc']} CPU ({mach['cpu']}), {mach['ram_gib']} GiB RAM, "
-          f"Python {mach['python']}, py-lmdb {mach['lmdb_module']}, sqlite {mach['sqlite']}")
+    print(f"\nmachine: {describe(mach)}, py-lmdb {mach.get('lmdb_module', '?')}, "
+          f"sqlite {mach.get('sqlite', '?')}")
     for r in results:
         b = r["build"]
         e = r["engine"]
@@ -712,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(Path(args.report).read_text())
         for r in saved["results"]:
             summarize(r)
-        print_report(saved["machine"], saved["results"])
+        print_report(load_machine(saved["machine"]), saved["results"])
         return 0
     mach = machine()
     results = [bench_size(args, n) for n in (args.records or [1_000_000])]

@@ -55,13 +55,15 @@ from bench.service_bench import (
     _open_channels,
     _percentiles,
     log,
+    machine,
     prepare,
     run_client,
     wait_quiet,
 )
+from nikgate.methods import rpc
 
-SUBMIT = "/nikgate.v1.ReturnData/Submit"
-VERIFY_BATCH = "/nikgate.v1.Verification/VerifyBatch"
+SUBMIT = rpc("ReturnData", "Submit").path
+VERIFY_BATCH = rpc("Verification", "VerifyBatch").path
 TARGET_PER_S = 100_000
 KINDS = ("bank_cif", "account_number")
 STORED, DUPLICATE, REJECTED = 1, 2, 3
@@ -626,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "machine": machine(), "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             **result, "run_seconds": round(time.monotonic() - t_start, 1)}, indent=2) + "\n")
         print(f"\nJSON: {args.json}")
     log(f"run took {time.monotonic() - t_start:.0f} s")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -318,9 +319,8 @@ def report(results: dict[str, list[Outcome]], minutes: float) -> str:
         runs = results[name]
         caught = [r for r in runs if r.throttled_after_items is not None]
 
-        def med(xs):
-            xs = sorted(xs)
-            return xs[len(xs) // 2] if xs else None
+        def med(xs):   # the upper median, as before; None when no run was throttled
+            return statistics.median_high(xs) if xs else None
         items = med([r.throttled_after_items for r in caught])
         misses = med([r.throttled_after_misses for r in caught])
         secs = med([r.seconds_to_throttle for r in caught])

@@ -39,11 +39,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
 import shutil
 import signal
@@ -56,10 +54,14 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine as _machine
 from nikgate.loadgen.percentiles import nearest_rank
+from nikgate.methods import rpc
 
 ROOT = Path(__file__).resolve().parent.parent
-V = "/nikgate.v1.Verification/"
+VERIFY = rpc("Verification", "Verify").path
+VERIFY_BATCH = rpc("Verification", "VerifyBatch").path
+VERIFY_STREAM = rpc("Verification", "VerifyStream").path
 FIELDS = ("NAMA_LGKP", "TGL_LHR")
 MISS_SHARE = 0.10
 ALTERED_SHARE = 0.10
@@ -96,7 +98,7 @@ def _channel_options() -> list[tuple[str, Any]]:
 async def _probe_worker(channel, probe: bytes) -> str:
     from nikgate.v1 import verification_pb2 as pb
 
-    raw = await channel.unary_unary(V + "Verify")(probe, timeout=10)
+    raw = await channel.unary_unary(VERIFY)(probe, timeout=10)
     tx = pb.VerifyResponse.FromString(raw).transaction_id
     return tx.split("-")[1] if tx.count("-") >= 2 else "?"
 
@@ -147,7 +149,7 @@ async def _closed_loop(channels, spec: dict, tally: Tally, until_ns: int, max_ca
                        check: bool) -> None:
     import grpc
 
-    path = V + ("VerifyBatch" if spec["mode"] == "batch" else "Verify")
+    path = VERIFY_BATCH if spec["mode"] == "batch" else VERIFY
     calls = [ch.unary_unary(path) for ch in channels]
     reqs = spec["requests"]
     n, inflight = len(reqs), spec["inflight"]
@@ -177,7 +179,7 @@ async def _open_loop(channels, spec: dict, tally: Tally, start_ns: int, seconds:
                      max_calls: int) -> None:
     import grpc
 
-    calls = [ch.unary_unary(V + "Verify") for ch in channels]
+    calls = [ch.unary_unary(VERIFY) for ch in channels]
     reqs = spec["requests"]
     interval = 1e9 / spec["rate"]
     total = min(int(seconds * spec["rate"]), max_calls)
@@ -217,7 +219,7 @@ async def _streams(channels, spec: dict, tally: Tally, until_ns: int, max_calls:
     clock = time.perf_counter_ns
 
     async def one(s: int) -> None:
-        call = channels[s % len(channels)].stream_stream(V + "VerifyStream")
+        call = channels[s % len(channels)].stream_stream(VERIFY_STREAM)
         window = asyncio.Semaphore(spec["window"])
         sent: deque[int] = deque()
 
@@ -703,21 +705,13 @@ def summarize(results: list[dict]) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
+    """This machine (bench/machine.py) and the versions that set the service's speed."""
     import grpc
     import uvloop
     from google.protobuf.internal import api_implementation
 
-    model = ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    mem = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
-    return {"cpus": os.cpu_count(), "cpu_model": model, "mem_gib": round(int(mem) / 2**20, 1),
-            "kernel": platform.release(), "python": platform.python_version(),
-            "grpcio": grpc.__version__, "uvloop": uvloop.__version__,
-            "protobuf": api_implementation.Type(), "date": dt.datetime.now(dt.UTC).isoformat(
-                timespec="seconds")}
+    return _machine(grpcio=grpc.__version__, uvloop=uvloop.__version__,
+                    protobuf=api_implementation.Type())
 
 
 def main(argv: list[str] | None = None) -> int:

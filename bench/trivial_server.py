@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-SERVICE = "nikgate.v1.Verification"
 MiB = 1 << 20
 
 
@@ -60,6 +59,9 @@ def _worker(pki: Path, host: str, port: int, batch_items: int) -> None:
     import grpc
     import uvloop
 
+    from nikgate.methods import rpc
+
+    verify_rpc, batch_rpc = rpc("Verification", "Verify"), rpc("Verification", "VerifyBatch")
     response = fixed_response(os.getpid())
     batch_response = fixed_batch_response(os.getpid(), batch_items)
 
@@ -83,9 +85,9 @@ def _worker(pki: Path, host: str, port: int, batch_items: int) -> None:
             ("grpc.max_concurrent_streams", 64),
             ("grpc.so_reuseport", 1),
         ])
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
-            "Verify": grpc.unary_unary_rpc_method_handler(verify),
-            "VerifyBatch": grpc.unary_unary_rpc_method_handler(verify_batch)}),))
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(verify_rpc.service, {
+            verify_rpc.name: grpc.unary_unary_rpc_method_handler(verify),
+            batch_rpc.name: grpc.unary_unary_rpc_method_handler(verify_batch)}),))
         if server.add_secure_port(f"{host}:{port}", creds) == 0:
             raise OSError(f"cannot bind {host}:{port}")
         await server.start()
