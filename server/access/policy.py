@@ -14,28 +14,10 @@ import threading
 import time
 from collections.abc import Iterable
 
-from nikgate.errors import InvalidInputError, NikgateError
+from nikgate.errors import InvalidInputError, LimitExceeded, PermissionDenied
 
 from .grants import PURPOSE_CODE, Grant, Institution, from_network
 from .store import WIB, ControlStore
-
-
-class PermissionDenied(NikgateError):
-    """The grant does not allow this call; the message says which rule and why."""
-
-    def __init__(self, message: str, fields: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.fields = fields
-
-
-class LimitExceeded(NikgateError):
-    """Quota or rate exceeded: retry after `retry_after` seconds."""
-
-    def __init__(self, message: str, kind: str, subject: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.subject = subject
-        self.retry_after = retry_after
 
 
 class AccessPolicy:
@@ -48,24 +30,31 @@ class AccessPolicy:
         self._checked = 0.0
         self.version, self._institutions, self._grants = store.snapshot()
 
-    def _refresh(self) -> None:
+    def refresh(self, force: bool = False) -> bool:
+        """Re-read grants if the store's version changed; returns whether it had.
+
+        Every check calls this, and it looks at the store at most every `refresh_seconds`;
+        `force` looks now (for a change made in this process, e.g. by a test or a tool,
+        that must apply to the very next call)."""
         now = time.monotonic()
-        if now - self._checked < self.refresh_seconds:
-            return
+        if not force and now - self._checked < self.refresh_seconds:
+            return False
         with self._lock:
-            if now - self._checked < self.refresh_seconds:
-                return
+            if not force and now - self._checked < self.refresh_seconds:
+                return False
             self._checked = now
-            if self.store.version() != self.version:
-                self.version, self._institutions, self._grants = self.store.snapshot()
+            if self.store.version() == self.version:
+                return False
+            self.version, self._institutions, self._grants = self.store.snapshot()
+            return True
 
     # The Authenticator asks whether an institution is known at all.
     def get(self, institution_id: str) -> Institution | None:
-        self._refresh()
+        self.refresh()
         return self._institutions.get(institution_id)
 
     def grant(self, institution_id: str) -> Grant | None:
-        self._refresh()
+        self.refresh()
         return self._grants.get(institution_id)
 
     def authorize(self, institution_id: str, operation: str, fields: Iterable[str],

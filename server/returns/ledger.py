@@ -65,7 +65,10 @@ class AccessLedger:
                     bucket += new
 
     def flush(self) -> int:
-        """Write what is pending now; returns the number of new ledger entries."""
+        """Write what is pending now; returns the number of new ledger entries.
+
+        The background thread calls this every `flush_seconds`, and `stop` once more; call
+        it directly to make the access noted so far durable at once (tests, tools)."""
         with self._lock:
             pending, self._pending = self._pending, {}
         if not pending:
