@@ -1,29 +1,58 @@
-"""The error hierarchy every nikgate layer raises.
+"""The error hierarchy every nikgate layer raises, each class with its gRPC status code.
 
-    NikgateError
-    ├── InvalidInputError          the caller sent something malformed
-    │   ├── InvalidNikError        a NIK that fails validation (carries a reason code)
-    │   └── InvalidClaimError      a claimed field value that cannot be compared
-    ├── WarehouseFileError         a warehouse export or delta that cannot be read at all
-    └── IndexError_                the index on disk cannot serve
-        ├── IndexMissingError      no published index at the given path
-        ├── IndexFormatError       an index written by an unknown format version
-        ├── CorruptRecordError     a stored record failed its checksum or is unreachable
-        └── IndexDamagedError      `index verify` found damage (build/apply refuse to publish)
+    NikgateError                    INTERNAL            the base; also any server bug
+    ├── InvalidInputError           INVALID_ARGUMENT    the caller sent something malformed
+    │   ├── InvalidNikError                             a NIK that fails validation (`reason`)
+    │   └── InvalidClaimError                           a claimed value that cannot be compared
+    ├── Unauthenticated             UNAUTHENTICATED     no, a revoked or an unknown certificate
+    ├── PermissionDenied            PERMISSION_DENIED   the grant does not allow it (`fields`)
+    ├── ResourceExhausted           RESOURCE_EXHAUSTED  retry after `retry_after` seconds
+    │   ├── LimitExceeded (= QuotaExceeded)             a quota or rate (`kind`, `subject`)
+    │   └── Overloaded                                  a worker at its in-flight limit
+    ├── ServiceUnavailable          UNAVAILABLE         not served now: retry (`retry_after`)
+    │   ├── AuditUnavailable                            the audit log cannot be written
+    │   ├── StorageUnavailable                          a store failed; nothing acknowledged
+    │   └── StreamLifetimeReached                       a stream reached its maximum lifetime
+    ├── DeadlineExceeded            DEADLINE_EXCEEDED   the call ran out of time
+    │   └── DeadlineCapExceeded                         ... past the server's deadline cap
+    ├── WarehouseFileError          FAILED_PRECONDITION a warehouse export or delta unreadable
+    ├── IndexError_                 INTERNAL            the index on disk cannot serve
+    │   ├── IndexMissingError       UNAVAILABLE         no published index at the given path
+    │   ├── IndexFormatError        FAILED_PRECONDITION an index of an unknown format version
+    │   ├── CorruptRecordError      DATA_LOSS           a record failed its checksum
+    │   └── IndexDamagedError                           `index verify` found damage
+    ├── AuditError                  UNAVAILABLE         the audit log cannot be written or read
+    │   ├── AuditKeyError                               the NIK-reference key file is unusable
+    │   └── StreamBusyError                             another live writer holds the stream
+    ├── PkiError                    INTERNAL            a PKI directory or certificate unusable
+    └── RemoteError                 (as received)       a status with no class of its own
 
-A failed verification is a result, not an exception. The gRPC layer maps these classes to
-status codes in one table (server/status.py); nothing else decides a status code.
+A failed verification is a result, not an exception. `code` names the status as a string
+(this module does not import grpc: the engine imports it); server/status.py turns it into
+the status and google.rpc details, and the clients turn those back into the same class with
+`from_status`, so a client user catches these classes, never a grpc.RpcError. An error made
+from a status also carries `grpc_code` (the code received) and `transaction_id`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 
 class NikgateError(Exception):
     """Base class of every error nikgate raises on purpose."""
 
+    code = "INTERNAL"               # the gRPC status this class is answered with
+    # Set on errors rebuilt from a status (client side): what came over the wire.
+    grpc_code: str | None = None
+    transaction_id: str = ""
+    retry_after: float | None = None
+
 
 class InvalidInputError(NikgateError):
     """The caller sent something malformed; the message says what and how to fix it."""
+
+    code = "INVALID_ARGUMENT"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -33,7 +62,7 @@ class InvalidInputError(NikgateError):
 class InvalidNikError(InvalidInputError):
     """A NIK failed validation. `reason` is a stable machine-readable code."""
 
-    def __init__(self, message: str, *, reason: str, field: str = "nik") -> None:
+    def __init__(self, message: str, *, reason: str = "", field: str = "nik") -> None:
         super().__init__(message, field=field)
         self.reason = reason
 
@@ -42,8 +71,100 @@ class InvalidClaimError(InvalidInputError):
     """A claimed value cannot be compared (unknown code, bad date, too long)."""
 
 
+class Unauthenticated(NikgateError):
+    """The caller's certificate is missing, revoked or names no known institution."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(NikgateError):
+    """The grant does not allow this call; the message says which rule and why. `fields`
+    names the fields refused, if that was the reason."""
+
+    code = "PERMISSION_DENIED"
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = tuple(fields)
+
+
+class ResourceExhausted(NikgateError):
+    """A limit was reached: retry after `retry_after` seconds (None: not said)."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LimitExceeded(ResourceExhausted):
+    """Quota or rate exceeded: retry after `retry_after` seconds. `kind` is the limit
+    (e.g. daily_quota, rate, scraping), `subject` the counter ("<institution>:<kind>")."""
+
+    def __init__(self, message: str, kind: str = "", subject: str = "",
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after)
+        self.kind = kind
+        self.subject = subject
+
+
+QuotaExceeded = LimitExceeded   # the name a client user may look for first
+
+
+class Overloaded(ResourceExhausted):
+    """The worker is at its in-flight limit; the caller should retry after a pause."""
+
+    def __init__(self, message: str, retry_after: float | None = 0.05) -> None:
+        super().__init__(message, retry_after)
+
+
+class ServiceUnavailable(NikgateError):
+    """The service cannot answer now (down, restarting, a store or the audit log failing);
+    nothing was done. Retry, after `retry_after` seconds when the server said so."""
+
+    code = "UNAVAILABLE"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuditUnavailable(ServiceUnavailable):
+    """The audit log cannot be written now; nothing was answered. Retry after a pause."""
+
+    def __init__(self, message: str, retry_after: float | None = 1.0) -> None:
+        super().__init__(message, retry_after)
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """A store (LMDB, a file) failed while serving the call; nothing was acknowledged."""
+
+    def __init__(self, message: str, retry_after: float | None = 1.0) -> None:
+        super().__init__(message, retry_after)
+
+
+class StreamLifetimeReached(ServiceUnavailable):
+    """A stream reached the server's maximum lifetime; every message read was answered."""
+
+    def __init__(self, message: str, retry_after: float | None = 0.0) -> None:
+        super().__init__(message, retry_after)
+
+
+class DeadlineExceeded(NikgateError):
+    """The call did not finish in time (the caller's deadline or the server's cap)."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
+class DeadlineCapExceeded(DeadlineExceeded):
+    """The call ran past the server's deadline cap."""
+
+
 class WarehouseFileError(NikgateError):
     """A warehouse export or delta file cannot be ingested at all (e.g. a missing column)."""
+
+    code = "FAILED_PRECONDITION"
 
 
 class IndexError_(NikgateError):
@@ -53,13 +174,19 @@ class IndexError_(NikgateError):
 class IndexMissingError(IndexError_):
     """No published index exists at the given path."""
 
+    code = "UNAVAILABLE"
+
 
 class IndexFormatError(IndexError_):
     """The index was written in a format version this build does not understand."""
 
+    code = "FAILED_PRECONDITION"
+
 
 class CorruptRecordError(IndexError_):
     """A stored record failed its xxh3 checksum: the index is damaged, nothing is returned."""
+
+    code = "DATA_LOSS"
 
 
 class IndexDamagedError(IndexError_):
@@ -69,3 +196,69 @@ class IndexDamagedError(IndexError_):
     def __init__(self, message: str, *, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class AuditError(NikgateError):
+    """The audit log cannot be written or read as asked; the message says what to do."""
+
+    code = "UNAVAILABLE"
+
+
+class AuditKeyError(AuditError):
+    """The key file for NIK references is missing, malformed or readable by others."""
+
+
+class StreamBusyError(AuditError):
+    """Another process (or another AuditLog in this one) is writing the stream."""
+
+
+class PkiError(NikgateError):
+    """The PKI directory or a certificate cannot be used as asked; the message says why."""
+
+
+class RemoteError(NikgateError):
+    """The server (or the transport) ended a call with a status no class here stands for
+    (e.g. CANCELLED, UNIMPLEMENTED, INTERNAL); `grpc_code` names it."""
+
+
+# --------------------------------------------------------------------------- from a status
+
+def classes() -> Iterator[type[NikgateError]]:
+    """Every class of the hierarchy, parents before children."""
+    todo: list[type[NikgateError]] = [NikgateError]
+    while todo:
+        cls = todo.pop(0)
+        yield cls
+        todo.extend(cls.__subclasses__())
+
+
+# The class a status stands for when the server did not name one (another server, the
+# transport, a client deadline): the family of that code.
+_FAMILY_OF = {cls.code: cls for cls in (
+    InvalidInputError, Unauthenticated, PermissionDenied, ResourceExhausted,
+    ServiceUnavailable, DeadlineExceeded)}
+
+_ATTRIBUTES = ("field", "reason", "fields", "kind", "subject", "retry_after")
+
+
+def from_status(code: str, message: str, *, name: str = "", transaction_id: str = "",
+                **attributes: object) -> NikgateError:
+    """The nikgate error a status stands for: the class the server named (`name`, sent in
+    an ErrorInfo detail) if it exists here and answers with `code`, else the family of
+    `code`, else RemoteError. `attributes` (field, reason, fields, kind, subject,
+    retry_after) are set when not None; `grpc_code` keeps `code`."""
+    by_name = {c.__name__: c for c in classes()}
+    cls = by_name.get(name)
+    if cls is None or cls.code != code:
+        cls = _FAMILY_OF.get(code, RemoteError)
+        if cls is InvalidInputError and attributes.get("reason"):
+            cls = InvalidNikError
+    error = cls(message)
+    for attr, value in attributes.items():
+        if attr not in _ATTRIBUTES:
+            raise TypeError(f"from_status() got an unknown attribute {attr!r}")
+        if value is not None:
+            setattr(error, attr, value)
+    error.grpc_code = code
+    error.transaction_id = transaction_id
+    return error

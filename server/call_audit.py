@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from nikgate.errors import AuditUnavailable
+
 from . import metrics
 from .audit import AuditEntry, AuditError, AuditLog
-from .status import AuditUnavailable
 
 if TYPE_CHECKING:
     from .calls import Call

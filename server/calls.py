@@ -28,23 +28,23 @@ import grpc
 import lmdb
 from google.protobuf.message import DecodeError, Message
 
-from nikgate.errors import InvalidInputError, NikgateError
+from nikgate.errors import (
+    DeadlineCapExceeded,
+    InvalidInputError,
+    NikgateError,
+    Overloaded,
+    PermissionDenied,
+    StorageUnavailable,
+    StreamLifetimeReached,
+)
 from nikgate.methods import Rpc
 
 from . import metrics
-from .access.policy import PermissionDenied
 from .call_audit import CallAudit
 from .identity import Authenticator, Caller
 from .inputs import check_sizes
 from .receipts import ReceiptSigner
-from .status import (
-    DeadlineCapExceeded,
-    Overloaded,
-    StorageUnavailable,
-    StreamLifetimeReached,
-    abort_with,
-    status_code_of,
-)
+from .status import abort_with, status_code_of
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,9 @@ from typing import Protocol
 
 import grpc
 
-from .pki import CrlChecker, PkiError, peer_identity
-from .status import Unauthenticated
+from nikgate.errors import PkiError, Unauthenticated
+
+from .pki import CrlChecker, peer_identity
 
 
 @dataclass(frozen=True, slots=True)

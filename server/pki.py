@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from nikgate.errors import InvalidInputError, NikgateError
+from nikgate.errors import InvalidInputError, PkiError
 
 __all__ = [
     "CA",
@@ -81,10 +81,6 @@ ACCEPTED_CURVES = (ec.SECP256R1, ec.SECP384R1)
 REASONS = {r.name: r for r in x509.ReasonFlags if r is not x509.ReasonFlags.remove_from_crl}
 _REASON_ALIASES = {**{r.value.lower(): n for n, r in REASONS.items()},
                    **{n.replace("_", ""): n for n in REASONS}}
-
-
-class PkiError(NikgateError):
-    """The PKI directory or a certificate cannot be used as asked; the message says why."""
 
 
 # --------------------------------------------------------------------------- layout & io

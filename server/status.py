@@ -2,8 +2,9 @@
 
 Handlers never pick a status code themselves: they raise (or let the engine raise) a
 nikgate error and `abort_with` turns it into the status, a message a person can act on, and
-google.rpc details (BadRequest naming the field, QuotaFailure, RetryInfo) that any gRPC
-client library can read.
+google.rpc details any gRPC client library can read: ErrorInfo naming the class (so
+nikgate's clients raise the same class again), BadRequest naming the field, QuotaFailure,
+RetryInfo and RequestInfo with the transaction id.
 """
 
 from __future__ import annotations
@@ -15,75 +16,20 @@ from grpc_status import rpc_status
 
 from nikgate import errors
 
-# Most specific first: the first matching class decides.
-STATUS_OF: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
-    (errors.InvalidInputError, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.CorruptRecordError, grpc.StatusCode.DATA_LOSS),
-    (errors.IndexMissingError, grpc.StatusCode.UNAVAILABLE),
-    (errors.IndexFormatError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.WarehouseFileError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.NikgateError, grpc.StatusCode.INTERNAL),
-)
+# Each class names its code (`code`, a string, so the engine need not import grpc); this
+# is the only place those names become grpc.StatusCode values.
+STATUS_OF: dict[type[errors.NikgateError], grpc.StatusCode] = {
+    cls: grpc.StatusCode[cls.code] for cls in errors.classes()}
 
-
-class Unauthenticated(errors.NikgateError):
-    """The caller's certificate is revoked or names no known institution."""
-
-
-class DeadlineCapExceeded(errors.NikgateError):
-    """The call ran past the server's deadline cap."""
-
-
-class AuditUnavailable(errors.NikgateError):
-    """The audit log cannot be written now; nothing was answered. Retry after a pause."""
-
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class StorageUnavailable(errors.NikgateError):
-    """A store (LMDB, a file) failed while serving the call; nothing was acknowledged."""
-
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class StreamLifetimeReached(errors.NikgateError):
-    """A stream reached the server's maximum lifetime; every message read was answered."""
-
-    def __init__(self, message: str, retry_after: float = 0.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class Overloaded(errors.NikgateError):
-    """The worker is at its in-flight limit; the caller should retry after a pause."""
-
-    def __init__(self, message: str, retry_after: float = 0.05) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-from .access.policy import LimitExceeded, PermissionDenied  # noqa: E402
-from .audit import AuditError  # noqa: E402
-
-STATUS_OF = ((Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
-             (AuditUnavailable, grpc.StatusCode.UNAVAILABLE),
-             (StreamLifetimeReached, grpc.StatusCode.UNAVAILABLE),
-             (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
-             (AuditError, grpc.StatusCode.UNAVAILABLE),
-             (DeadlineCapExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
-             (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
-             (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-             (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED), *STATUS_OF)
+ERROR_DOMAIN = "nikgate"   # ErrorInfo.domain; ErrorInfo.reason is the class name
+TX_HEADER = "nikgate-transaction-id"
 
 
 def status_code_of(error: BaseException) -> grpc.StatusCode:
-    for cls, code in STATUS_OF:
-        if isinstance(error, cls):
-            return code
+    """The status `error` is answered with: its class's code; INTERNAL for anything that is
+    not a nikgate error (a bug)."""
+    if isinstance(error, errors.NikgateError):
+        return STATUS_OF.get(type(error)) or grpc.StatusCode[error.code]
     return grpc.StatusCode.INTERNAL
 
 
@@ -93,27 +39,28 @@ def _pack(message) -> any_pb2.Any:
     return detail
 
 
-TX_HEADER = "nikgate-transaction-id"
-
-
 def rich_status(error: BaseException, tx: str = "") -> grpc.Status:
     """A grpc.Status carrying google.rpc details for the error; `tx`, the transaction id,
     goes into a RequestInfo detail (and, for the rare internal error, the message)."""
     code = status_code_of(error)
+    internal = code is grpc.StatusCode.INTERNAL
     details = []
     if tx:
         details.append(_pack(error_details_pb2.RequestInfo(request_id=tx)))
+    if not internal:   # an internal error names nothing about the server
+        details.append(_pack(error_details_pb2.ErrorInfo(reason=type(error).__name__,
+                                                         domain=ERROR_DOMAIN)))
     if isinstance(error, errors.InvalidInputError):
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=error.field or "", description=str(error))
         if isinstance(error, errors.InvalidNikError):
             violation.reason = error.reason
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
-    if isinstance(error, PermissionDenied) and error.fields:
+    if isinstance(error, errors.PermissionDenied) and error.fields:
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=f, description="not granted")
             for f in error.fields])))
-    if isinstance(error, LimitExceeded):
+    if isinstance(error, errors.LimitExceeded):
         details.append(_pack(error_details_pb2.QuotaFailure(violations=[
             error_details_pb2.QuotaFailure.Violation(subject=error.subject,
                                                      description=str(error))])))
@@ -121,7 +68,7 @@ def rich_status(error: BaseException, tx: str = "") -> grpc.Status:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    message = str(error) if code is not grpc.StatusCode.INTERNAL else (
+    message = str(error) if not internal else (
         f"internal error (transaction {tx or 'unknown'}); nikgate's operators can find "
         "it in the server log by that id")
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message,

@@ -6,8 +6,9 @@ The server appends through `AuditLog` (one stream per worker process); the CLI r
 
 from __future__ import annotations
 
+from nikgate.errors import AuditError, AuditKeyError, StreamBusyError
+
 from .entry import AuditEntry
-from .errors import AuditError, AuditKeyError, StreamBusyError
 from .queries import tail, usage, who_accessed
 from .verify import StreamSummary, VerifyReport, verify_log
 from .writer import AuditLog

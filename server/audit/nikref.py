@@ -30,8 +30,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from nikgate.engine.nikset import nik_blocks
-
-from .errors import AuditKeyError
+from nikgate.errors import AuditKeyError
 
 KEY_BYTES = 32
 REF_BYTES = 16

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import AuditError, StreamBusyError
+from nikgate.errors import AuditError, StreamBusyError
 
 LOCK_NAME = "writer.lock"
 _SEGMENT = re.compile(r"^segment-(\d{6,})\.log$")

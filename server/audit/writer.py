@@ -9,10 +9,11 @@ import time
 from binascii import b2a_base64
 from pathlib import Path
 
+from nikgate.errors import AuditError
+
 from . import record
 from .commit import GroupCommitter
 from .entry import AuditEntry
-from .errors import AuditError
 from .nikref import NikRefs, load_key
 from .segments import (
     check_stream_name,
