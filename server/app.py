@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nikgate import methods
@@ -22,6 +22,7 @@ from . import limits, metrics
 from .access.policy import AccessPolicy
 from .access.scraping import ScrapingGuard
 from .access.store import ControlStore
+from .audit import AuditLog
 from .call_audit import CallAudit
 from .calls import CallGuard, Limits, Route, new_call
 from .config import Config
@@ -30,7 +31,7 @@ from .handlers.batching import Access
 from .handlers.lookup import LookupHandlers
 from .handlers.return_data import ReturnDataHandlers
 from .handlers.verification import VerificationHandlers
-from .health import HealthBoard
+from .health import AsyncHealthServicer, HealthBoard
 from .identity import Authenticator, Caller
 from .pki import CrlChecker, ServerCertWatcher, load_keypair
 from .receipts import ReceiptSigner
@@ -49,12 +50,12 @@ SERVICES = methods.SERVICES
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: AsyncHealthServicer
     board: HealthBoard
     index: NikIndex
     guard: CallGuard
     store: ControlStore
-    audit_log: object | None
+    audit_log: AuditLog | None
     returns: ReturnStore
     ledger: AccessLedger
     committer: ReturnCommitter
@@ -89,7 +90,6 @@ def open_audit(config: Config, worker_id: int | None) -> CallAudit:
     a = config.audit
     if not a.enabled:
         return CallAudit(None)
-    from .audit import AuditLog
 
     stream = (f"w{worker_id}" if worker_id is not None
               else f"p{os.getpid()}-{next(_in_process_servers)}")
@@ -215,7 +215,7 @@ async def build_server(config: Config, *, port: int | None = None,
 
     server = grpc.aio.server(options=server_options(config))
     server.add_generic_rpc_handlers(generic_handlers(guard, routes))
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = AsyncHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

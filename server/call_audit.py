@@ -153,6 +153,7 @@ class CallAudit:
     def _flush(self) -> None:
         self._flush_handle = None
         pending, self._pending = self._pending, {}
+        assert self.log is not None   # summaries are only kept when there is a log
         for s in pending.values():
             c = s.call
             ok = True
@@ -180,9 +181,9 @@ class CallAudit:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:   # failed in a thread (the return-data committer)
-                loop = self.health.loop if self.health is not None else None
-                if loop is not None and not loop.is_closed():
-                    loop.call_soon_threadsafe(self._start_recovery)
+                server_loop = self.health.loop if self.health is not None else None
+                if server_loop is not None and not server_loop.is_closed():
+                    server_loop.call_soon_threadsafe(self._start_recovery)
                 return
             self._recovering = loop.create_task(self._recover())
 

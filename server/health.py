@@ -11,10 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from typing import TYPE_CHECKING, Any
 
 from grpc_health.v1 import health, health_pb2
 
 from . import metrics
+
+# grpcio-health-checking's asyncio servicer. The type stubs (grpc-stubs) predate its
+# asyncio module, so type checkers see it as Any; it is named here, once.
+if TYPE_CHECKING:
+    AsyncHealthServicer = Any
+else:
+    AsyncHealthServicer = health.aio.HealthServicer
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +31,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class HealthBoard:
-    def __init__(self, servicer: health.aio.HealthServicer, services: tuple[str, ...],
+    def __init__(self, servicer: AsyncHealthServicer, services: tuple[str, ...],
                  loop: asyncio.AbstractEventLoop) -> None:
         self.servicer = servicer
         self.services = ("", *services)

@@ -53,7 +53,7 @@ class Authenticator:
         if not pems:
             raise Unauthenticated("no client certificate: nikgate accepts mutual TLS only")
         try:
-            ident = peer_identity(pems[0])  # cached: a connection presents one certificate
+            ident = peer_identity(next(iter(pems)))  # cached: one certificate a connection
         except PkiError as e:  # a CA-signed certificate without a nikgate identity
             raise Unauthenticated(f"client certificate names no nikgate identity: {e}") from None
         if self._crl.is_revoked(ident.serial):

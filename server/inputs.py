@@ -88,6 +88,7 @@ def _check_map(name: str, fd: FieldDescriptor, value) -> None:
     if len(value) > MAX_NAMES:
         raise InvalidInputError(f"{name} has {len(value):,} entries; at most {MAX_NAMES}",
                                 field=name)
+    assert fd.message_type is not None   # a map field's entries are messages
     value_fd = fd.message_type.fields_by_name["value"]
     key_limit = FIELD_NAME_CHARS if name in NAME_MAPS else DEFAULT_MAX_CHARS
     for k in value:

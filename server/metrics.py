@@ -42,9 +42,9 @@ REFUSALS_SUMMARISED = Counter("nikgate_refusals_summarised", "Refused calls over
                               "refusal budget, audited in summary records", ["institution"])
 
 
-_calls: dict[tuple[str, str, str], object] = {}
-_latency: dict[str, object] = {}
-_items: dict[str, object] = {}
+_calls: dict[tuple[str, str, str], Counter] = {}
+_latency: dict[str, Histogram] = {}
+_items: dict[str, Histogram] = {}
 
 
 def record_call(method: str, code: str, institution: str, seconds: float, items: int,

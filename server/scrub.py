@@ -62,8 +62,9 @@ class IndexScrubber:
         steps = self.index.integrity_steps(self.chunk)
         while True:
             began = time.perf_counter()
-            done, report = await loop.run_in_executor(None, _advance, steps)
-            if done:
+            done, finished = await loop.run_in_executor(None, _advance, steps)
+            if done and finished is not None:
+                report = finished
                 break
             spent = time.perf_counter() - began
             await asyncio.sleep(max(MIN_PAUSE, self.chunk / self.rate - spent))

@@ -19,6 +19,9 @@ class SharedByPath:
     _shared: dict[tuple[type, str], tuple[SharedByPath, int]] = {}
     _shared_lock = threading.Lock()
 
+    def __init__(self, path: str | os.PathLike) -> None:
+        raise NotImplementedError   # each store opens its environment at `path`
+
     def close(self) -> None:
         raise NotImplementedError
 

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from .output import table
 
@@ -112,7 +113,7 @@ def _grants(root: Path) -> None:
     store = ControlStore(control)
     admin = Admin(store, "demo", str(root / "audit"), str(root / "audit-nik.key"))
     today = dt.date.today()
-    term = {"valid_from": (today - dt.timedelta(days=1)).isoformat(),
+    term: dict[str, Any] = {"valid_from": (today - dt.timedelta(days=1)).isoformat(),
             "valid_until": (today + dt.timedelta(days=365)).isoformat()}
     identity = ("NAMA_LGKP", "TGL_LHR", "TMPT_LHR", "JENIS_KLMIN", "NAMA_LGKP_IBU", "ALAMAT",
                 "NO_KK")
@@ -210,14 +211,15 @@ def _sample(index_dir: Path, seed: int) -> tuple[str, dict]:
         nik = niks[0]
         person = idx.lookup(nik, ["NAMA_LGKP", "TGL_LHR", "TMPT_LHR"])
         assert person is not None
-        claimed = person["NAMA_LGKP"].title()  # a clerk's typing of the stored name
-        result = idx.verify(nik, {"NAMA_LGKP": claimed, "TGL_LHR": person["TGL_LHR"],
-                                  "TMPT_LHR": "Kota " + person["TMPT_LHR"].title()})
+        name, born, birthplace = (person[f] or "" for f in ("NAMA_LGKP", "TGL_LHR", "TMPT_LHR"))
+        claimed = name.title()  # a clerk's typing of the stored name
+        result = idx.verify(nik, {"NAMA_LGKP": claimed, "TGL_LHR": born,
+                                  "TMPT_LHR": "Kota " + birthplace.title()})
         print(f"\nsample verification (offline) of NIK {nik} ({result.life_status}, card "
               f"{result.card_status}):")
         print(table([(r.field.name, r.outcome.name, str(r.score), str(r.threshold))
                      for r in result.fields], ("FIELD", "RESULT", "SCORE", "THRESHOLD")))
-    return nik, {"NAMA_LGKP": claimed, "TGL_LHR": person["TGL_LHR"]}
+    return nik, {"NAMA_LGKP": claimed, "TGL_LHR": born}
 
 
 def _demo(args) -> int:

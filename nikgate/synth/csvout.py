@@ -6,13 +6,13 @@ import contextlib
 import csv
 import os
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 Target = str | os.PathLike[str] | TextIO
 
 
 @contextlib.contextmanager
-def csv_writer(out: Target) -> Iterator[csv.writer]:
+def csv_writer(out: Target) -> Iterator[Any]:
     """A csv writer with minimal quoting and "\\n" line ends over `out`.
 
     A path is opened (and closed) here; a stream is written to and left open. Streams

@@ -42,6 +42,7 @@ class Admin:
         if not self.audit_dir:
             yield None
             return
+        assert self.audit_key, "an audited Admin needs the audit key path too"
         with AdminTurn.take(self.audit_dir, self.audit_key, self.store,
                             self.lock_wait) as turn:
             yield turn

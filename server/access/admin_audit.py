@@ -46,7 +46,7 @@ class AdminTurn:
         self.audit_dir = audit_dir
 
     @classmethod
-    def take(cls, audit_dir: str, audit_key: str | None, store: ControlStore,
+    def take(cls, audit_dir: str, audit_key: str, store: ControlStore,
              lock_wait: float = LOCK_WAIT_SECONDS) -> AdminTurn:
         """Wait (up to `lock_wait` s) for the admin stream, then settle earlier intents."""
         try:

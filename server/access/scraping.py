@@ -248,7 +248,9 @@ class ScrapingGuard:
         if raw is None:
             return None
         s = _STATE.unpack(raw)
-        return Evidence(*s[1:8], throttles=int(s[10]))
+        items, misses, near, long_items, long_misses, long_near, until = s[1:8]
+        return Evidence(items, misses, near, long_items, long_misses, long_near, until,
+                        throttles=int(s[10]))
 
     def budgets(self, institution: str) -> tuple[float, float]:
         """The long window's (miss, near) budgets for this institution's grant."""

@@ -46,13 +46,13 @@ def bench_append(items: int = 1000, calls: int = 2000, commit_interval: float = 
             for name, entry in cases.items():
                 for _ in range(50):
                     log.append(entry)
-                best = None
+                best = float("inf")
                 for _ in range(3):
                     t0 = time.perf_counter()
                     for _ in range(calls):
                         log.append(entry)
                     us = (time.perf_counter() - t0) / calls * 1e6
-                    best = us if best is None else min(best, us)
+                    best = min(best, us)
                 out[name] = round(best, 1)
         finally:
             log.close()

@@ -9,6 +9,7 @@ import json
 from binascii import a2b_base64
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from nikgate.errors import InvalidInputError
 
@@ -130,7 +131,7 @@ def usage(directory: str | Path, institution: str, date_from: str | dt.date,
         else:   # a summary record of refusals over the budget counts its calls
             c["calls_refused"] += rec.get("calls", 1)
             c["niks_refused"] += n
-    rows = [{"day": d, "method": m, "channel": ch, **c}
+    rows: list[dict[str, Any]] = [{"day": d, "method": m, "channel": ch, **c}
             for (d, m, ch), c in sorted(counts.items())]
     totals: dict[tuple[str, str], dict[str, int]] = {}
     for row in rows:

@@ -98,7 +98,7 @@ class ReturnCommitter:
                 for sub in subs:
                     self.store.check(sub)
                 self.store.commit(subs, self.before_commit)
-                error = None
+                error: BaseException | None = None
                 self.groups += 1
                 self.records += size
             except NikgateError as e:  # the audit refused: nothing of this group is stored
