@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System libraries the compiled core links against (Debian packages).
 APT_PACKAGES := liblmdb-dev libxxhash-dev
-# Servers for compare mode (nikgate/loadgen/peers.py): local Redis and PostgreSQL peers.
+# Servers for compare mode (nikgate/loadgen/servers.py): local Redis and PostgreSQL peers.
 PEER_APT_PACKAGES := redis-server postgresql
 
 .PHONY: setup system-deps peers demo test bench microbench soak lint typecheck clean

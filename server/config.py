@@ -4,7 +4,7 @@ Every key is documented in docs/configuration.md. An environment variable
 NIKGATE_<SECTION>_<KEY> (upper case) overrides the file, e.g. NIKGATE_SERVER_WORKERS=2.
 No server setting is read from os.environ anywhere else. The other reads are:
 server/metrics_setup.py exports (and then checks) PROMETHEUS_MULTIPROC_DIR so that
-prometheus-client in the workers runs in multiprocess mode; nikgate/loadgen/peers.py reads
+prometheus-client in the workers runs in multiprocess mode; nikgate/loadgen/servers.py reads
 NIKGATE_PG_BINDIR and NIKGATE_PG_USER to find PostgreSQL for the benchmark's comparison
 peers and passes PATH on to their processes; setup.py reads NIKGATE_CYTHON_TRACE at build time.
 """

@@ -2,9 +2,9 @@
 
 Each peer gets the same items (NIKs, claimed name and birth date) in batches of the same
 size, from this one Python process: Redis (MGET) and PostgreSQL (= ANY), both real
-servers loaded with the records of the index (peers.py), and nikgate's engine in-process
-as the ceiling: no network, no TLS, no receipts or audit. nikgate's own figure is the
-gRPC run just measured (grants, audit, receipts on).
+throwaway servers (servers.py) loaded with the records of the index (peers.py), and
+nikgate's engine in-process as the ceiling: no network, no TLS, no receipts or audit.
+nikgate's own figure is the gRPC run just measured (grants, audit, receipts on).
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def compare(spec: BenchSpec, report: dict, workdir: Path, seconds: float = SECON
         except Exception as e:  # a peer that fails is reported, the others still run
             rows.append({"name": name, "items_per_s": 0.0, "error": f"{type(e).__name__}: {e}"})
     ours = rows[0]["items_per_s"]
-    for r in rows:
-        r["nikgate_ratio"] = ours / r["items_per_s"] if r["items_per_s"] else None
+    for row in rows:
+        row["nikgate_ratio"] = ours / row["items_per_s"] if row["items_per_s"] else None
     targets = []
     for name, need in (("redis", 2.0), ("postgresql", 10.0)):
         row = next(r for r in rows if r["name"] == name)

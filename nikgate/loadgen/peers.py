@@ -1,4 +1,4 @@
-"""Compare mode: the batched verification workload run against Redis and PostgreSQL.
+"""Compare mode's workloads: the batched verification run against Redis and PostgreSQL.
 
 What a user would build instead of nikgate, each a real server on loopback, loaded with
 the same records as nikgate's index and driven from the same Python client process:
@@ -15,33 +15,19 @@ exactly equal to the claimed ones; an unknown NIK does not match. nikgate does m
 per item than this: NIK parsing and checks, fuzzy name scoring against a threshold,
 life and card status, and on the service path access grants, signed receipts and audit.
 
+This module is the workload side: what each peer stores, how it is loaded, what one batch
+asks of it and how the run is measured. Starting and stopping the servers themselves
+(binaries, ports, the unprivileged PostgreSQL account, clean-up) is servers.py; a peer
+owns one of those servers for the life of its `with`.
+
 Setup: ``make peers`` installs the Debian packages redis-server and postgresql when they
 are missing; the Python clients (``redis``, ``psycopg[binary]``) must be in the venv.
 `peers_available()` says which peer can run here and, if not, why; `peer_clients()`
 names the client libraries (redis-py without hiredis parses replies in pure Python and
 is then the Redis peer's bottleneck: worth saying next to its figures).
 
-Servers. Each peer is a context manager that starts its own server in `workdir` on a
-free port of 127.0.0.1 (a socket bound to port 0 picks it) and stops it on exit:
-
-- redis-server runs as the current user (root is fine) with ``--save '' --appendonly
-  no``: nothing is persisted, nothing is shared with a system Redis.
-- PostgreSQL refuses to run as root. When this process is root the cluster's commands
-  (initdb, pg_ctl, postgres) run as an unprivileged account, through subprocess's
-  ``user=``/``group=`` (setuid in the child, supplementary groups dropped): the
-  ``postgres`` account the Debian package creates, else ``nobody``
-  (``NIKGATE_PG_USER`` overrides). That account must be able to reach the data
-  directory; `workdir` is tried first (checked by running ``test -w`` as that account),
-  and when a parent is closed to it (pytest's /tmp/pytest-of-root is 0700) the cluster
-  goes to a fresh private directory under the system temp dir instead, removed on stop;
-  its server log is copied into `workdir`. The binaries are found through
-  ``NIKGATE_PG_BINDIR``, else the newest /usr/lib/postgresql/*/bin, else PATH.
-  The cluster is throwaway and tuned for a read benchmark: ``initdb --no-sync``,
-  ``fsync=off``, ``synchronous_commit=off``, ``full_page_writes=off`` (a crash loses
-  the cluster, which is fine here; none of it changes how reads are served),
-  ``shared_buffers=256MB`` so 1M records stay in memory, ``jit=off``, trust
-  authentication on 127.0.0.1 only, no Unix socket. Loading is COPY into a fresh
-  table, then the primary key index is built, then VACUUM ANALYZE.
+Loading: Redis gets pipelined MSETs of LOAD_CHUNK keys; PostgreSQL gets COPY into a fresh
+table, then the primary key index is built, then VACUUM ANALYZE.
 
 `run()` is synchronous (it runs its own uvloop event loop); from async code await
 `run_async()` instead. Batches are taken in order, cycling (batch i of the run is
@@ -57,20 +43,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
-import pwd
-import shutil
-import signal
-import socket
-import subprocess
 import tempfile
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from .percentiles import nearest_rank
+from .servers import PostgresServer, RedisServer, postgres_problem, redis_problem
 
 FIELDS = ("NAMA_LGKP", "TGL_LHR")
 Batch = tuple[list[str], list[str], list[str]]
@@ -79,23 +60,7 @@ SEP = "\x1f"               # between name and birth date in a Redis value
 COPY_NULL = "\\N"          # NULL in COPY text format (a missing birth date)
 LOAD_CHUNK = 10_000        # records per MSET (5 per pipeline round trip) / COPY write
 READ_CHUNK = 10_000        # NIKs per index read in index_records
-START_TIMEOUT = 60.0       # seconds for a server to come up
-STOP_TIMEOUT = 30.0
 BATCH_TIMEOUT = 60.0       # one batch may not take longer than this
-PG_SUPERUSER = "nikbench"  # the role initdb creates; trust auth on 127.0.0.1
-PG_SETTINGS = {
-    "listen_addresses": "'127.0.0.1'",
-    "unix_socket_directories": "''",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "shared_buffers": "256MB",
-    "max_wal_size": "4GB",
-    "max_connections": "64",
-    "jit": "off",
-    "max_parallel_workers_per_gather": "0",
-    "logging_collector": "off",
-}
 
 
 class PeerUnavailable(RuntimeError):
@@ -157,63 +122,13 @@ def _chunks(records: Iterable[tuple[str, str, str]], size: int
 # -- availability -------------------------------------------------------------------------
 
 
-def _redis_server_binary() -> str | None:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    for candidate in ("/usr/bin/redis-server", "/usr/local/bin/redis-server"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _pg_bindir() -> Path | None:
-    def ok(d: Path) -> bool:
-        return all(os.access(d / exe, os.X_OK) for exe in ("initdb", "pg_ctl", "postgres"))
-
-    env = os.environ.get("NIKGATE_PG_BINDIR")
-    if env:
-        return Path(env) if ok(Path(env)) else None
-    versions = []
-    for d in Path("/usr/lib/postgresql").glob("*/bin"):
-        with contextlib.suppress(ValueError):
-            versions.append((float(d.parent.name), d))
-    for _, d in sorted(versions, reverse=True):
-        if ok(d):
-            return d
-    initdb = shutil.which("initdb")
-    if initdb:
-        d = Path(os.path.realpath(initdb)).parent
-        if ok(d):
-            return d
-    return None
-
-
-def _pg_account() -> pwd.struct_passwd | None:
-    """The account the cluster runs as when we are root (None: run as ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    names = [os.environ["NIKGATE_PG_USER"]] if os.environ.get("NIKGATE_PG_USER") else [
-        "postgres", "nobody"]
-    for name in names:
-        with contextlib.suppress(KeyError):
-            account = pwd.getpwnam(name)
-            if account.pw_uid != 0:
-                return account
-    raise PeerUnavailable(
-        f"running as root and no unprivileged account ({' or '.join(names)}) to run "
-        "PostgreSQL as; create one (useradd --system postgres) or set NIKGATE_PG_USER")
-
-
 def _redis_problem() -> str | None:
     try:
         import redis  # noqa: F401
         import redis.asyncio  # noqa: F401
     except ImportError:
         return "the Python package redis is not installed in this environment (pip install redis)"
-    if _redis_server_binary() is None:
-        return "redis-server is not installed (run `make peers`)"
-    return None
+    return redis_problem()
 
 
 def _postgres_problem() -> str | None:
@@ -222,14 +137,7 @@ def _postgres_problem() -> str | None:
     except ImportError:
         return ("the Python package psycopg is not installed in this environment "
                 "(pip install 'psycopg[binary]')")
-    if _pg_bindir() is None:
-        return ("PostgreSQL server binaries (initdb, pg_ctl, postgres) are not installed "
-                "(run `make peers`, or set NIKGATE_PG_BINDIR)")
-    try:
-        _pg_account()
-    except PeerUnavailable as e:
-        return str(e)
-    return None
+    return postgres_problem()
 
 
 def peers_available() -> dict[str, str | None]:
@@ -265,20 +173,6 @@ def peer_clients() -> dict[str, str]:
 # -- shared helpers -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(text[-lines:]) or "(empty log)"
-
-
 def _check_batches(batches: list[Batch]) -> None:
     if not batches:
         raise ValueError("no batches to run")
@@ -299,42 +193,44 @@ async def _drive(name: str, batches: list[Batch], seconds: float, concurrency: i
                  checkers: list[Callable[[int], Awaitable[int]]]) -> PeerResult:
     """Run checkers[slot](batch index) -> matches, one task per slot, for `seconds`."""
     latencies: list[float] = []
-    state = {"next": 0, "items": 0, "matched": 0, "error": None}
+    next_batch = items = matched = 0
+    error: str | None = None
     n = len(batches)
     start = time.perf_counter()
     deadline = start + seconds
 
     async def slot(check: Callable[[int], Awaitable[int]]) -> None:
-        while state["error"] is None and time.perf_counter() < deadline:
-            i = state["next"] % n
-            state["next"] += 1
+        nonlocal next_batch, items, matched, error
+        while error is None and time.perf_counter() < deadline:
+            i = next_batch % n
+            next_batch += 1
             t0 = time.perf_counter()
             try:
-                matched = await asyncio.wait_for(check(i), BATCH_TIMEOUT)
+                hits = await asyncio.wait_for(check(i), BATCH_TIMEOUT)
             except Exception as e:  # reported in the result
-                state["error"] = state["error"] or f"{type(e).__name__}: {e}"
+                error = error or f"{type(e).__name__}: {e}"
                 return
             latencies.append(time.perf_counter() - t0)
-            state["items"] += len(batches[i][0])
-            state["matched"] += matched
+            items += len(batches[i][0])
+            matched += hits
 
     await asyncio.gather(*(slot(c) for c in checkers[:concurrency]))
     elapsed = time.perf_counter() - start
     latencies.sort()
     return PeerResult(
         name=name,
-        items=state["items"],
+        items=items,
         batches=len(latencies),
         seconds=elapsed,
-        items_per_s=state["items"] / elapsed if elapsed > 0 else 0.0,
+        items_per_s=items / elapsed if elapsed > 0 else 0.0,
         batch_ms={f"p{p}": nearest_rank(latencies, p) * 1000 if latencies else 0.0
                   for p in (50, 90, 99)},
-        matched=state["matched"],
-        error=state["error"],
+        matched=matched,
+        error=error,
     )
 
 
-def _run_sync(coro_factory: Callable[[], Awaitable[PeerResult]]) -> PeerResult:
+def _run_sync(coro_factory: Callable[[], Coroutine[Any, Any, PeerResult]]) -> PeerResult:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -350,32 +246,18 @@ def _error_result(name: str, error: BaseException) -> PeerResult:
                       f"{type(error).__name__}: {error}")
 
 
-def _terminate(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STOP_TIMEOUT)
-
-
 # -- Redis --------------------------------------------------------------------------------
 
 
 class RedisPeer:
-    """redis-server on a free loopback port in `workdir`, for the life of the `with`."""
+    """The Redis workload on its own RedisServer, for the life of the `with`."""
 
     name = "redis"
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = Path(workdir).resolve()  # the servers chdir; keep paths absolute
-        self.host = "127.0.0.1"
-        self.port: int | None = None
-        self.proc: subprocess.Popen | None = None
+        self.server = RedisServer(workdir)
         self.loaded = 0
         self.load_seconds = 0.0
-        self._finalizer: weakref.finalize | None = None
 
     def __enter__(self) -> RedisPeer:
         self.start()
@@ -385,56 +267,31 @@ class RedisPeer:
         self.stop()
 
     @property
-    def log_path(self) -> Path:
-        return self.workdir / "redis.log"
+    def host(self) -> str:
+        return self.server.host
 
-    def _client(self):
-        import redis
+    @property
+    def port(self) -> int | None:
+        return self.server.port
 
-        return redis.Redis(host=self.host, port=self.port, socket_timeout=BATCH_TIMEOUT)
+    @port.setter
+    def port(self, port: int | None) -> None:  # point at another server (tests: a gone one)
+        self.server.port = port
 
     def start(self) -> None:
         problem = _redis_problem()
         if problem:
             raise PeerUnavailable(problem)
-        import redis
-
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        binary = _redis_server_binary()
-        for _attempt in range(3):  # a free port may be taken before the server binds it
-            self.port = free_port()
-            args = [binary, "--port", str(self.port), "--bind", self.host,
-                    "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
-                    "--logfile", str(self.log_path), "--daemonize", "no",
-                    "--protected-mode", "yes", "--databases", "1"]
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
-            self._finalizer = weakref.finalize(self, _terminate, self.proc)
-            deadline = time.monotonic() + START_TIMEOUT
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    with self._client() as client:
-                        client.ping()
-                    return
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            if self.proc.poll() is None:
-                self.stop()
-                raise RuntimeError(f"redis-server did not answer within {START_TIMEOUT:.0f}s;"
-                                   f" log {self.log_path}:\n{_tail(self.log_path)}")
-            self.proc.wait()
-            if "Address already in use" not in _tail(self.log_path):
-                break
-        raise RuntimeError(f"redis-server exited with status {self.proc.returncode}; "
-                           f"log {self.log_path}:\n{_tail(self.log_path)}")
+        self.server.start()
 
     def stop(self) -> None:
-        if self.proc is not None:
-            _terminate(self.proc)  # SIGTERM; with nothing to save redis exits at once
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
+        self.server.stop()
+
+    def _client(self):
+        import redis
+
+        assert self.port is not None, "start the peer first"
+        return redis.Redis(host=self.host, port=self.port, socket_timeout=BATCH_TIMEOUT)
 
     def load(self, records: Iterable[tuple[str, str, str]]) -> int:
         """Replace the data with `records`: MSETs of LOAD_CHUNK keys, pipelined."""
@@ -477,7 +334,7 @@ class RedisPeer:
                 matched = 0
                 for value, name, date in zip(values, names, dates):
                     if value is not None:
-                        stored_name, _, stored_date = value.partition(SEP)
+                        stored_name, _, stored_date = cast(str, value).partition(SEP)  # decoded
                         if stored_name == name and stored_date == date:
                             matched += 1
                 return matched
@@ -505,23 +362,15 @@ def _copy_text(value: str) -> str:
 
 
 class PostgresPeer:
-    """A throwaway PostgreSQL cluster on a free loopback port, for the life of the `with`."""
+    """The PostgreSQL workload on its own PostgresServer, for the life of the `with`."""
 
     name = "postgresql"
     QUERY = "SELECT nik, nama, tgl_lhr FROM people WHERE nik = ANY(%s::bigint[])"
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = Path(workdir).resolve()  # the servers chdir; keep paths absolute
-        self.host = "127.0.0.1"
-        self.port: int | None = None
+        self.server = PostgresServer(workdir)
         self.loaded = 0
         self.load_seconds = 0.0
-        self.root: Path | None = None        # holds data/ and postgres.log
-        self._private_root = False           # root is a temp dir of ours, removed on stop
-        self._account: pwd.struct_passwd | None = None
-        self._bindir: Path | None = None
-        self._started = False
-        self._finalizer: weakref.finalize | None = None
 
     def __enter__(self) -> PostgresPeer:
         try:
@@ -535,102 +384,34 @@ class PostgresPeer:
         self.stop()
 
     @property
-    def data_dir(self) -> Path:
-        assert self.root is not None
-        return self.root / "data"
+    def host(self) -> str:
+        return self.server.host
 
     @property
-    def log_path(self) -> Path:
-        assert self.root is not None
-        return self.root / "postgres.log"
+    def port(self) -> int | None:
+        return self.server.port
 
-    def _pg(self, *args: str, timeout: float = START_TIMEOUT, check: bool = True
-            ) -> subprocess.CompletedProcess:
-        """Run a cluster command as the cluster's account."""
-        assert self.root is not None and self._bindir is not None
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C",
-               "HOME": str(self.root), "TZ": "UTC"}
-        kw: dict = {}
-        if self._account is not None:
-            kw = dict(user=self._account.pw_uid, group=self._account.pw_gid, extra_groups=[])
-        result = subprocess.run([str(self._bindir / args[0]), *args[1:]], cwd=self.root,
-                                env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, timeout=timeout, check=False, **kw)
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"{args[0]} failed with status {result.returncode}: "
-                f"{(result.stderr or result.stdout).strip()[-2000:]}\n"
-                f"server log {self.log_path}:\n{_tail(self.log_path)}")
-        return result
-
-    def _usable_root(self) -> Path:
-        """workdir/postgresql when the cluster's account can write there, else a temp dir."""
-        root = self.workdir / "postgresql"
-        if root.exists():
-            shutil.rmtree(root)
-        root.mkdir(parents=True)
-        if self._account is None:
-            return root
-        os.chown(root, self._account.pw_uid, self._account.pw_gid)
-        probe = subprocess.run(["test", "-w", str(root), "-a", "-x", str(root)],
-                               user=self._account.pw_uid, group=self._account.pw_gid,
-                               extra_groups=[], cwd="/", timeout=30, check=False)
-        if probe.returncode == 0:
-            return root
-        root.rmdir()
-        tmp = Path(tempfile.mkdtemp(prefix="nikgate-pg-"))
-        os.chown(tmp, self._account.pw_uid, self._account.pw_gid)
-        self._private_root = True
-        return tmp
+    @port.setter
+    def port(self, port: int | None) -> None:  # point at another server
+        self.server.port = port
 
     def start(self) -> None:
         problem = _postgres_problem()
         if problem:
             raise PeerUnavailable(problem)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self._bindir = _pg_bindir()
-        self._account = _pg_account()
-        self.root = self._usable_root()
-        self._finalizer = weakref.finalize(self, _pg_cleanup, self.root, self._private_root)
-        self._pg("initdb", "-D", str(self.data_dir), "-U", PG_SUPERUSER, "--auth=trust",
-                 "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
-                 timeout=120)
-        for _attempt in range(3):
-            self.port = free_port()
-            settings = {**PG_SETTINGS, "port": str(self.port)}
-            with open(self.data_dir / "postgresql.auto.conf", "a") as conf:
-                conf.write("".join(f"{k} = {v}\n" for k, v in settings.items()))
-            result = self._pg("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path),
-                              "-w", "-t", str(int(START_TIMEOUT)), "start",
-                              timeout=START_TIMEOUT + 10, check=False)
-            if result.returncode == 0:
-                self._started = True
-                return
-            if "already in use" not in _tail(self.log_path, 40):
-                break
-        raise RuntimeError(f"pg_ctl start failed: {(result.stderr or result.stdout).strip()}\n"
-                           f"server log {self.log_path}:\n{_tail(self.log_path)}")
+        self.server.start()
 
     def stop(self) -> None:
-        if self.root is None:
-            return
-        if self._started:
-            self._pg("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w",
-                     "-t", str(int(STOP_TIMEOUT)), "stop", timeout=STOP_TIMEOUT + 10,
-                     check=False)
-            self._started = False
-        if self.log_path.exists() and self._private_root:
-            with contextlib.suppress(OSError):
-                shutil.copyfile(self.log_path, self.workdir / "postgres.log")
-        if self._finalizer is not None:
-            self._finalizer()          # kills a postmaster still running; removes the data
-            self._finalizer = None
+        self.server.stop()
+
+    def _conninfo(self) -> dict:
+        return dict(host=self.host, port=self.port, user=self.server.user,
+                    dbname=self.server.dbname, autocommit=True, connect_timeout=30)
 
     def _connect(self):
         import psycopg
 
-        return psycopg.connect(host=self.host, port=self.port, user=PG_SUPERUSER,
-                               dbname="postgres", autocommit=True, connect_timeout=30)
+        return psycopg.connect(**self._conninfo())
 
     def load(self, records: Iterable[tuple[str, str, str]]) -> int:
         """Replace the table with `records`: COPY, then the primary key, then VACUUM ANALYZE."""
@@ -667,9 +448,7 @@ class PostgresPeer:
         conns: list = []
         try:
             for _ in range(concurrency):
-                conn = await psycopg.AsyncConnection.connect(
-                    host=self.host, port=self.port, user=PG_SUPERUSER, dbname="postgres",
-                    autocommit=True, connect_timeout=30)
+                conn = await psycopg.AsyncConnection.connect(**self._conninfo())
                 conn.adapters.register_loader("date", TextLoader)  # 'YYYY-MM-DD' as str
                 conns.append(conn)
 
@@ -701,31 +480,6 @@ class PostgresPeer:
 
     def run(self, batches: list[Batch], seconds: float, concurrency: int) -> PeerResult:
         return _run_sync(lambda: self.run_async(batches, seconds, concurrency))
-
-
-def _pg_cleanup(root: Path, private: bool) -> None:
-    """Stop a postmaster left running (by its pid file) and remove the cluster's data."""
-    pidfile = root / "data" / "postmaster.pid"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        lines = pidfile.read_text().splitlines()
-        pid, data_dir = int(lines[0]), lines[1]
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if b"postgres" not in cmdline or Path(data_dir) != root / "data":
-            return _remove_cluster(root, private)  # a stale pid file: not ours to signal
-        os.kill(pid, signal.SIGINT)  # fast shutdown
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
-            os.kill(pid, 0)  # raises once it is gone
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
-    _remove_cluster(root, private)
-
-
-def _remove_cluster(root: Path, private: bool) -> None:
-    if private:
-        shutil.rmtree(root, ignore_errors=True)
-    else:
-        shutil.rmtree(root / "data", ignore_errors=True)
 
 
 # -- one measurement ----------------------------------------------------------------------
@@ -771,7 +525,8 @@ def _main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="nikgate-peers-") as tmp:
         workdir = args.workdir or Path(tmp)
         for name in args.peers.split(","):
-            cls = {"redis": RedisPeer, "postgresql": PostgresPeer}[name]
+            cls: type[RedisPeer] | type[PostgresPeer] = (
+                RedisPeer if name == "redis" else PostgresPeer)
             if available[name]:
                 print(json.dumps({"name": name, "error": available[name]}))
                 continue
