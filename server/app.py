@@ -33,7 +33,7 @@ from .handlers.return_data import ReturnDataHandlers
 from .handlers.verification import VerificationHandlers
 from .health import AsyncHealthServicer, HealthBoard
 from .identity import Authenticator, Caller
-from .pki import CrlChecker, ServerCertWatcher, load_keypair
+from .pki.runtime import CrlChecker, ServerCertWatcher, load_keypair
 from .receipts import ReceiptSigner
 from .returns.committer import ReturnCommitter
 from .returns.ledger import AccessLedger

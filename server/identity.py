@@ -14,7 +14,7 @@ import grpc
 
 from nikgate.errors import PkiError, Unauthenticated
 
-from .pki import CrlChecker, peer_identity
+from .pki.runtime import CrlChecker, peer_identity
 
 
 @dataclass(frozen=True, slots=True)

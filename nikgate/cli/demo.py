@@ -76,7 +76,7 @@ def _index_usable(index_dir: Path) -> bool:
 
 
 def _pki(root: Path) -> dict[str, dict[str, str]]:
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     pki_dir = root / "pki"
     layout = pki.Layout(pki_dir)

@@ -100,7 +100,7 @@ def _report(args, info: dict) -> int:
 
 
 def _init(args) -> int:
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     ca = pki.init_ca(args.dir, name=args.name, days=_positive(args.days), force=args.force)
     print(f"CA certificate: {ca.layout.ca_cert}")
@@ -110,7 +110,7 @@ def _init(args) -> int:
 
 
 def _issue_server(args) -> int:
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     ca = pki.load_ca(args.dir)
     hosts = args.hosts if args.hosts is not None else ["localhost"]
@@ -122,7 +122,7 @@ def _issue_server(args) -> int:
 
 
 def _issue(args) -> int:
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     ca = pki.load_ca(args.dir)
     kind = "operator" if args.operator else "institution"
@@ -135,7 +135,7 @@ def _issue(args) -> int:
 
 def _sign_csr(args) -> int:
     from nikgate.errors import InvalidInputError
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     try:
         csr_pem = Path(args.csr).read_bytes()
@@ -152,7 +152,7 @@ def _sign_csr(args) -> int:
 
 
 def _revoke(args) -> int:
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     ca = pki.load_ca(args.dir)
     rec = pki.revoke(ca, args.serial, args.reason)
@@ -162,7 +162,7 @@ def _revoke(args) -> int:
 
 
 def _crl(args) -> int:
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     ca = pki.load_ca(args.dir)
     number = pki.refresh_crl(ca, days=_positive(args.days))
@@ -171,7 +171,7 @@ def _crl(args) -> int:
 
 
 def _list(args) -> int:
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     records = [r.to_dict() for r in pki.list_certs(args.dir)]
     if args.json:

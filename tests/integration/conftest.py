@@ -17,12 +17,12 @@ import grpc
 import pytest
 import uvloop
 
-from nikgate.server import pki
 from nikgate.server.access.admin import Admin
 from nikgate.server.access.grants import FIELD_UNIVERSE, Grant
 from nikgate.server.access.store import ControlStore
 from nikgate.server.app import build_server
 from nikgate.server.config import Config
+from nikgate.server.pki import ca as pki
 from nikgate.server.receipts import ensure_signing_key, public_key_path
 
 

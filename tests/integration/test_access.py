@@ -100,8 +100,8 @@ def test_expired_suspended_or_revoked_grants_are_refused(conn, admin, index, cha
 
 def test_no_grant_means_no_access(server, certs, tmp_path, index):
     # a registered institution with a valid certificate but no grant
-    from nikgate.server import pki
     from nikgate.server.access.admin import Admin
+    from nikgate.server.pki import ca as pki
 
     Admin(server.running.store).add_institution("bank-nogrant", "No Grant", "bank")
     issued = pki.issue_client(pki.load_ca(certs.pki_dir), "bank-nogrant", write=False)
@@ -120,7 +120,7 @@ def test_no_grant_means_no_access(server, certs, tmp_path, index):
 def test_an_operator_certificate_never_acts_as_the_institution_of_the_same_id(
         server, certs, tmp_path, index):
     """An operator whose id equals an institution's must not get that institution's grant."""
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     issued = pki.issue_client(pki.load_ca(certs.pki_dir), "bank-a", kind="operator",
                               write=False)

@@ -229,7 +229,7 @@ def _items(niks):
 
 def test_a_revoked_certificate_stops_an_open_stream_within_a_second(server, certs, tmp_path,
                                                                      index):
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     ca = pki.load_ca(certs.pki_dir)
     issued = pki.issue_client(ca, "bank-a", write=False)
@@ -557,7 +557,7 @@ def _verifies(client, nik) -> bool:
 
 
 def test_a_revoked_certificate_stops_an_open_return_data_stream(own_stores, certs, index):
-    from nikgate.server import pki
+    from nikgate.server.pki import ca as pki
 
     cfg, connect = own_stores(duty_grant(), return_data={"ledger_flush_seconds": 0.1})
     s = ServerThread(cfg)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nikgate.clients import Connection, NikgateClient
-from nikgate.server import pki
+from nikgate.server.pki import runtime
 
 
 def _grpcurl() -> str:
@@ -47,7 +47,7 @@ def test_a_certificate_from_an_openssl_csr_works(server, csr_cert, index):
     with NikgateClient(conn) as client:
         reply = client.verify(nik, {"NAMA_LGKP": "X"})
     assert reply.message.status == 1
-    assert pki.identity_of(__import__("cryptography").x509.load_pem_x509_certificate(
+    assert runtime.identity_of(__import__("cryptography").x509.load_pem_x509_certificate(
         (csr_cert / "own.crt").read_bytes())).institution_id == "bank-a"
 
 

@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 
 from nikgate.clients import Connection, NikgateClient
-from nikgate.server import pki
+from nikgate.server.pki import ca as pki
 
 from ..conftest import run_cli
 

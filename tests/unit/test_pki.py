@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from nikgate.errors import InvalidInputError
-from nikgate.server import pki
+from nikgate.errors import InvalidInputError, PkiError
+from nikgate.server.pki import ca as pki
+from nikgate.server.pki import runtime
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_init_writes_layout_and_load_round_trips(ca):
 
 
 def test_init_refuses_to_overwrite(ca):
-    with pytest.raises(pki.PkiError, match="already holds a CA"):
+    with pytest.raises(PkiError, match="already holds a CA"):
         pki.init_ca(ca.dir)
 
 
@@ -99,7 +100,7 @@ def test_init_force_moves_old_ca_aside(tmp_path):
 
 
 def test_load_ca_missing_says_what_to_do(tmp_path):
-    with pytest.raises(pki.PkiError, match="pki init"):
+    with pytest.raises(PkiError, match="pki init"):
         pki.load_ca(tmp_path)
 
 
@@ -122,10 +123,10 @@ def test_server_cert_verifies_and_names_the_hosts(ca):
     assert isinstance(issued.key.curve, ec.SECP256R1)
     assert issued.cert_path == ca.layout.server_cert
     assert stat.S_IMODE(os.stat(issued.key_path).st_mode) == 0o600
-    key_pem, cert_pem = pki.load_keypair(issued.cert_path, issued.key_path)
+    key_pem, cert_pem = runtime.load_keypair(issued.cert_path, issued.key_path)
     assert cert_pem == issued.cert_pem
-    with pytest.raises(pki.PkiError, match="exactly one"):
-        pki.identity_of(cert)  # a server certificate names no institution
+    with pytest.raises(PkiError, match="exactly one"):
+        runtime.identity_of(cert)  # a server certificate names no institution
 
 
 def test_institution_cert_names_the_institution(ca):
@@ -140,16 +141,16 @@ def test_institution_cert_names_the_institution(ca):
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "bank-abc"
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == \
         "nikgate institution"
-    ident = pki.identity_of(cert)
-    assert ident == pki.PeerIdentity("institution", "bank-abc", cert.serial_number)
-    assert pki.peer_identity(issued.cert_pem) == ident
+    ident = runtime.identity_of(cert)
+    assert ident == runtime.PeerIdentity("institution", "bank-abc", cert.serial_number)
+    assert runtime.peer_identity(issued.cert_pem) == ident
     assert issued.cert_path == ca.layout.issued_dir / "bank-abc.crt"
     assert issued.key_path.read_bytes() == issued.key_pem
 
 
 def test_operator_cert(ca):
     issued = pki.issue_client(ca, "ops-01", kind="operator")
-    assert pki.identity_of(issued.cert).kind == "operator"
+    assert runtime.identity_of(issued.cert).kind == "operator"
     assert issued.cert_path.name == "ops-01.operator.crt"
 
 
@@ -198,8 +199,8 @@ def test_identity_of_needs_the_san(ca):
             .public_key(key.public_key()).serial_number(7)
             .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
             .sign(ca.key, hashes.SHA256()))
-    with pytest.raises(pki.PkiError, match=re.escape("nikgate:<institution|operator>:<id>")):
-        pki.identity_of(bare)
+    with pytest.raises(PkiError, match=re.escape("nikgate:<institution|operator>:<id>")):
+        runtime.identity_of(bare)
 
 
 # --------------------------------------------------------------------------- CSRs
@@ -217,7 +218,7 @@ def test_sign_csr_ignores_the_csrs_subject_and_san(ca):
         ["nikgate:institution:bank-abc"]
     assert san.get_values_for_type(x509.DNSName) == []
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "bank-abc"
-    assert pki.identity_of(cert).institution_id == "bank-abc"
+    assert runtime.identity_of(cert).institution_id == "bank-abc"
     assert cert.public_key().public_numbers() == key.public_key().public_numbers()
     assert issued.key is None
     assert any(r.serial == issued.serial_hex for r in pki.list_certs(ca))
@@ -277,9 +278,9 @@ def test_revoke_updates_index_and_crl(fresh_ca):
     row = [r for r in index["certs"] if r["serial"] == issued.serial_hex][0]
     assert row["revoked_at"] and row["reason"] == "key_compromise"
     assert index["crl_number"] == number
-    with pytest.raises(pki.PkiError, match="already revoked"):
+    with pytest.raises(PkiError, match="already revoked"):
         pki.revoke(fresh_ca, issued.serial)
-    with pytest.raises(pki.PkiError, match="no certificate with serial"):
+    with pytest.raises(PkiError, match="no certificate with serial"):
         pki.revoke(fresh_ca, "abcdef")
     with pytest.raises(InvalidInputError, match="reason must be one of"):
         pki.revoke(fresh_ca, keep.serial, reason="because")
@@ -294,7 +295,7 @@ def test_revoke_by_unique_prefix(fresh_ca):
 def test_crl_checker_reloads_without_restart(fresh_ca):
     clock = FakeClock()
     issued = pki.issue_client(fresh_ca, "bank-abc")
-    checker = pki.CrlChecker(fresh_ca.layout.crl, clock=clock)
+    checker = runtime.CrlChecker(fresh_ca.layout.crl, clock=clock)
     assert not checker.is_revoked(issued.serial)
     first = checker.crl_number
     pki.revoke(fresh_ca, issued.serial)
@@ -310,13 +311,13 @@ def test_crl_from_another_ca_is_refused_and_old_one_kept(fresh_ca, other_ca, cap
     clock = FakeClock()
     issued = pki.issue_client(fresh_ca, "bank-abc")
     pki.revoke(fresh_ca, issued.serial)
-    checker = pki.CrlChecker(fresh_ca.layout.crl, fresh_ca.cert, clock=clock)
+    checker = runtime.CrlChecker(fresh_ca.layout.crl, fresh_ca.cert, clock=clock)
     assert checker.is_revoked(issued.serial)
     number = checker.crl_number
     pki.write_atomic(fresh_ca.layout.crl, other_ca.layout.crl.read_bytes())
     _bump_mtime(fresh_ca.layout.crl)
     clock.t += 1
-    with caplog.at_level(logging.ERROR, logger="nikgate.server.pki"):
+    with caplog.at_level(logging.ERROR, logger="nikgate.server.pki.runtime"):
         assert checker.is_revoked(issued.serial)
     assert checker.crl_number == number
     assert "refused" in caplog.text
@@ -327,7 +328,7 @@ def test_crl_with_bad_signature_is_refused(fresh_ca, other_ca, caplog):
     clock = FakeClock()
     issued = pki.issue_client(fresh_ca, "bank-abc")
     pki.revoke(fresh_ca, issued.serial)
-    checker = pki.CrlChecker(fresh_ca.layout.crl, clock=clock)
+    checker = runtime.CrlChecker(fresh_ca.layout.crl, clock=clock)
     now = dt.datetime.now(dt.UTC)
     forged = (x509.CertificateRevocationListBuilder().issuer_name(fresh_ca.cert.subject)
               .last_update(now).next_update(now + dt.timedelta(days=1))
@@ -335,7 +336,7 @@ def test_crl_with_bad_signature_is_refused(fresh_ca, other_ca, caplog):
               .sign(other_ca.key, hashes.SHA384()))
     pki.write_atomic(fresh_ca.layout.crl, forged.public_bytes(serialization.Encoding.PEM))
     clock.t += 1
-    with caplog.at_level(logging.ERROR, logger="nikgate.server.pki"):
+    with caplog.at_level(logging.ERROR, logger="nikgate.server.pki.runtime"):
         assert checker.is_revoked(issued.serial)
     assert "signature does not verify" in caplog.text
     assert checker.crl_number != 999
@@ -352,21 +353,21 @@ def test_older_crl_is_refused(fresh_ca):
     issued = pki.issue_client(fresh_ca, "bank-abc")
     old = fresh_ca.layout.crl.read_bytes()
     pki.revoke(fresh_ca, issued.serial)
-    checker = pki.CrlChecker(fresh_ca.layout.crl, check_interval=0)
+    checker = runtime.CrlChecker(fresh_ca.layout.crl, check_interval=0)
     pki.write_atomic(fresh_ca.layout.crl, old)
     assert checker.is_revoked(issued.serial)
 
 
 def test_crl_checker_needs_a_good_first_crl(tmp_path, other_ca, fresh_ca):
-    with pytest.raises(pki.PkiError, match="no CRL"):
-        pki.CrlChecker(tmp_path / "crl.pem", fresh_ca.cert)
-    with pytest.raises(pki.PkiError, match="refused"):
-        pki.CrlChecker(other_ca.layout.crl, fresh_ca.cert)
+    with pytest.raises(PkiError, match="no CRL"):
+        runtime.CrlChecker(tmp_path / "crl.pem", fresh_ca.cert)
+    with pytest.raises(PkiError, match="refused"):
+        runtime.CrlChecker(other_ca.layout.crl, fresh_ca.cert)
 
 
 def test_server_cert_rotation_is_seen_by_the_watcher(fresh_ca):
     pki.issue_server(fresh_ca)
-    watcher = pki.ServerCertWatcher.for_dir(fresh_ca.dir)
+    watcher = runtime.ServerCertWatcher.for_dir(fresh_ca.dir)
     assert watcher.changed() is None
     rotated = pki.issue_server(fresh_ca, hostnames=["nikgate.local"])
     key_pem, cert_pem = watcher.changed()
