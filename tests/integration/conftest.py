@@ -81,7 +81,10 @@ def server_config(certs, index_dir, tmp_path_factory) -> Config:
         tls={"ca": str(layout.ca_cert), "cert": str(layout.server_cert),
              "key": str(layout.server_key), "crl": str(layout.crl)},
         receipts={"signing_key": str(key)},
-        access={"store": str(work / "control")},
+        # Every call looks at the control store's version (one LMDB read) instead of at
+        # most every 0.2 s, so a grant a test sets applies to its very next call and no
+        # test sleeps out the interval; tests of the interval itself set it back.
+        access={"store": str(work / "control"), "refresh_seconds": 0.0},
         audit={"directory": str(work / "audit"), "key": str(work / "audit.key"),
                "enabled": AUDIT_READY},
         metrics={"address": ""},
@@ -118,15 +121,12 @@ def duty_grant(institution: str = "bank-a", **changes) -> Grant:
 @pytest.fixture
 def with_duty(server):
     """bank-a's grant on the session server carries a data-balikan duty for the test;
-    the plain full grant is restored afterwards. Yields an Admin on that store."""
-    import time
-
+    the plain full grant is restored afterwards. Yields an Admin on that store. No wait:
+    the session server reads grants on every call (refresh_seconds 0)."""
     admin = Admin(server.running.store)
     admin.set_grant(duty_grant())
-    time.sleep(0.3)  # workers look for grant changes every 0.2 s
     yield admin
     admin.set_grant(full_grant("bank-a"))
-    time.sleep(0.3)
 
 
 @pytest.fixture
