@@ -19,6 +19,7 @@ from nikgate import methods
 from nikgate.engine import NikIndex
 
 from . import limits, metrics
+from .access.checks import Access
 from .access.policy import AccessPolicy
 from .access.scraping import ScrapingGuard
 from .access.store import ControlStore
@@ -27,7 +28,6 @@ from .call_audit import CallAudit
 from .calls import CallGuard, Limits, Route, new_call
 from .config import Config
 from .handlers.admin import AdminHandlers
-from .handlers.batching import Access
 from .handlers.lookup import LookupHandlers
 from .handlers.return_data import ReturnDataHandlers
 from .handlers.verification import VerificationHandlers

@@ -27,7 +27,7 @@ class ReturnDataHandlers:
                  window: int) -> None:
         self.store = store
         self.committer = committer
-        self.access = access          # handlers.batching.Access
+        self.access = access          # access.checks.Access
         self.window = window
 
     def _submission(self, req: pb.ReturnDataBatch, part: Call) -> Submission:

@@ -10,8 +10,9 @@ from nikgate.engine.nik import check_nik
 from nikgate.errors import InvalidInputError
 from nikgate.v1 import verification_pb2 as pb
 
+from ..access.checks import Access
 from ..calls import Call
-from .batching import Access, batch_niks, check_item_ids, run_batch
+from .batching import batch_niks, check_item_ids, run_batch
 
 SERVICE = "nikgate.v1.Verification"
 # engine Outcome (0 not provided, 1 match, 2 no match) -> proto Outcome (+1)
