@@ -2,11 +2,15 @@
 
 The stubs (`*_pb2.py`, `*_pb2.pyi`, `*_pb2_grpc.py`) are generated from proto/nikgate/v1
 by grpc_tools.protoc at build time, next to the .proto files, and never edited by hand.
+engine/_constants.pxi (the core's compile-time numbers) is rendered from
+engine/constants.py before cythonize reads the core; it is committed, rewritten only when
+its text changes, and tests/test_one_source.py fails when it is out of date.
 
 NIKGATE_CYTHON_TRACE=1 builds the core with line tracing and writes an annotated HTML
 report beside the .pyx, for profiling; never for production.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -39,6 +43,19 @@ def generate_stubs() -> None:
         raise RuntimeError("protoc failed on " + " ".join(protos))
 
 
+def generate_constants() -> None:
+    """Render engine/_constants.pxi from engine/constants.py (loaded by path: the package
+    cannot be imported before its core is built)."""
+    spec = importlib.util.spec_from_file_location("_nikgate_constants",
+                                                  ROOT / "engine" / "constants.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    target = ROOT / "engine" / "_constants.pxi"
+    text = module.render_pxi()
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)  # only on change: cythonize rebuilds when an include is newer
+
+
 class BuildPy(build_py):
     def run(self):
         generate_stubs()
@@ -60,6 +77,7 @@ core = Extension(
     extra_compile_args=["-O3", "-fno-strict-aliasing"],
 )
 
+generate_constants()  # before cythonize() below reads the .pyx and its includes
 setup(
     cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
     ext_modules=cythonize(

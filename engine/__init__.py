@@ -8,7 +8,13 @@ the pure-Python reference and to locate the built extension.
 from nikgate.regions import load_regions as _load_regions
 
 from . import _core
+from . import constants as _constants
 from . import names as _names
+
+if _core.CONSTANTS_DIGEST != _constants.digest():
+    # engine/constants.py changed after the core was compiled: its numbers would disagree
+    raise ImportError("nikgate.engine._core was built from other engine/constants.py values; "
+                      "rebuild it: .venv/bin/python setup.py build_ext --inplace")
 
 _regions = _load_regions()
 _core.init_region_codes(_regions.provinces, _regions.regencies, _regions.districts)
@@ -35,7 +41,7 @@ def text_score(stored: str, claimed: str, kind: TextKind = TextKind.PERSON) -> i
 
 def score_person_name(stored: str, claimed: str) -> int:
     """Score of a claimed person's name against the stored one (NAMA_LGKP rule)."""
-    return _core.py_text_score(stored, claimed, 0)
+    return _core.py_text_score(stored, claimed, int(TextKind.PERSON))
 
 
 __all__ = [

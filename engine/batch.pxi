@@ -2,28 +2,8 @@
 # C arrays once; (2) without the GIL, read and check every record and compare claims in
 # one read transaction; (3) with the GIL, build the columnar result.
 
-cdef enum ItemStatus:
-    ITEM_FOUND = 1
-    ITEM_NOT_FOUND = 2
-    ITEM_INVALID_NIK = 3
-    ITEM_INVALID_CLAIM = 4
-    ITEM_CORRUPT = 5
-
-cdef enum Outcome:
-    NOT_PROVIDED = 0
-    MATCH = 1
-    NO_MATCH = 2
-
-# Field kinds as numbered in schema.Kind
-DEF K_NIK = 0
-DEF K_NUMBER16 = 1
-DEF K_TEXT = 2
-DEF K_DATE = 3
-DEF K_CODE = 4
-DEF K_SMALLINT = 5
-DEF K_REGION = 6
-DEF K_REGION_NAME = 7
-DEF MAX_FIELDS = 32
+# Item statuses (ITEM_*), outcomes (OUTCOME_*), field kinds (K_*) and MAX_FIELDS come from
+# engine/constants.py through _constants.pxi.
 
 
 cdef inline unsigned char _miss_status(Env env, MDB_txn *txn, uint64_t nik, int rc,
@@ -277,12 +257,12 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
                         st[i] = ITEM_CORRUPT
                         continue
                     st[i] = ITEM_FOUND
-                    lf[i] = rec[9]
-                    cd[i] = rec[10]
+                    lf[i] = rec[OFF_STATUS_HIDUP]
+                    cd[i] = rec[OFF_STATUS_KTP]
                     for f in range(nf):
                         c = &claims[i * nf + f]
                         if c.len < 0:
-                            oc[i * nf + f] = NOT_PROVIDED
+                            oc[i * nf + f] = OUTCOME_NOT_PROVIDED
                             continue
                         if fp[f].kind == K_TEXT:
                             stored = record_text(rec, fp[f].text_index, &stored_len)
@@ -291,7 +271,7 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
                         else:
                             score = 100 if record_number(rec, fp[f].field) == c.len else 0
                         sc[i * nf + f] = score
-                        oc[i * nf + f] = MATCH if score >= fp[f].threshold else NO_MATCH
+                        oc[i * nf + f] = OUTCOME_MATCH if score >= fp[f].threshold else OUTCOME_NO_MATCH
                 if txn != NULL:
                     mdb_txn_abort(txn)
         _check(rc, "begin read")
@@ -351,7 +331,7 @@ cdef object _decode_field(const unsigned char *rec, uint64_t nik, int field, int
         return _digits(<uint64_t>num, 16)
     if kind == K_SMALLINT:
         return _digits(<uint64_t>num, 3)
-    return _digits(<uint64_t>num, 4 if field == 20 else 2)
+    return _digits(<uint64_t>num, 4 if field == F_NO_KEL else 2)
 
 
 def lookup_batch(Env env, list niks, list plan, list code_names):
@@ -431,7 +411,8 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
                     if st[i] != ITEM_FOUND:
                         continue
                     rec = recs[i]
-                    regions[i] = (rec[19], rec[20], rec[21], _u16(rec + 22))
+                    regions[i] = (rec[OFF_NO_PROP], rec[OFF_NO_KAB], rec[OFF_NO_KEC],
+                                  _u16(rec + OFF_NO_KEL))
                     for f in range(nf):
                         (<list>columns[f])[i] = _decode_field(rec, keys[i], fields[f],
                                                                kinds[f], code_names[f])

@@ -9,29 +9,27 @@
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
-DEF N_COLUMNS = 25
 DEF MAX_CODES = 128
 DEF MAX_WIDTH = 256
 
-# Columns (schema.Field numbers) of the coded fields, in the order they are checked.
-cdef int _code_cols[10]
-_code_cols[:] = [22, 24, 5, 6, 7, 8, 9, 10, 11, 21]
-cdef int _text_cols[5]
-_text_cols[:] = [2, 3, 12, 13, 14]
+# A row's columns are numbered like the fields (schema.REQUIRED_COLUMNS is Field 0 .. 24), so
+# p[F_TGL_LHR] is the birth date's text. The coded fields are checked in CODED_FIELDS order
+# (life, card, sex first), the order of the header bytes they go to; N_COLUMNS, N_CODES and
+# both field lists come from engine/constants.py through _constants.pxi.
 
-cdef Entry _codes[10][MAX_CODES]
-cdef int _n_codes[10]
+cdef Entry _codes[N_CODES][MAX_CODES]
+cdef int _n_codes[N_CODES]
 cdef unsigned char _may_be_empty[N_COLUMNS]
 cdef uint64_t *_villages = NULL
 cdef Py_ssize_t _n_villages = 0
 
 
 def init_ingest_tables(list code_tables, may_be_empty, villages):
-    """code_tables: per entry of _code_cols, the value names (code = position + 1);
+    """code_tables: per entry of CODED_FIELDS, the value names (code = position + 1);
     may_be_empty: per column 0/1; villages: every known village code (int)."""
     global _villages, _n_villages
     cdef int i
-    for i in range(10):
+    for i in range(N_CODES):
         _n_codes[i] = _fill(_codes[i], MAX_CODES,
                             [(name.encode(), name.encode()) for name in code_tables[i]])
     for i in range(N_COLUMNS):
@@ -61,7 +59,7 @@ cdef object _pack(const char **p, Py_ssize_t *n, int64_t today, int64_t earliest
     """(NIK, record) for a row whose every check passes; None when any check fails."""
     cdef int i, k, pos
     cdef uint64_t nik = 0
-    cdef int codes[10]
+    cdef int codes[N_CODES]
     cdef int64_t birth, death = 0, no_kk, rt, rw, prop, kab, kec, kel, expect
     cdef int y, m, d
     cdef Py_ssize_t total
@@ -74,10 +72,10 @@ cdef object _pack(const char **p, Py_ssize_t *n, int64_t today, int64_t earliest
     for i in range(N_COLUMNS):
         if n[i] == 0 and not _may_be_empty[i]:
             return None
-    if nik_parse(<const unsigned char *>p[0], n[0], &nik, &pos) != NIK_OK:
+    if nik_parse(<const unsigned char *>p[F_NIK], n[F_NIK], &nik, &pos) != NIK_OK:
         return None
-    for i in range(10):
-        k = _code_cols[i]
+    for i in range(N_CODES):
+        k = CODED_FIELDS[i]
         if n[k] == 0:
             codes[i] = 0
             continue
@@ -86,7 +84,7 @@ cdef object _pack(const char **p, Py_ssize_t *n, int64_t today, int64_t earliest
             return None
     if codes[0] == 0 or codes[1] == 0 or codes[2] == 0:  # life, card and sex are required
         return None
-    birth = parse_iso_date(<const unsigned char *>p[4], n[4])
+    birth = parse_iso_date(<const unsigned char *>p[F_TGL_LHR], n[F_TGL_LHR])
     if birth < earliest or birth > today:
         return None
     civil_of(birth, &y, &m, &d)
@@ -94,58 +92,57 @@ cdef object _pack(const char **p, Py_ssize_t *n, int64_t today, int64_t earliest
     if expect != <int64_t>((nik // 10000) % 1000000):
         return None
     if codes[0] == 2:
-        death = parse_iso_date(<const unsigned char *>p[23], n[23])
+        death = parse_iso_date(<const unsigned char *>p[F_TGL_MATI], n[F_TGL_MATI])
         if death < earliest or death > today or death < birth:
             return None
-    elif n[23] != 0:
+    elif n[F_TGL_MATI] != 0:
         return None
-    no_kk = parse_digits(<const unsigned char *>p[1], n[1], 16)
-    rt = parse_digits(<const unsigned char *>p[15], n[15], 3)
-    rw = parse_digits(<const unsigned char *>p[16], n[16], 3)
-    prop = parse_digits(<const unsigned char *>p[17], n[17], 2)
-    kab = parse_digits(<const unsigned char *>p[18], n[18], 2)
-    kec = parse_digits(<const unsigned char *>p[19], n[19], 2)
-    kel = parse_digits(<const unsigned char *>p[20], n[20], 4)
-    if (no_kk < 0 or n[1] != 16 or rt < 0 or rw < 0 or prop < 0 or n[17] != 2 or kab < 0
-            or n[18] != 2 or kec < 0 or n[19] != 2 or kel < 0 or n[20] != 4):
+    no_kk = parse_digits(<const unsigned char *>p[F_NO_KK], n[F_NO_KK], 16)
+    rt = parse_digits(<const unsigned char *>p[F_NO_RT], n[F_NO_RT], 3)
+    rw = parse_digits(<const unsigned char *>p[F_NO_RW], n[F_NO_RW], 3)
+    prop = parse_digits(<const unsigned char *>p[F_NO_PROP], n[F_NO_PROP], 2)
+    kab = parse_digits(<const unsigned char *>p[F_NO_KAB], n[F_NO_KAB], 2)
+    kec = parse_digits(<const unsigned char *>p[F_NO_KEC], n[F_NO_KEC], 2)
+    kel = parse_digits(<const unsigned char *>p[F_NO_KEL], n[F_NO_KEL], 4)
+    if (no_kk < 0 or n[F_NO_KK] != 16 or rt < 0 or rw < 0 or prop < 0 or n[F_NO_PROP] != 2
+            or kab < 0 or n[F_NO_KAB] != 2 or kec < 0 or n[F_NO_KEC] != 2 or kel < 0
+            or n[F_NO_KEL] != 4):
         return None
     if not _district_ok[prop * 10000 + kab * 100 + kec]:
         return None
     if not _village_known(<uint64_t>((prop * 10000 + kab * 100 + kec) * 10000 + kel)):
         return None
     total = HEADER
-    for i in range(5):
-        if n[_text_cols[i]] > MAX_TEXT:
+    for i in range(N_TEXTS):
+        if n[TEXT_FIELDS[i]] > MAX_TEXT:
             return None
-        total += 1 + n[_text_cols[i]]
+        total += 1 + n[TEXT_FIELDS[i]]
 
     out = PyBytes_FromStringAndSize(NULL, total)
     v = <unsigned char *>PyBytes_AS_STRING(out)
     memset(v, 0, HEADER)
     v[8] = RECORD_FORMAT
-    v[9] = codes[0]
-    v[10] = codes[1]
-    for i in range(8):
-        v[11 + i] = codes[2 + i]
-    v[19] = <unsigned char>prop
-    v[20] = <unsigned char>kab
-    v[21] = <unsigned char>kec
+    for i in range(N_CODES):
+        v[OFF_STATUS_HIDUP + i] = codes[i]
+    v[OFF_NO_PROP] = <unsigned char>prop
+    v[OFF_NO_KAB] = <unsigned char>kab
+    v[OFF_NO_KEC] = <unsigned char>kec
     u16 = <uint16_t>kel
-    memcpy(v + 22, &u16, 2)
+    memcpy(v + OFF_NO_KEL, &u16, 2)
     u16 = <uint16_t>rt
-    memcpy(v + 24, &u16, 2)
+    memcpy(v + OFF_NO_RT, &u16, 2)
     u16 = <uint16_t>rw
-    memcpy(v + 26, &u16, 2)
+    memcpy(v + OFF_NO_RW, &u16, 2)
     i32 = <int32_t>birth
-    memcpy(v + 28, &i32, 4)
+    memcpy(v + OFF_TGL_LHR, &i32, 4)
     i32 = <int32_t>death
-    memcpy(v + 32, &i32, 4)
-    memcpy(v + 36, &no_kk, 8)
+    memcpy(v + OFF_TGL_MATI, &i32, 4)
+    memcpy(v + OFF_NO_KK, &no_kk, 8)
     pos = HEADER
-    for i in range(5):
-        v[pos] = <unsigned char>n[_text_cols[i]]
-        memcpy(v + pos + 1, p[_text_cols[i]], n[_text_cols[i]])
-        pos += 1 + n[_text_cols[i]]
+    for i in range(N_TEXTS):
+        v[pos] = <unsigned char>n[TEXT_FIELDS[i]]
+        memcpy(v + pos + 1, p[TEXT_FIELDS[i]], n[TEXT_FIELDS[i]])
+        pos += 1 + n[TEXT_FIELDS[i]]
     h = XXH3_64bits_withSeed(v + 8, total - 8, nik)
     memcpy(v, &h, 8)
     return nik, out
@@ -171,8 +168,8 @@ cdef class FastRowEncoder:
             return self.reference.encode(row)
         for i in range(N_COLUMNS):
             p[i] = PyUnicode_AsUTF8AndSize(row[i], &n[i])  # raises unless a str
-        for i in range(5):
-            if not PyUnicode_IS_ASCII(row[_text_cols[i]]):
+        for i in range(N_TEXTS):
+            if not PyUnicode_IS_ASCII(row[TEXT_FIELDS[i]]):
                 return self.reference.encode(row)  # it stores text in normal form (NFKC)
         packed = _pack(p, n, self.today, self.earliest)
         return packed if packed is not None else self.reference.encode(row)

@@ -5,7 +5,6 @@
 
 DEF MAX_TOKENS = 128
 DEF TOKBUF = 2048
-DEF MAX_TEXT = 255
 
 cdef struct Tokens:
     int n
@@ -223,7 +222,7 @@ cdef int text_tokens(const unsigned char *s, int n, int kind, Tokens *out) noexc
     cdef int i, pos = 0, slen, v
     cdef const unsigned char *src
     cdef const unsigned char *comma
-    if kind == 0:  # PERSON: degrees follow the first comma
+    if kind == TK_PERSON:  # degrees follow the first comma
         comma = <const unsigned char *>memchr(s, 44, n)
         if comma != NULL:
             _raw_tokens(comma + 1, n - (comma - s) - 1, &raw)
@@ -233,11 +232,11 @@ cdef int text_tokens(const unsigned char *s, int n, int kind, Tokens *out) noexc
             else:
                 n = comma - s
     _raw_tokens(s, n, &raw)
-    if kind == 0:
+    if kind == TK_PERSON:
         while raw.n > 1 and _find(_titles, _n_titles, raw.buf + raw.off[0], raw.len[0]) >= 0:
             _drop_first(&raw)
         _strip_degrees(&raw)
-    elif kind == 1:
+    elif kind == TK_PLACE:
         while raw.n > 1 and _find(_place_prefixes, _n_place_prefixes,
                                   raw.buf + raw.off[0], raw.len[0]) >= 0:
             _drop_first(&raw)
@@ -246,16 +245,16 @@ cdef int text_tokens(const unsigned char *s, int n, int kind, Tokens *out) noexc
     for i in range(raw.n):
         src = raw.buf + raw.off[i]
         slen = raw.len[i]
-        if kind == 0 and i == 0 and raw.n > 1 and slen == 1 and src[0] == 77:  # "M."
+        if kind == TK_PERSON and i == 0 and raw.n > 1 and slen == 1 and src[0] == 77:  # "M."
             src = <const unsigned char *>b"MUHAMMAD"
             slen = 8
         else:
-            if kind == 0:
+            if kind == TK_PERSON:
                 v = _find(_person_variants, _n_person_variants, src, slen)
                 if v >= 0:
                     src = _person_variants[v].val
                     slen = _person_variants[v].vlen
-            elif kind == 2:
+            elif kind == TK_ADDRESS:
                 v = _find(_address_variants, _n_address_variants, src, slen)
                 if v >= 0:
                     src = _address_variants[v].val
@@ -415,7 +414,7 @@ cdef int text_score(const unsigned char *stored, int slen, const unsigned char *
         # Identical input scores 100 when it has a token. An ASCII letter or digit before
         # any comma guarantees one (prefix stripping never removes the last token).
         head = slen
-        if kind == 0:
+        if kind == TK_PERSON:
             comma = <const unsigned char *>memchr(stored, 44, slen)
             if comma != NULL:
                 head = comma - stored

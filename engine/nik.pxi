@@ -2,18 +2,7 @@
 # Returns a reason code (NIK_OK or one of the failures) and the position it points at;
 # the facade turns codes into messages (nik.py), so the hot path never formats strings.
 
-cdef enum NikReason:
-    NIK_OK = 0
-    NIK_WHITESPACE = 1
-    NIK_FULLWIDTH = 2
-    NIK_NON_DIGIT = 3
-    NIK_LENGTH = 4
-    NIK_PROVINCE = 5
-    NIK_REGENCY = 6
-    NIK_DISTRICT = 7
-    NIK_DATE = 8
-    NIK_SERIAL = 9
-    NIK_EMPTY = 10
+# The codes (NIK_*) are constants.NikReason, rendered into _constants.pxi.
 
 cdef unsigned char _province_ok[100]
 cdef unsigned char _regency_ok[10000]
@@ -68,7 +57,7 @@ cdef int nik_parse(const unsigned char *s, Py_ssize_t n, uint64_t *out, int *pos
             i += 1
         elif s[i] == 0xEF and i + 2 < n and s[i + 1] == 0xBC and 0x90 <= s[i + 2] <= 0x99:
             pos[0] = digits + 1
-            return NIK_FULLWIDTH
+            return NIK_FULLWIDTH_DIGIT
         else:
             pos[0] = digits + 1
             return NIK_NON_DIGIT
@@ -82,11 +71,11 @@ cdef int nik_check_value(uint64_t v, uint64_t *out) noexcept nogil:
     """The checks after the digits: region, date, serial (for NIKs sent as numbers too)."""
     cdef int day, month, yy, serial
     if not _province_ok[v // 100000000000000ULL]:
-        return NIK_PROVINCE
+        return NIK_UNKNOWN_PROVINCE
     if not _regency_ok[v // 1000000000000ULL]:
-        return NIK_REGENCY
+        return NIK_UNKNOWN_REGENCY
     if not _district_ok[v // 10000000000ULL]:
-        return NIK_DISTRICT
+        return NIK_UNKNOWN_DISTRICT
     day = <int>((v // 100000000ULL) % 100)
     month = <int>((v // 1000000ULL) % 100)
     yy = <int>((v // 10000ULL) % 100)
@@ -95,9 +84,9 @@ cdef int nik_check_value(uint64_t v, uint64_t *out) noexcept nogil:
         day -= 40
     # No century in a NIK: 29 February is real if either 19YY or 20YY is a leap year.
     if month < 1 or month > 12 or day < 1 or day > days_in_month(month, yy % 4 == 0):
-        return NIK_DATE
+        return NIK_BAD_DATE
     if serial == 0:
-        return NIK_SERIAL
+        return NIK_ZERO_SERIAL
     out[0] = v
     return NIK_OK
 

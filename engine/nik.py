@@ -13,20 +13,11 @@ from nikgate.errors import InvalidNikError
 from nikgate.regions import dotted, load_regions
 
 from . import _core
+from .constants import NikReason
 
-# Reason codes of the compiled check (nik.pxi); names are the stable API form.
-REASONS = {
-    1: "WHITESPACE",
-    2: "FULLWIDTH_DIGIT",
-    3: "NON_DIGIT",
-    4: "LENGTH",
-    5: "UNKNOWN_PROVINCE",
-    6: "UNKNOWN_REGENCY",
-    7: "UNKNOWN_DISTRICT",
-    8: "BAD_DATE",
-    9: "ZERO_SERIAL",
-    10: "EMPTY",
-}
+# Reason codes of the compiled check (nik.pxi) -> their names, the stable API form. The codes
+# are constants.NikReason, which setup.py also renders into the core.
+REASONS = {int(r): r.name for r in NikReason if r is not NikReason.OK}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,29 +51,29 @@ def explain(reason: int, pos: int, text: str) -> str:
     """The message for a failed check of `text` (reason and position from the core)."""
     regions = load_regions()
     digits = "".join(ch for ch in text if ch.isascii() and ch.isdigit())
-    if reason == 10:
+    if reason == NikReason.EMPTY:
         return "NIK is empty: send the 16-digit NIK"
-    if reason == 1:
+    if reason == NikReason.WHITESPACE:
         return "NIK has leading or trailing whitespace; send exactly 16 digits"
-    if reason == 2:
+    if reason == NikReason.FULLWIDTH_DIGIT:
         return (f"NIK character {pos} is a full-width digit; send ASCII digits 0-9 "
                 "(switch the keyboard or input method to half-width)")
-    if reason == 3:
+    if reason == NikReason.NON_DIGIT:
         bad = text[pos - 1] if 0 < pos <= len(text) else "?"
         return f"NIK must contain only digits 0-9; character {pos} is {bad!r}"
-    if reason == 4:
+    if reason == NikReason.LENGTH:
         return f"NIK must be 16 digits, got {pos}"
-    if reason == 5:
+    if reason == NikReason.UNKNOWN_PROVINCE:
         return f"NIK province code {digits[0:2]} is not a known province"
-    if reason == 6:
+    if reason == NikReason.UNKNOWN_REGENCY:
         prov = regions.provinces.get(int(digits[0:2]), "?")
         return (f"NIK regency code {digits[0:2]}.{digits[2:4]} is not a known regency or city "
                 f"of {prov}")
-    if reason == 7:
+    if reason == NikReason.UNKNOWN_DISTRICT:
         reg = regions.regencies.get(int(digits[0:4]), "?")
         return (f"NIK district code {digits[0:2]}.{digits[2:4]}.{digits[4:6]} is not a known "
                 f"district of {reg}")
-    if reason == 8:
+    if reason == NikReason.BAD_DATE:
         day, month, yy = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
         shown = f"{digits[6:8]}-{digits[8:10]}-{digits[10:12]}"
         if day > 40:
@@ -95,7 +86,7 @@ def explain(reason: int, pos: int, text: str) -> str:
                     f"year (19{yy:02d} and 20{yy:02d} are both common years)")
         return (f"NIK birth date {shown} is not a real date: day {day} does not exist in "
                 f"month {month:02d} (women's days run 41-71)")
-    if reason == 9:
+    if reason == NikReason.ZERO_SERIAL:
         return "NIK serial number (last 4 digits) must not be 0000"
     return f"NIK is invalid (reason {reason})"
 

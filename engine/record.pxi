@@ -5,41 +5,28 @@
 #  17 occupation  18 citizenship  19 u8 province  20 u8 regency  21 u8 district  22 u16 village
 #  24 u16 RT  26 u16 RW  28 i32 birth date (proleptic ordinal)  32 i32 death date or 0
 #  36 u64 NO_KK  44.. NAMA_LGKP, TMPT_LHR, NAMA_LGKP_IBU, NAMA_LGKP_AYAH, ALAMAT (u8 len + bytes)
-
-DEF HEADER = 44
-DEF RECORD_FORMAT = 1
-DEF N_TEXTS = 5
+# The offsets (OFF_*), HEADER, RECORD_FORMAT, N_TEXTS and the field numbers (F_*) come from
+# engine/constants.py (HEADER_FIELDS, TEXT_FIELDS) through _constants.pxi.
 
 cdef extern from "xxhash.h" nogil:
     ctypedef unsigned long long XXH64_hash_t
     XXH64_hash_t XXH3_64bits_withSeed(const void *data, size_t len, XXH64_hash_t seed)
 
-# Byte offset of each coded / numeric field in the header; -1 where not a header byte.
-cdef int _code_offset[32]
+# Byte offset of each coded field's code in the header; -1 where not a one-byte code.
+cdef int _code_offset[MAX_FIELDS]
 # Index among the texts (0..4) of each text field; -1 otherwise.
-cdef int _text_index[32]
+cdef int _text_index[MAX_FIELDS]
 
 
 cdef void _init_layout() noexcept:
     cdef int i
-    for i in range(32):
+    for i in range(MAX_FIELDS):
         _code_offset[i] = -1
         _text_index[i] = -1
-    _code_offset[5] = 11   # JENIS_KLMIN
-    _code_offset[6] = 12   # GOL_DARAH
-    _code_offset[7] = 13   # AGAMA
-    _code_offset[8] = 14   # STATUS_KAWIN
-    _code_offset[9] = 15   # STAT_HBKEL
-    _code_offset[10] = 16  # PDDK_AKH
-    _code_offset[11] = 17  # JENIS_PKRJN
-    _code_offset[21] = 18  # KEWARGANEGARAAN
-    _code_offset[22] = 9   # STATUS_HIDUP
-    _code_offset[24] = 10  # STATUS_KTP
-    _text_index[2] = 0     # NAMA_LGKP
-    _text_index[3] = 1     # TMPT_LHR
-    _text_index[12] = 2    # NAMA_LGKP_IBU
-    _text_index[13] = 3    # NAMA_LGKP_AYAH
-    _text_index[14] = 4    # ALAMAT
+    for i in range(N_CODES):
+        _code_offset[CODED_FIELDS[i]] = OFF_STATUS_HIDUP + i   # one byte each, in order
+    for i in range(N_TEXTS):
+        _text_index[TEXT_FIELDS[i]] = i
 
 _init_layout()
 
@@ -87,24 +74,24 @@ cdef inline int64_t record_number(const unsigned char *v, int field) noexcept no
     cdef int off = _code_offset[field]
     if off >= 0:
         return v[off]
-    if field == 1:
-        return <int64_t>_u64(v + 36)
-    if field == 4:
-        return _i32(v + 28)
-    if field == 23:
-        return _i32(v + 32)
-    if field == 15:
-        return _u16(v + 24)
-    if field == 16:
-        return _u16(v + 26)
-    if field == 17:
-        return v[19]
-    if field == 18:
-        return v[20]
-    if field == 19:
-        return v[21]
-    if field == 20:
-        return _u16(v + 22)
+    if field == F_NO_KK:
+        return <int64_t>_u64(v + OFF_NO_KK)
+    if field == F_TGL_LHR:
+        return _i32(v + OFF_TGL_LHR)
+    if field == F_TGL_MATI:
+        return _i32(v + OFF_TGL_MATI)
+    if field == F_NO_RT:
+        return _u16(v + OFF_NO_RT)
+    if field == F_NO_RW:
+        return _u16(v + OFF_NO_RW)
+    if field == F_NO_PROP:
+        return v[OFF_NO_PROP]
+    if field == F_NO_KAB:
+        return v[OFF_NO_KAB]
+    if field == F_NO_KEC:
+        return v[OFF_NO_KEC]
+    if field == F_NO_KEL:
+        return _u16(v + OFF_NO_KEL)
     return -1
 
 

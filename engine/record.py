@@ -15,21 +15,19 @@ import xxhash
 from nikgate.regions import load_regions, village_codes
 
 from . import _core
+from .constants import CODED_FIELDS, HEADER_FIELDS, HEADER_SIZE, RECORD_FORMAT, TEXT_FIELDS
 from .nik import REASONS, explain, nik_date_part
 from .schema import CODE_TABLE, MAX_TEXT_BYTES, MAY_BE_EMPTY, REQUIRED_COLUMNS, Field
 
-HEADER = struct.Struct("<QBBBBBBBBBBBBBBHHHiiQ")
-assert HEADER.size == 44
-RECORD_FORMAT = 1
-TEXT_FIELDS = (Field.NAMA_LGKP, Field.TMPT_LHR, Field.NAMA_LGKP_IBU, Field.NAMA_LGKP_AYAH,
-               Field.ALAMAT)
+# checksum (u64), format byte, then constants.HEADER_FIELDS in offset order (no padding)
+HEADER = struct.Struct("<QB" + "".join(code for _, _, code in HEADER_FIELDS))
+assert HEADER.size == HEADER_SIZE
+_HEADER_ORDER = tuple(f for f, _, _ in HEADER_FIELDS)
 _CODES = {f: {name: i + 1 for i, name in enumerate(names)} for f, names in CODE_TABLE.items()}
 _COL = {name: i for i, name in enumerate(REQUIRED_COLUMNS)}
 _EARLIEST = dt.date(1850, 1, 1)
 # The order encode.pxi checks coded fields in (and so the order of its code tables).
-_CODE_COLUMN_ORDER = (Field.STATUS_HIDUP, Field.STATUS_KTP, Field.JENIS_KLMIN, Field.GOL_DARAH,
-                      Field.AGAMA, Field.STATUS_KAWIN, Field.STAT_HBKEL, Field.PDDK_AKH,
-                      Field.JENIS_PKRJN, Field.KEWARGANEGARAAN)
+_CODE_COLUMN_ORDER = CODED_FIELDS
 _core_ready = False
 
 
@@ -119,7 +117,7 @@ class RowEncoder:
                 raise RowRejected("BAD_VALUE",
                                   f"{field.name} {value!r} is not one of: {allowed}")
             codes.append(code)
-        life, card, sex = codes[0], codes[1], codes[2]
+        life, sex = codes[0], codes[2]   # CODED_FIELDS: life, card, sex, ...
         birth = _date(row[_COL["TGL_LHR"]], "TGL_LHR", self.today)
         expected = nik_date_part(birth, sex)
         actual = nik // 10000 % 1000000
@@ -171,14 +169,18 @@ class RowEncoder:
             parts.append(bytes((len(raw),)))
             parts.append(raw)
         value = bytearray(b"".join(parts))
-        HEADER.pack_into(value, 0, 0, RECORD_FORMAT, life, card, *codes[2:], prop, kab, kec,
-                         kel, rt, rw, birth.toordinal(), death, no_kk)
+        numbers = dict(zip(CODED_FIELDS, codes, strict=True))
+        numbers.update({Field.NO_PROP: prop, Field.NO_KAB: kab, Field.NO_KEC: kec,
+                        Field.NO_KEL: kel, Field.NO_RT: rt, Field.NO_RW: rw,
+                        Field.TGL_LHR: birth.toordinal(), Field.TGL_MATI: death,
+                        Field.NO_KK: no_kk})
+        HEADER.pack_into(value, 0, 0, RECORD_FORMAT, *(numbers[f] for f in _HEADER_ORDER))
         return nik, _core.seal_record(nik, value)
 
 
 def checksum_ok(nik: int, value: bytes) -> bool:
     """The reference check of a stored record (format byte, layout, xxh3)."""
-    if len(value) < HEADER.size + 5 or value[8] != RECORD_FORMAT:
+    if len(value) < HEADER.size + len(TEXT_FIELDS) or value[8] != RECORD_FORMAT:
         return False
     pos = HEADER.size
     for _ in TEXT_FIELDS:
@@ -192,16 +194,8 @@ def checksum_ok(nik: int, value: bytes) -> bool:
 
 def decode(nik: int, value: bytes) -> dict[Field, Any]:
     """Every stored field as its comparable value: codes and dates as integers."""
-    (_, _, life, card, sex, blood, religion, marital, relation, education, occupation,
-     citizenship, prop, kab, kec, kel, rt, rw, birth, death, no_kk) = HEADER.unpack_from(value)
-    out: dict[Field, Any] = {
-        Field.NIK: nik, Field.NO_KK: no_kk, Field.TGL_LHR: birth, Field.TGL_MATI: death,
-        Field.JENIS_KLMIN: sex, Field.GOL_DARAH: blood, Field.AGAMA: religion,
-        Field.STATUS_KAWIN: marital, Field.STAT_HBKEL: relation, Field.PDDK_AKH: education,
-        Field.JENIS_PKRJN: occupation, Field.KEWARGANEGARAAN: citizenship,
-        Field.STATUS_HIDUP: life, Field.STATUS_KTP: card, Field.NO_RT: rt, Field.NO_RW: rw,
-        Field.NO_PROP: prop, Field.NO_KAB: kab, Field.NO_KEC: kec, Field.NO_KEL: kel,
-    }
+    out: dict[Field, Any] = {Field.NIK: nik}
+    out.update(zip(_HEADER_ORDER, HEADER.unpack_from(value)[2:], strict=True))
     pos = HEADER.size
     for field in TEXT_FIELDS:
         n = value[pos]

@@ -13,30 +13,32 @@ from nikgate.regions import load_regions
 
 from . import names
 from .claims import CODE_MAPS, ClaimPlan
+from .constants import MAX_TEXT_BYTES, NikReason
 from .record import checksum_ok, decode
 from .results import ItemStatus, Outcome
 from .schema import KIND, TEXT_KIND, Field, Kind
 
 
 def nik_reason(text: str) -> int:
-    """The reason code (nik.REASONS; 0 = valid) of the compiled check, recomputed."""
+    """The reason code (constants.NikReason; 0 = valid) of the compiled check, recomputed."""
     if not text:
-        return 10
+        return NikReason.EMPTY
     if text[0] in " \t\n\v\f\r" or text[-1] in " \t\n\v\f\r":
-        return 1
+        return NikReason.WHITESPACE
     for ch in text:
         if "0" <= ch <= "9":
             continue
-        return 2 if "\uff10" <= ch <= "\uff19" else 3
+        return (NikReason.FULLWIDTH_DIGIT if "\uff10" <= ch <= "\uff19"
+                else NikReason.NON_DIGIT)
     if len(text) != 16:
-        return 4
+        return NikReason.LENGTH
     regions = load_regions()
     if int(text[0:2]) not in regions.provinces:
-        return 5
+        return NikReason.UNKNOWN_PROVINCE
     if int(text[0:4]) not in regions.regencies:
-        return 6
+        return NikReason.UNKNOWN_REGENCY
     if int(text[0:6]) not in regions.districts:
-        return 7
+        return NikReason.UNKNOWN_DISTRICT
     day, month, yy = int(text[6:8]), int(text[8:10]), int(text[10:12])
     if day > 40:
         day -= 40
@@ -44,10 +46,10 @@ def nik_reason(text: str) -> int:
     try:
         dt.date(year, month, day)
     except ValueError:
-        return 8
+        return NikReason.BAD_DATE
     if text[12:16] == "0000":
-        return 9
-    return 0
+        return NikReason.ZERO_SERIAL
+    return NikReason.OK
 
 
 def _claim_value(field: Field, value: str) -> int | bytes | None:
@@ -55,7 +57,7 @@ def _claim_value(field: Field, value: str) -> int | bytes | None:
     kind = KIND[field]
     if kind is Kind.TEXT:
         raw = value.encode("utf-8")
-        return raw if len(raw) <= 255 else None
+        return raw if len(raw) <= MAX_TEXT_BYTES else None
     if kind is Kind.DATE:
         if len(value) != 10 or value[4] != "-" or value[7] != "-":
             return None

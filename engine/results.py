@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+# numbered for the compiled core: defined in constants.py, re-exported here
+from .constants import ItemStatus as ItemStatus
+from .constants import Outcome as Outcome
 from .schema import CARD_STATUS, LIFE_STATUS, Field
-
-
-class ItemStatus(enum.IntEnum):
-    """What happened to one NIK of a request. Numbers are those of the compiled core."""
-
-    FOUND = 1
-    NOT_FOUND = 2
-    INVALID_NIK = 3
-    INVALID_CLAIM = 4
-    CORRUPT = 5
-
-
-class Outcome(enum.IntEnum):
-    """Sesuai / Tidak Sesuai per claimed field."""
-
-    NOT_PROVIDED = 0
-    MATCH = 1
-    NO_MATCH = 2
 
 
 @dataclass(frozen=True, slots=True)

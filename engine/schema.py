@@ -7,8 +7,15 @@ in the index. Code 0 always means "no value". The order of each tuple is the on-
 
 from __future__ import annotations
 
-import enum
 from typing import Final
+
+# Field, Kind and TextKind are numbered for the compiled core: defined in constants.py (the one
+# source setup.py renders into the core), re-exported here with the rest of the record.
+from .constants import MAX_TEXT_BYTES as MAX_TEXT_BYTES
+from .constants import N_COLUMNS
+from .constants import Field as Field
+from .constants import Kind as Kind
+from .constants import TextKind as TextKind
 
 SEX: Final = ("LAKI-LAKI", "PEREMPUAN")
 BLOOD_TYPE: Final = (
@@ -60,61 +67,6 @@ CLAIM_ALIASES: Final = {
               "KRISTEN PROTESTAN": "KRISTEN"},
     "GOL_DARAH": {"-": "TIDAK TAHU", "TIDAK DIKETAHUI": "TIDAK TAHU"},
 }
-
-
-class Kind(enum.IntEnum):
-    """How a field is stored and compared."""
-
-    NIK = 0        # the key itself
-    NUMBER16 = 1   # a 16-digit number (NO_KK): exact
-    TEXT = 2       # free text compared by normalised fuzzy score
-    DATE = 3       # YYYY-MM-DD: exact
-    CODE = 4       # one of a code table: exact
-    SMALLINT = 5   # RT / RW numbers: exact
-    REGION = 6     # a region code part (province .. village): exact
-    REGION_NAME = 7  # derived from the region codes: lookup only
-
-
-class TextKind(enum.IntEnum):
-    """Normalisation rules for a free-text field (see docs/scoring.md)."""
-
-    PERSON = 0   # names: titles, degrees, Muhammad variants, old spellings
-    PLACE = 1    # birth place: KAB./KOTA prefixes
-    ADDRESS = 2  # street address: JL./JLN./GG. and similar abbreviations
-
-
-class Field(enum.IntEnum):
-    """Every field of a record, numbered for the compiled core. Append only."""
-
-    NIK = 0
-    NO_KK = 1
-    NAMA_LGKP = 2
-    TMPT_LHR = 3
-    TGL_LHR = 4
-    JENIS_KLMIN = 5
-    GOL_DARAH = 6
-    AGAMA = 7
-    STATUS_KAWIN = 8
-    STAT_HBKEL = 9
-    PDDK_AKH = 10
-    JENIS_PKRJN = 11
-    NAMA_LGKP_IBU = 12
-    NAMA_LGKP_AYAH = 13
-    ALAMAT = 14
-    NO_RT = 15
-    NO_RW = 16
-    NO_PROP = 17
-    NO_KAB = 18
-    NO_KEC = 19
-    NO_KEL = 20
-    KEWARGANEGARAAN = 21
-    STATUS_HIDUP = 22
-    TGL_MATI = 23
-    STATUS_KTP = 24
-    PROP_NAME = 25
-    KAB_NAME = 26
-    KEC_NAME = 27
-    KEL_NAME = 28
 
 
 KIND: Final[dict[Field, Kind]] = {
@@ -200,4 +152,7 @@ MAY_BE_EMPTY: Final = frozenset({"NAMA_LGKP_AYAH", "TGL_MATI", "PDDK_AKH", "JENI
 DELTA_CHANGE_COLUMN: Final = "PERUBAHAN"
 DELTA_CHANGES: Final = ("BARU", "UBAH", "HAPUS")  # new record, full update, removal
 
-MAX_TEXT_BYTES: Final = 255
+assert len(REQUIRED_COLUMNS) == N_COLUMNS and all(
+    f.value < N_COLUMNS for f in Field if KIND[f] is not Kind.REGION_NAME
+), "the export columns must be the first fields (encode.pxi reads column i as Field i)"
+
