@@ -14,9 +14,13 @@ from nikgate.clients import (
     ReturnRecord,
     obligations,
 )
+from nikgate.methods import rpc
 from nikgate.v1 import return_data_pb2 as pb
 
 from .conftest import duty_grant
+from .waiting import eventually
+
+SUBMIT = rpc("ReturnData", "Submit").path
 
 
 @pytest.fixture
@@ -33,19 +37,20 @@ def admin(with_duty):
     return with_duty
 
 
-def access(conn, niks) -> None:
-    """Verify the NIKs, so bank-a owes return data for them; wait for the ledger."""
+def access(conn, niks, server) -> None:
+    """Verify the NIKs, so bank-a owes return data for them; the server's ledger takes
+    them in at once (its flush, not a wait for the next interval)."""
     with NikgateClient(conn) as c:
         for i in range(0, len(niks), 1000):
             chunk = niks[i:i + 1000]
             r = c.verify_batch(chunk, {"NAMA_LGKP": [None] * len(chunk)})
             assert set(r.message.status) == {1}
-    time.sleep(0.5)  # ledger flush every 0.1 s in tests
+    server.running.ledger.flush()
 
 
 def test_records_are_acked_stored_and_duplicates_stored_once(server, conn, admin, index):
     niks = index.sample_niks(300, start=3300000000000000)
-    access(conn, niks)
+    access(conn, niks, server)
     records = [ReturnRecord(f"smoke-{i}", nik, "bank_cif", f"CIF{i:06d}")
                for i, nik in enumerate(niks)]
     first = ReturnDataSender(conn, batch_size=64).send(records)
@@ -63,8 +68,7 @@ def raw_submit(conn, batches):
     """Send ReturnDataBatch messages on one stream; the answers, in order."""
     channel = conn.channel()
     try:
-        submit = channel.stream_stream("/nikgate.v1.ReturnData/Submit",
-                                       pb.ReturnDataBatch.SerializeToString,
+        submit = channel.stream_stream(SUBMIT, pb.ReturnDataBatch.SerializeToString,
                                        pb.ReturnDataAcks.FromString)
         return list(submit(iter(batches), timeout=30))
     finally:
@@ -73,7 +77,7 @@ def raw_submit(conn, batches):
 
 def test_rejections_name_their_reason_and_the_stream_goes_on(conn, admin, index, server):
     accessed = index.sample_niks(3, start=4100000000000000)
-    access(conn, accessed)
+    access(conn, accessed, server)
     ledger = server.running.returns   # other tests access NIKs too: one never accessed
     never = next(n for n in index.sample_niks(1000, start=5200000000000000)
                  if ledger.first_accessed("bank-a", int(n)) is None)
@@ -111,17 +115,17 @@ def test_rejections_name_their_reason_and_the_stream_goes_on(conn, admin, index,
     assert acks[0].HasField("receipt") and acks[1].HasField("receipt")
 
 
-def test_a_malformed_batch_is_invalid_argument_after_earlier_acks(conn, admin, index):
+def test_a_malformed_batch_is_invalid_argument_after_earlier_acks(conn, admin, index,
+                                                                   server):
     nik = index.sample_niks(1, start=4300000000000000)
-    access(conn, nik)
+    access(conn, nik, server)
     good = pb.ReturnDataBatch(batch_id=1, record_ids=["mal-1"], niks=nik, kinds=["bank_cif"],
                               values=["CIF-9"])
     bad = pb.ReturnDataBatch(batch_id=2, record_ids=["mal-2", "mal-3"], niks=nik,
                              kinds=["bank_cif"], values=["CIF-9"])
     channel = conn.channel()
     try:
-        submit = channel.stream_stream("/nikgate.v1.ReturnData/Submit",
-                                       pb.ReturnDataBatch.SerializeToString,
+        submit = channel.stream_stream(SUBMIT, pb.ReturnDataBatch.SerializeToString,
                                        pb.ReturnDataAcks.FromString)
         call = submit(iter([good, bad]), timeout=30)
         first = next(call)
@@ -150,7 +154,7 @@ def test_obligations_count_what_is_owed(conn, admin, index, server):
     niks = [n for n in index.sample_niks(1000, start=6100000000000000)
             if ledger.first_accessed("bank-a", int(n)) is None][:20]
     assert len(niks) == 20
-    access(conn, niks)
+    access(conn, niks, server)
     report = ReturnDataSender(conn).send(
         ReturnRecord(f"ob-{i}", nik, "account_number", f"{1000000 + i}")
         for i, nik in enumerate(niks[:5]))
@@ -183,19 +187,18 @@ def test_overdue_obligations_suspend_the_grant_and_the_audit_log_says_why(
     try:
         conn = connect(s.port)
         niks = index.sample_niks(10, start=7100000000000000)
-        access(conn, niks)
+        access(conn, niks, s)
         sent = ReturnDataSender(conn).send(
             ReturnRecord(f"due-{i}", nik, "bank_cif", f"CIF{i}") for i, nik in enumerate(niks[:6]))
         assert sent.stored == 6
         assert s.running.store.snapshot()[2]["bank-a"].status == "active"  # 4 pending, none due
-        deadline = time.monotonic() + 10
-        while s.running.store.snapshot()[2]["bank-a"].status == "active":
-            assert time.monotonic() < deadline, "grant not suspended"
-            time.sleep(0.1)
+        # the deadline passing and the enforcer's round are the behaviour under test
+        eventually(lambda: s.running.store.snapshot()[2]["bank-a"].status != "active",
+                   timeout=10, interval=0.1, what="the grant auto-suspended")
         grant = s.running.store.snapshot()[2]["bank-a"]
         assert grant.status == "suspended"
         assert "4 return-data obligations overdue" in grant.status_reason
-        time.sleep(0.3)
+        # no wait for the worker to see it: test servers read grants on every call
         with NikgateClient(conn) as c, pytest.raises(grpc.RpcError) as info:
             c.verify(niks[0], {"NAMA_LGKP": "X"})
         assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
@@ -219,11 +222,11 @@ def test_overdue_obligations_suspend_the_grant_and_the_audit_log_says_why(
 
 
 def test_a_failing_record_source_is_raised_after_what_was_read_is_answered(conn, admin,
-                                                                           index):
+                                                                           index, server):
     from nikgate.clients.return_data import SourceError
 
     niks = index.sample_niks(10, start=4500000000000000)
-    access(conn, niks)
+    access(conn, niks, server)
 
     def records():
         for i, nik in enumerate(niks[:6]):
@@ -260,14 +263,14 @@ def test_the_ledger_is_rebuilt_from_the_audit_log(own_stores, tmp_path, index):
 
         channel = conn.channel()   # NIKs as numbers too: another reference form
         try:
-            channel.unary_unary("/nikgate.v1.Verification/VerifyBatch")(
+            channel.unary_unary(rpc("Verification", "VerifyBatch").path)(
                 vpb.VerifyBatchRequest(nik_numbers=[int(n) for n in found[:5]],
                                        fields=["NAMA_LGKP"],
                                        columns=[vpb.ClaimColumn(values=[""] * 5)]
                                        ).SerializeToString(), timeout=10)
         finally:
             channel.close()
-        time.sleep(0.5)
+        s.running.ledger.flush()   # (stopping would flush too; this says where it happens)
     finally:
         s.stop()
     before = ReturnStore(tmp_path / "returns", readonly=True)

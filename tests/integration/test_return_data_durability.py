@@ -18,11 +18,13 @@ import time
 import pytest
 
 from nikgate.clients import NikgateClient, ReturnDataSender, ReturnRecord
+from nikgate.methods import rpc
 from nikgate.server.returns.store import ReturnStore
 from nikgate.v1 import return_data_pb2 as pb
 
 from .conftest import ServerThread, duty_grant
 from .test_serve import Served, _write_config
+from .waiting import eventually
 
 KILLS = int(os.environ.get("NIKGATE_SOAK_KILLS", "3"))
 RECORDS = int(os.environ.get("NIKGATE_SOAK_RECORDS", "60000"))
@@ -48,11 +50,23 @@ def _kill_all(served: Served) -> None:
             time.sleep(0.02)
 
 
-def _stream_while_killing(live, config_path, port_file, conn, index, outcome):
+def _in_ledger(returns_dir, institution: str, niks: list[str]) -> bool:
+    """Whether every NIK is in the access ledger of the store at `returns_dir`, as a
+    separate server process has written it so far."""
+    store = ReturnStore(returns_dir, readonly=True)
+    try:
+        return all(store.first_accessed(institution, int(n)) for n in niks)
+    finally:
+        store.close()
+
+
+def _stream_while_killing(live, config_path, port_file, conn, index, outcome, returns_dir):
     niks = index.sample_niks(1000)
     with NikgateClient(conn(live["served"].port)) as c:
         c.verify_batch(niks, {"NAMA_LGKP": [None] * len(niks)})
-    time.sleep(1.5)  # the ledger flushes every 0.5 s
+    # the server is another process: wait until its ledger flush has written the access
+    eventually(lambda: _in_ledger(returns_dir, "bank-a", niks), timeout=10,
+               what="the accessed NIKs in the ledger")
     records = [_record(i, niks) for i in range(RECORDS)]
     current = {"port": live["served"].port}
     acked = outcome.setdefault("acked", {})
@@ -109,7 +123,7 @@ def test_every_acked_record_survives_kill_9_exactly_once(setup, index, tmp_path)
     outcome: dict = {}
     try:
         kills, records = _stream_while_killing(live, config_path, port_file, conn, index,
-                                               outcome)
+                                               outcome, cfg.return_data.store)
     finally:
         live["served"].stop()
     assert "error" not in outcome, outcome.get("error")
@@ -149,7 +163,7 @@ def test_a_producer_faster_than_the_disk_is_held_back(setup, index):
         assert len(niks) == 1000
         with NikgateClient(c) as client:
             client.verify_batch(niks, {"NAMA_LGKP": [None] * 1000})
-        time.sleep(1.5)
+        server.running.ledger.flush()   # the access noted now, not at the next interval
         batches = 600
         body = {i: pb.ReturnDataBatch(
             batch_id=i, record_ids=[f"bp-{i}-{j}" for j in range(1000)], niks=niks,
@@ -172,7 +186,7 @@ def test_a_producer_faster_than_the_disk_is_held_back(setup, index):
         rss_before = _rss_kb(os.getpid())
         channel = c.channel()
         try:
-            submit = channel.stream_stream("/nikgate.v1.ReturnData/Submit",
+            submit = channel.stream_stream(rpc("ReturnData", "Submit").path,
                                            lambda b: b, pb.ReturnDataAcks.FromString)
             for ack in submit(produce(), timeout=120):
                 answered[0] += 1
