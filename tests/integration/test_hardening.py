@@ -24,6 +24,14 @@ from nikgate.v1 import verification_pb2 as vpb
 
 from .conftest import ServerThread, channel, duty_grant, full_grant
 
+VERIFY = methods.rpc("Verification", "Verify").path
+VERIFY_BATCH = methods.rpc("Verification", "VerifyBatch").path
+VERIFY_STREAM = methods.rpc("Verification", "VerifyStream").path
+LOOKUP = methods.rpc("Lookup", "Lookup").path
+SUBMIT = methods.rpc("ReturnData", "Submit").path
+ADD_INSTITUTION = methods.rpc("Admin", "AddInstitution").path
+GET_USAGE = methods.rpc("Admin", "GetUsage").path
+
 
 @pytest.fixture(scope="module")
 def person(index):
@@ -82,8 +90,7 @@ def _wait_for(predicate, seconds: float = 15.0, step: float = 0.1) -> bool:
 def test_oversized_inputs_are_refused_before_any_work(server, certs, request_, field):
     audit_dir = Path(server.config.audit.directory)
     before = _audit_bytes(audit_dir)
-    path = "/nikgate.v1.Verification/" + (
-        "Verify" if isinstance(request_, vpb.VerifyRequest) else "VerifyBatch")
+    path = VERIFY if isinstance(request_, vpb.VerifyRequest) else VERIFY_BATCH
     with pytest.raises(grpc.RpcError) as info:
         _raw_unary(server.port, certs, path, request_.SerializeToString())
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
@@ -177,7 +184,7 @@ def test_a_full_audit_disk_refuses_everything_and_recovers_without_restart(
         niks = index.sample_niks(20)
         with NikgateClient(connect(s.port)) as c:
             c.verify_batch(niks, {"NAMA_LGKP": ["X"] * 20})   # accessed: data balikan owed
-        time.sleep(0.3)
+        s.running.ledger.flush()
         filler = _fill(small_disk)
         returns_before = s.running.returns.count("bank-a")
         with NikgateClient(connect(s.port)) as c:
@@ -202,7 +209,7 @@ def test_a_full_audit_disk_refuses_everything_and_recovers_without_restart(
             batch = rpb.ReturnDataBatch(
                 batch_id=1, record_ids=[f"r{i}" for i in range(10)], niks=niks[:10],
                 kinds=["bank_cif"] * 10, values=[f"CIF{i:08d}" for i in range(10)])
-            submit = c._channel.stream_stream("/nikgate.v1.ReturnData/Submit",
+            submit = c._channel.stream_stream(SUBMIT,
                                               rpb.ReturnDataBatch.SerializeToString,
                                               rpb.ReturnDataAcks.FromString)
             with pytest.raises(grpc.RpcError) as info:
@@ -250,11 +257,11 @@ def test_a_revoked_certificate_stops_an_open_stream_within_a_second(server, cert
             sent.set()
             yield vpb.VerifyBatchRequest(niks=niks, fields=["NAMA_LGKP"],
                                          columns=[vpb.ClaimColumn(values=["X"] * 10)])
-            time.sleep(0.05)
+            time.sleep(0.05)   # paced: the stream is still open when the event under test lands
 
     answered_after = 0
     with grpc.secure_channel(f"localhost:{server.port}", creds) as ch:
-        stream = ch.stream_stream("/nikgate.v1.Verification/VerifyStream",
+        stream = ch.stream_stream(VERIFY_STREAM,
                                   vpb.VerifyBatchRequest.SerializeToString,
                                   vpb.VerifyBatchResponse.FromString)
         with pytest.raises(grpc.RpcError) as info:
@@ -280,11 +287,11 @@ def test_a_suspension_stops_an_open_stream(server, certs, index):
                 admin.set_status("bank-a", "suspended", "probe")
             yield vpb.VerifyBatchRequest(niks=niks, fields=["NAMA_LGKP"],
                                          columns=[vpb.ClaimColumn(values=["X"] * 10)])
-            time.sleep(0.05)
+            time.sleep(0.05)   # paced: the stream is still open when the event under test lands
 
     try:
         with channel(server.port, certs) as ch:
-            stream = ch.stream_stream("/nikgate.v1.Verification/VerifyStream",
+            stream = ch.stream_stream(VERIFY_STREAM,
                                       vpb.VerifyBatchRequest.SerializeToString,
                                       vpb.VerifyBatchResponse.FromString)
             with pytest.raises(grpc.RpcError) as info:
@@ -294,7 +301,6 @@ def test_a_suspension_stops_an_open_stream(server, certs, index):
         assert "suspended" in info.value.details()
     finally:
         admin.set_grant(full_grant("bank-a"))
-        time.sleep(0.3)
 
 
 def test_a_stream_ends_cleanly_at_its_maximum_lifetime(own_stores, index):
@@ -309,11 +315,11 @@ def test_a_stream_ends_cleanly_at_its_maximum_lifetime(own_stores, index):
                 sent.append(1)
                 yield vpb.VerifyBatchRequest(niks=niks, fields=["NAMA_LGKP"],
                                              columns=[vpb.ClaimColumn(values=["X"] * 5)])
-                time.sleep(0.05)
+                time.sleep(0.05)   # paced: the stream is still open when the event under test lands
 
         answered = 0
         with NikgateClient(connect(s.port)) as c:
-            stream = c._channel.stream_stream("/nikgate.v1.Verification/VerifyStream",
+            stream = c._channel.stream_stream(VERIFY_STREAM,
                                               vpb.VerifyBatchRequest.SerializeToString,
                                               vpb.VerifyBatchResponse.FromString)
             with pytest.raises(grpc.RpcError) as info:
@@ -355,7 +361,7 @@ def test_undecodable_messages_are_invalid_argument_on_every_method(server, certs
 
 def test_admin_refuses_an_institution_before_parsing(server, certs):
     with pytest.raises(grpc.RpcError) as info:
-        _raw_unary(server.port, certs, "/nikgate.v1.Admin/AddInstitution", b"\xff\xff\xff")
+        _raw_unary(server.port, certs, ADD_INSTITUTION, b"\xff\xff\xff")
     assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert "operator" in info.value.details()
 
@@ -366,12 +372,12 @@ def test_unknown_field_names_are_not_echoed_or_stored(server, certs, person):
     nik = person[0]
     secret = "3201014507900001" + "x" * 1_000_000
     with pytest.raises(grpc.RpcError) as info:
-        _raw_unary(server.port, certs, "/nikgate.v1.Lookup/Lookup",
+        _raw_unary(server.port, certs, LOOKUP,
                    lookup_pb2.LookupRequest(nik=nik, fields=[secret[:30]]).SerializeToString())
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "3201014507900001" not in info.value.details()
     with pytest.raises(grpc.RpcError) as info:
-        _raw_unary(server.port, certs, "/nikgate.v1.Lookup/Lookup",
+        _raw_unary(server.port, certs, LOOKUP,
                    lookup_pb2.LookupRequest(nik=nik, fields=[secret]).SerializeToString())
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert len(info.value.details()) < 400
@@ -386,9 +392,8 @@ def test_purpose_must_be_one_the_grant_declares(server, certs, person):
 
     admin = Admin(server.running.store)
     admin.set_grant(full_grant("bank-a", purposes=("kyc", "fraud-check")))
-    time.sleep(0.3)
     nik, claims = person[0], {"NAMA_LGKP": person[1]["NAMA_LGKP"]}
-    conn_path = "/nikgate.v1.Verification/Verify"
+    conn_path = VERIFY
     try:
         for purpose, code in (("Budi Santoso 3201014507900001", grpc.StatusCode.PERMISSION_DENIED),
                               ("marketing", grpc.StatusCode.PERMISSION_DENIED),
@@ -407,7 +412,6 @@ def test_purpose_must_be_one_the_grant_declares(server, certs, person):
                    for r in recs)
     finally:
         admin.set_grant(full_grant("bank-a"))
-        time.sleep(0.3)
 
 
 # -- 12: the closed network ---------------------------------------------------------------------
@@ -417,11 +421,10 @@ def test_a_grant_admits_calls_only_from_its_networks(server, certs, person):
 
     admin = Admin(server.running.store)
     nik, claims = person[0], {"NAMA_LGKP": "X"}
-    path = "/nikgate.v1.Verification/Verify"
+    path = VERIFY
     body = vpb.VerifyRequest(nik=nik, claims=claims).SerializeToString()
     try:
         admin.set_grant(full_grant("bank-a", networks=("10.20.0.0/16",)))
-        time.sleep(0.3)
         with pytest.raises(grpc.RpcError) as info:
             _raw_unary(server.port, certs, path, body)
         assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
@@ -431,11 +434,9 @@ def test_a_grant_admits_calls_only_from_its_networks(server, certs, person):
                if r.get("method") == "Verify"][-1]
         assert rec["result"] == "PERMISSION_DENIED" and rec["peer"] == "127.0.0.1"
         admin.set_grant(full_grant("bank-a", networks=("10.20.0.0/16", "127.0.0.0/8")))
-        time.sleep(0.3)
         vpb.VerifyResponse.FromString(_raw_unary(server.port, certs, path, body))
     finally:
         admin.set_grant(full_grant("bank-a"))
-        time.sleep(0.3)
 
 
 def test_networks_in_a_grant_are_validated():
@@ -456,7 +457,7 @@ def test_lowercase_names_nfkc_and_empty_inputs_get_clear_answers(server, certs, 
     nik, record = person
     name = record["NAMA_LGKP"]
     with channel(server.port, certs) as ch:
-        verify = ch.unary_unary("/nikgate.v1.Verification/Verify",
+        verify = ch.unary_unary(VERIFY,
                                 vpb.VerifyRequest.SerializeToString,
                                 vpb.VerifyResponse.FromString)
         # lower-case field names are the canonical ones; a no-break space is a space
@@ -480,7 +481,7 @@ def test_get_usage_refuses_impossible_days_and_unknown_institutions(server, cert
     from nikgate.v1 import admin_pb2
 
     with channel(server.port, certs, "operator") as ch:
-        get_usage = ch.unary_unary("/nikgate.v1.Admin/GetUsage",
+        get_usage = ch.unary_unary(GET_USAGE,
                                    admin_pb2.GetUsageRequest.SerializeToString,
                                    admin_pb2.Usage.FromString)
         for request, field in ((admin_pb2.GetUsageRequest(institution="bank-a",
@@ -508,12 +509,12 @@ def test_a_full_disk_under_the_stores_never_answers_internal(own_stores, small_d
         with NikgateClient(connect(s.port)) as c:
             c.verify_batch(niks[:1000], {"NAMA_LGKP": ["X"] * 1000})
             c.verify_batch(niks[1000:], {"NAMA_LGKP": ["X"] * 1000})
-        time.sleep(0.5)   # the ledger notes the accessed NIKs
+        s.running.ledger.flush()   # the accessed NIKs in the ledger now
         filler = _fill(small_disk)
         codes: set = set()
         acked = 0
         with NikgateClient(connect(s.port)) as c:
-            submit = c._channel.stream_stream("/nikgate.v1.ReturnData/Submit",
+            submit = c._channel.stream_stream(SUBMIT,
                                               rpb.ReturnDataBatch.SerializeToString,
                                               rpb.ReturnDataAcks.FromString)
             for b in range(4):
@@ -538,7 +539,7 @@ def test_a_full_disk_under_the_stores_never_answers_internal(own_stores, small_d
         filler.unlink()
         with NikgateClient(connect(s.port)) as c:   # and it serves again, no restart
             assert _wait_for(lambda: _verifies(c, niks[0]), 15)
-            submit = c._channel.stream_stream("/nikgate.v1.ReturnData/Submit",
+            submit = c._channel.stream_stream(SUBMIT,
                                               rpb.ReturnDataBatch.SerializeToString,
                                               rpb.ReturnDataAcks.FromString)
             (ack,) = list(submit(iter([batch]), timeout=15))
@@ -565,7 +566,7 @@ def test_a_revoked_certificate_stops_an_open_return_data_stream(own_stores, cert
         niks = index.sample_niks(400)
         with NikgateClient(connect(s.port)) as c:
             c.verify_batch(niks, {"NAMA_LGKP": ["X"] * 400})
-        time.sleep(0.4)   # the ledger notes the accessed NIKs
+        s.running.ledger.flush()   # the accessed NIKs in the ledger now
         ca = pki.load_ca(certs.pki_dir)
         issued = pki.issue_client(ca, "bank-a", write=False)
         creds = grpc.ssl_channel_credentials(certs.ca, issued.key_pem, issued.cert_pem)
@@ -578,11 +579,11 @@ def test_a_revoked_certificate_stops_an_open_return_data_stream(own_stores, cert
                 yield rpb.ReturnDataBatch(
                     batch_id=b, record_ids=[f"rv{b}-{i}" for i in range(10)], niks=part,
                     kinds=["bank_cif"] * 10, values=[f"CIF{b}X{i}" for i in range(10)])
-                time.sleep(0.1)
+                time.sleep(0.1)   # paced: the stream is still open when the revocation lands
 
         acked = 0
         with grpc.secure_channel(f"localhost:{s.port}", creds) as ch:
-            submit = ch.stream_stream("/nikgate.v1.ReturnData/Submit",
+            submit = ch.stream_stream(SUBMIT,
                                       rpb.ReturnDataBatch.SerializeToString,
                                       rpb.ReturnDataAcks.FromString)
             with pytest.raises(grpc.RpcError) as info:
