@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from nikgate import methods
 from nikgate.clients import Connection, NikgateClient
 from nikgate.server.pki import runtime
 
@@ -60,18 +61,19 @@ def test_grpcurl_lists_services_and_calls_verify(server, certs, tmp_path, index)
     target = f"localhost:{server.port}"
     listed = subprocess.run(base + [target, "list"], capture_output=True, text=True, timeout=30)
     assert listed.returncode == 0, listed.stderr
-    assert {"nikgate.v1.Verification", "nikgate.v1.Lookup",
-            "grpc.health.v1.Health"} <= set(listed.stdout.split())
+    assert {*methods.SERVICES, "grpc.health.v1.Health"} <= set(listed.stdout.split())
     nik = index.sample_niks(1)[0]
     person = index.lookup(nik, ["NAMA_LGKP"])
     body = json.dumps({"nik": nik, "claims": {"NAMA_LGKP": person["NAMA_LGKP"]}})
-    called = subprocess.run(base + ["-d", body, target, "nikgate.v1.Verification/Verify"],
+    verify = methods.rpc("Verification", "Verify")   # grpcurl's symbol: service/method
+    called = subprocess.run(base + ["-d", body, target, f"{verify.service}/{verify.name}"],
                             capture_output=True, text=True, timeout=30)
     assert called.returncode == 0, called.stderr
     out = json.loads(called.stdout)
     assert out["status"] == "ITEM_STATUS_FOUND"
     assert out["fields"][0]["outcome"] == "OUTCOME_MATCH"
-    described = subprocess.run(base + [target, "describe", "nikgate.v1.VerifyBatchRequest"],
+    request = methods.rpc("Verification", "VerifyBatch").request.DESCRIPTOR.full_name
+    described = subprocess.run(base + [target, "describe", request],
                                capture_output=True, text=True, timeout=30)
     assert "nik_numbers" in described.stdout
     no_cert = subprocess.run([_grpcurl(), "-cacert", str(tmp_path / "ca.crt"), target, "list"],

@@ -12,6 +12,7 @@ import uvloop
 from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from nikgate import methods
 from nikgate.clients import AsyncNikgateClient, Connection, NikgateClient, VerifyItem
 from nikgate.server.receipts import verify_receipt
 from nikgate.v1 import common_pb2
@@ -80,7 +81,7 @@ def test_oversized_message_is_refused_and_the_server_stays_healthy(connection, s
     assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     with channel(server.port, certs) as ch:
         health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(
-            service="nikgate.v1.Verification"), timeout=5)
+            service=methods.rpc("Verification", "Verify").service), timeout=5)
     assert health.status == health_pb2.HealthCheckResponse.SERVING
 
 
