@@ -35,7 +35,8 @@ OBLIGATIONS_METHOD = rpc("ReturnData", "Obligations").path
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
                        grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL,
                        grpc.StatusCode.UNKNOWN, grpc.StatusCode.RESOURCE_EXHAUSTED})
-STORED, DUPLICATE, REJECTED = 1, 2, 3
+STORED, DUPLICATE, REJECTED = (pb.RECORD_STATUS_STORED, pb.RECORD_STATUS_DUPLICATE,
+                               pb.RECORD_STATUS_REJECTED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,6 +168,7 @@ def _kept_errors(records: Iterator, errors: list) -> Iterator:
 
 def _send(args) -> int:
     from nikgate.clients import ReturnDataSender
+    from nikgate.v1 import return_data_pb2 as pb
 
     from .remote import call
 
@@ -178,9 +179,9 @@ def _send(args) -> int:
     acked = {"stored": 0, "duplicates": 0, "rejected": 0}
 
     def tally(_batch, status: bytes) -> None:
-        acked["stored"] += status.count(1)
-        acked["duplicates"] += status.count(2)
-        acked["rejected"] += status.count(3)
+        acked["stored"] += status.count(pb.RECORD_STATUS_STORED)
+        acked["duplicates"] += status.count(pb.RECORD_STATUS_DUPLICATE)
+        acked["rejected"] += status.count(pb.RECORD_STATUS_REJECTED)
 
     errors: list[InvalidInputError] = []
     sender = ReturnDataSender(conn, batch_size=args.batch_size, window=args.window,

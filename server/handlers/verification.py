@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from nikgate import codes
 from nikgate.engine import NikIndex
 from nikgate.engine.claims import canonical_name
 from nikgate.engine.nik import check_nik
@@ -15,10 +16,11 @@ from ..calls import Call
 from .batching import batch_niks, check_item_ids, run_batch
 
 SERVICE = "nikgate.v1.Verification"
-# engine Outcome (0 not provided, 1 match, 2 no match) -> proto Outcome (+1)
-_OUTCOME = bytes(range(1, 256)) + b"\x00"
-_LIFE = {"HIDUP": 1, "MATI": 2}
-_CARD = {"AKTIF": 1, "DIGANTI": 2, "DIBLOKIR": 3}
+# Engine values -> proto numbers, derived from the descriptors and checked on import
+# (nikgate/codes.py). Batch answers send item statuses and life/card codes as they are.
+_OUTCOME = codes.OUTCOME_BYTES
+_LIFE = codes.LIFE_STATUS_NUMBER
+_CARD = codes.CARD_STATUS_NUMBER
 
 
 class VerificationHandlers:
@@ -40,8 +42,8 @@ class VerificationHandlers:
         return pb.VerifyResponse(
             transaction_id=call.tx,
             request_id=req.request_id,
-            status=int(result.status),
-            fields=[pb.FieldResult(field=r.field.name, outcome=int(r.outcome) + 1,
+            status=codes.ITEM_STATUS[result.status],
+            fields=[pb.FieldResult(field=r.field.name, outcome=codes.OUTCOME[r.outcome],
                                    score=r.score, threshold=r.threshold)
                     for r in result.fields],
             life_status=_LIFE.get(result.life_status, 0),

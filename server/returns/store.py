@@ -23,18 +23,26 @@ import lmdb
 from nikgate.engine import check_nik
 from nikgate.errors import InvalidNikError
 from nikgate.redact import redact
+from nikgate.v1 import return_data_pb2 as pb
 
 from ..sharing import SharedByPath
-from .kinds import KINDS, record_id_ok, value_problem
+from .kinds import KINDS, MAX_RECORD_ID, record_id_ok, value_problem
 
 _HEAD = struct.Struct("<Qqq")        # nik, observed_at_ms, received_at_ms
 _MS = struct.Struct("<q")
 _NIK = struct.Struct(">Q")           # big-endian: one institution's NIKs sort together
 
-# Per-record outcomes (the proto's RecordStatus) and reject reasons (RejectReason).
-STORED, DUPLICATE, REJECTED = 1, 2, 3
-MALFORMED_NIK, KIND_NOT_GRANTED, NOT_ACCESSED = 1, 2, 3
-MALFORMED_VALUE, MALFORMED_RECORD_ID, CONFLICT, MALFORMED_TIME = 4, 5, 6, 7
+# Per-record outcomes and reject reasons: the wire's numbers, from the generated descriptors
+# (return_data.proto RecordStatus and RejectReason are their one definition).
+STORED, DUPLICATE, REJECTED = (pb.RECORD_STATUS_STORED, pb.RECORD_STATUS_DUPLICATE,
+                               pb.RECORD_STATUS_REJECTED)
+MALFORMED_NIK = pb.REJECT_REASON_MALFORMED_NIK
+KIND_NOT_GRANTED = pb.REJECT_REASON_KIND_NOT_GRANTED
+NOT_ACCESSED = pb.REJECT_REASON_NOT_ACCESSED
+MALFORMED_VALUE = pb.REJECT_REASON_MALFORMED_VALUE
+MALFORMED_RECORD_ID = pb.REJECT_REASON_MALFORMED_RECORD_ID
+CONFLICT = pb.REJECT_REASON_CONFLICT
+MALFORMED_TIME = pb.REJECT_REASON_MALFORMED_TIME
 FUTURE_SLACK_MS = 5 * 60 * 1000       # clocks differ; "observed" may be this far ahead
 
 
@@ -136,8 +144,8 @@ class ReturnStore(SharedByPath):
         for i in range(n):
             rid = sub.record_ids[i]
             if not record_id_ok(rid):
-                rejections.append((i, MALFORMED_RECORD_ID, "record_id must be 1-64 printable "
-                                   "ASCII characters without spaces"))
+                rejections.append((i, MALFORMED_RECORD_ID, f"record_id must be 1-{MAX_RECORD_ID} "
+                                   "printable ASCII characters without spaces"))
                 status[i] = REJECTED
                 continue
             try:
