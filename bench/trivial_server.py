@@ -6,9 +6,9 @@
 Same transport as `nikgate serve`: grpc.aio on uvloop, mutual TLS with the server
 certificate and CA of the same PKI directory (client certificates required), the same
 channel options, N worker processes sharing one port with SO_REUSEPORT (the kernel spreads
-connections across them). One generic handler on "/nikgate.v1.Verification/Verify" takes
-the raw request bytes and returns a fixed, small serialized VerifyResponse: no parsing, no
-identity check, no engine, no receipt, no metrics. "/nikgate.v1.Verification/VerifyBatch"
+connections across them). One generic handler on Verification's Verify method (its path
+from nikgate/methods.py) takes the raw request bytes and returns a fixed, small serialized
+VerifyResponse: no parsing, no identity check, no engine, no receipt, no metrics. VerifyBatch
 likewise returns a fixed VerifyBatchResponse sized for --batch-items items (the transport
 ceiling for batches of that size). The transaction id of every response is
 "0-<worker pid in hex>-0", the same shape as nikgate's, so a client can tell which worker
