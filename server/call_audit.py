@@ -28,7 +28,7 @@ from . import metrics
 from .audit import AuditEntry, AuditError, AuditLog
 
 if TYPE_CHECKING:
-    from .calls import Call
+    from .calls import CallRecord
     from .health import HealthBoard
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class _Summary:
 
     __slots__ = ("call", "code", "count", "items", "done")
 
-    def __init__(self, call: Call, code: str, done: asyncio.Future) -> None:
+    def __init__(self, call: CallRecord, code: str, done: asyncio.Future) -> None:
         self.call = call
         self.code = code
         self.count = 0
@@ -106,7 +106,7 @@ class CallAudit:
 
     # -- writing -------------------------------------------------------------------------
 
-    def record(self, call: Call, code: str) -> None:
+    def record(self, call: CallRecord, code: str) -> None:
         """Write `call`'s record now; AuditUnavailable when the log cannot take it."""
         if self.log is None:
             return
@@ -118,7 +118,7 @@ class CallAudit:
             self.record_failed(e)
             raise self.unavailable(call.tx) from None
 
-    def record_now(self, call: Call, code: str) -> None:
+    def record_now(self, call: CallRecord, code: str) -> None:
         """Like `record`, but never raises: for calls already lost (cancelled by the
         client), whose failure to audit is logged and counted instead."""
         try:
@@ -126,7 +126,7 @@ class CallAudit:
         except AuditUnavailable:
             log.error("could not audit a cancelled call", extra={"tx": call.tx})
 
-    async def refused(self, call: Call, code: str) -> bool:
+    async def refused(self, call: CallRecord, code: str) -> bool:
         """Audit a refused call; returns once a record standing for it is written: True
         when that is its own record, False when a summary's (the caller is over budget,
         so its refusals are not logged one by one either)."""
@@ -211,7 +211,7 @@ class CallAudit:
             self._recovering.cancel()
 
 
-def principal_of(call: Call) -> str:
+def principal_of(call: CallRecord) -> str:
     """Who the budget and the record name: the institution, operators apart."""
     caller = call.caller
     if caller is None:
@@ -219,11 +219,11 @@ def principal_of(call: Call) -> str:
     return caller.principal
 
 
-def _serial(call: Call) -> str:
+def _serial(call: CallRecord) -> str:
     return f"{call.caller.serial:x}" if call.caller else ""
 
 
-def entry_of(call: Call, code: str) -> AuditEntry:
+def entry_of(call: CallRecord, code: str) -> AuditEntry:
     ok = code == "OK"
     niks = call.niks
     items = len(niks)

@@ -10,6 +10,10 @@ the handler. Handlers take parsed messages and return messages; the guard serial
 answer, seals its receipt, writes the audit record and only then answers. A stream also
 ends after `max_stream_seconds`, once every message it read has been answered, so a
 long-lived stream cannot outlive a revocation or a grant change unnoticed.
+
+Until its identity is checked a call is a bare `CallRecord` (what a refusal at the door is
+audited as, caller None); from then on it is a `Call`, whose caller is never None, and
+only a `Call` reaches a handler.
 """
 
 from __future__ import annotations
@@ -50,9 +54,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class Call:
-    """One call (or one message of a stream) as the audit log sees it; handlers fill in
-    what they learn."""
+class CallRecord:
+    """One call (or one message of a stream) as the audit log sees it, from its arrival.
+
+    Its caller is None only while the call has not passed authentication: a call refused
+    at the door (no certificate, revoked, server busy) is audited as a CallRecord.
+    Handlers never see one; they get a `Call`, whose caller is always known.
+    """
 
     tx: str
     method: str
@@ -70,15 +78,28 @@ class Call:
     audited: bool = False          # a handler wrote the record itself (return data)
     started: float = field(default_factory=time.perf_counter)
 
+    def admit(self, caller: Caller) -> Call:
+        """This call once authentication has passed: the same record with its caller."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["caller"] = caller
+        return Call(**values)
+
+
+@dataclass(slots=True)
+class Call(CallRecord):
+    """A call that has passed authentication, as handlers get it; handlers fill in what
+    they learn, and the audit log records it."""
+
+    caller: Caller = field(kw_only=True)
+
     def part(self, seq: int, raw: bytes) -> Call:
-        """The call record for message `seq` of a stream."""
-        return Call(f"{self.tx}.{seq}", self.method, self.peer, self.caller,
+        """The call record for message `seq` of a stream (its caller is re-checked)."""
+        return Call(f"{self.tx}.{seq}", self.method, self.peer, caller=self.caller,
                     channel=self.channel, raw=raw)
 
     @property
     def institution(self) -> str:
-        """The calling institution's id (authentication has passed by then)."""
-        assert self.caller is not None
+        """The calling institution's id."""
         return self.caller.institution_id
 
 
@@ -149,10 +170,9 @@ class CallGuard:
             self.in_flight -= 1
             metrics.IN_FLIGHT.dec()
 
-    def _accept(self, rpc: Rpc, route: Route, call: Call,
-                context: grpc.aio.ServicerContext) -> Message:
-        """Identity, role, audit health, decoding and sizes: the request as a message."""
-        call.caller = self.auth.caller(context)
+    def _accept(self, rpc: Rpc, route: Route, call: Call) -> Message:
+        """Role, audit health, decoding and sizes (identity is checked just before): the
+        request as a message."""
         if route.operators_only and call.caller.kind != "operator":
             raise PermissionDenied(f"{rpc.service} takes operator certificates only")
         if not self.audit.usable:
@@ -173,12 +193,12 @@ class CallGuard:
             body = self.signer.seal(body, call.raw, call.tx, rpc.path, call.institution)
         return body
 
-    def _metrics(self, call: Call, code: str, batched: bool) -> None:
+    def _metrics(self, call: CallRecord, code: str, batched: bool) -> None:
         metrics.record_call(call.method, code,
                             call.caller.principal if call.caller else "-",
                             time.perf_counter() - call.started, call.items, batched)
 
-    async def _refuse(self, call: Call, code: str, error: BaseException, batched: bool,
+    async def _refuse(self, call: CallRecord, code: str, error: BaseException, batched: bool,
                       context: grpc.aio.ServicerContext) -> None:
         """Audit a refusal (within the refusal budget or in a summary), then answer it."""
         self._metrics(call, code, batched)
@@ -198,10 +218,12 @@ class CallGuard:
         handler = route.handler
 
         async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            call = Call(self.transaction_id(), rpc.name, peer_ip(context), raw=request)
+            # what a refusal is audited as: the bare record until identity is checked
+            record = CallRecord(self.transaction_id(), rpc.name, peer_ip(context), raw=request)
             try:
                 with self._slot():
-                    message = self._accept(rpc, route, call, context)
+                    call = record = record.admit(self.auth.caller(context))
+                    message = self._accept(rpc, route, call)
                     remaining = context.time_remaining()
                     if remaining is None or remaining > cap:
                         async with asyncio.timeout(cap):  # no extra task, unlike wait_for
@@ -214,15 +236,15 @@ class CallGuard:
                 self._metrics(call, "OK", route.batched)
                 return body
             except asyncio.CancelledError:
-                self._metrics(call, "CANCELLED", route.batched)
-                self.audit.record_now(call, "CANCELLED")
+                self._metrics(record, "CANCELLED", route.batched)
+                self.audit.record_now(record, "CANCELLED")
                 raise
             except TimeoutError:
                 error: BaseException = DeadlineCapExceeded(
                     f"the call ran past the server's {cap:g} s deadline cap")
             except Exception as e:
-                error = _as_error(e, call)
-            await self._refuse(call, status_code_of(error).name, error, route.batched,
+                error = _as_error(e, record)
+            await self._refuse(record, status_code_of(error).name, error, route.batched,
                                context)
             return b""   # not reached: abort raises
 
@@ -235,11 +257,11 @@ class CallGuard:
         lifetime = self.limits.max_stream_seconds
 
         async def handle(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext):
-            call = Call(self.transaction_id(), rpc.name, peer_ip(context))
+            record = CallRecord(self.transaction_id(), rpc.name, peer_ip(context))
             state = _StreamState()
             try:
                 with self._slot():
-                    call.caller = self.auth.caller(context)
+                    call = record = record.admit(self.auth.caller(context))
                     ends = time.monotonic() + lifetime
                     messages = self._messages(rpc, route, call, requests, context, ends, state)
                     async for response, part in handler(messages):
@@ -250,16 +272,16 @@ class CallGuard:
                         yield body
                 return
             except asyncio.CancelledError:
-                failed = state.current or call
+                failed = state.current or record
                 self._metrics(failed, "CANCELLED", True)
                 self.audit.record_now(failed, "CANCELLED")
                 raise
             except Exception as e:
-                error = _as_error(e, call)
+                error = _as_error(e, record)
             # the message that failed is audited with the error; a lifetime end is the stream's
-            failed = state.current if state.current is not None else call
+            failed = state.current if state.current is not None else record
             if isinstance(error, StreamLifetimeReached):
-                failed = call
+                failed = record
             await self._refuse(failed, status_code_of(error).name, error, True, context)
 
         return handle
@@ -285,7 +307,8 @@ class CallGuard:
             seq += 1
             part = call.part(seq, raw)
             state.current = part
-            message = self._accept(rpc, route, part, context)
+            part.caller = self.auth.caller(context)   # a revoked certificate ends the stream
+            message = self._accept(rpc, route, part)
             yield message, part
 
 
@@ -294,7 +317,7 @@ class _StreamState:
     current: Call | None = None     # the part read last: an error is audited against it
 
 
-def _as_error(e: Exception, call: Call) -> BaseException:
+def _as_error(e: Exception, call: CallRecord) -> BaseException:
     """What a handler's exception tells the caller: nikgate errors as they are; a storage
     failure (a full disk, an LMDB error) as UNAVAILABLE with RetryInfo; anything else is a
     bug, logged with its traceback and answered INTERNAL with the transaction id."""
@@ -311,10 +334,10 @@ def _as_error(e: Exception, call: Call) -> BaseException:
 
 def new_call(tx: str, method: str, caller: Caller, **fields) -> Call:
     """A call record for something the server does on its own (auto-suspension)."""
-    return dataclasses.replace(Call(tx, method), caller=caller, **fields)
+    return Call(tx, method, caller=caller, **fields)
 
 
-def _log_failure(call: Call, code: str, error: BaseException) -> None:
+def _log_failure(call: CallRecord, code: str, error: BaseException) -> None:
     # Messages name fields and reasons, never values of a person's record.
     log.info("call refused", extra={
         "tx": call.tx, "method": call.method, "code": code, "reason": type(error).__name__,
