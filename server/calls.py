@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import grpc
 import lmdb
@@ -103,8 +104,10 @@ class Call(CallRecord):
         return self.caller.institution_id
 
 
-UnaryHandler = Callable[[Message, Call], Awaitable[Message]]
-StreamHandler = Callable[[AsyncIterator[tuple[Message, Call]]],
+# A handler takes the request type of its RPC (the guard decodes with the method's
+# descriptor), hence Any for the request: Callable parameters are contravariant.
+UnaryHandler = Callable[[Any, Call], Awaitable[Message]]
+StreamHandler = Callable[[AsyncIterator[tuple[Any, Call]]],
                          AsyncIterator[tuple[Message, Call]]]
 
 
@@ -215,7 +218,7 @@ class CallGuard:
 
     def _unary(self, rpc: Rpc, route: Route):
         cap = self.limits.max_deadline_seconds
-        handler = route.handler
+        handler = cast(UnaryHandler, route.handler)
 
         async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             # what a refusal is audited as: the bare record until identity is checked
@@ -253,7 +256,7 @@ class CallGuard:
     # -- bidirectional streams ----------------------------------------------------------------
 
     def _stream(self, rpc: Rpc, route: Route):
-        handler = route.handler
+        handler = cast(StreamHandler, route.handler)
         lifetime = self.limits.max_stream_seconds
 
         async def handle(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext):
