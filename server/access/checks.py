@@ -10,11 +10,16 @@ hold one `Access` and call it; they never read the policy themselves.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nikgate.engine.claims import canonical_fields
 from nikgate.errors import LimitExceeded, PermissionDenied
 
 from .grants import PURPOSE_CODE
 from .policy import check_purpose
+
+if TYPE_CHECKING:
+    from ..calls import Call
 
 
 class Access:
@@ -31,7 +36,7 @@ class Access:
         self.scraping = scraping
         self.ledger = ledger          # returns.ledger.AccessLedger: what is owed back
 
-    def check(self, call, operation: str, fields, items: int,
+    def check(self, call: Call, operation: str, fields, items: int,
               purpose: str = "") -> tuple[str, ...]:
         """Authorize the call; returns the canonical field names it asked for."""
         call.operation = operation
@@ -53,7 +58,7 @@ class Access:
             call.purpose = purpose if PURPOSE_CODE.match(purpose) else ""
         return names
 
-    def authorize_unmetered(self, call, operation: str, items: int):
+    def authorize_unmetered(self, call: Call, operation: str, items: int):
         """The grant for a call that uses no quota (return data flowing back)."""
         institution = _institution_of(call)
         if not self.enforce:
@@ -61,7 +66,7 @@ class Access:
         return self.policy.authorize(institution, operation, (), items, call.channel,
                                      metered=False, peer=call.peer)
 
-    def observe(self, call) -> None:
+    def observe(self, call: Call) -> None:
         """After a call: feed its NIKs and item statuses to the scraping guard, and note
         the NIKs found in the ledger when the grant carries a return-data duty."""
         if not (self.enforce and call.item_results):
@@ -75,7 +80,7 @@ class Access:
                 self.ledger.note(institution, call.niks, call.item_results)
 
 
-def _institution_of(call) -> str:
+def _institution_of(call: Call) -> str:
     """The institution a data call acts for; other kinds of identity have no grant."""
     caller = call.caller
     if not caller.is_institution:
