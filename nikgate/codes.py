@@ -4,7 +4,7 @@ The engine numbers its item statuses and outcomes (engine/constants.py) and code
 and card status (engine/schema.py tables); the protos number their enums for the wire
 (proto/nikgate/v1/common.proto). Nothing here is written by hand: item statuses and outcomes
 pair by name (ItemStatus.FOUND <-> ITEM_STATUS_FOUND), life and card statuses by the
-`dukcapil_value` option common.proto gives each value ("HIDUP" <-> LIFE_STATUS_ALIVE).
+`(Dukcapil.value)` option common.proto gives each value ("HIDUP" <-> LIFE_STATUS_ALIVE).
 
 Import fails when an engine value has no proto counterpart, or when a number that batch
 answers carry as it is (item status, life and card codes) differs between the two: adding
@@ -22,7 +22,7 @@ from nikgate.engine.schema import CARD_STATUS, LIFE_STATUS
 from nikgate.v1 import common_pb2
 
 
-def _by_name(engine: type[enum.IntEnum], proto: Any, prefix: str) -> dict[int, int]:
+def _by_name(engine: type[enum.IntEnum], proto: Any, prefix: str) -> dict[int, Any]:
     """Engine number -> proto number for every engine member, paired by name."""
     names = set(proto.keys())
     out = {}
@@ -35,14 +35,14 @@ def _by_name(engine: type[enum.IntEnum], proto: Any, prefix: str) -> dict[int, i
     return out
 
 
-def _by_dukcapil_value(table: tuple[str, ...], proto: Any) -> dict[str, int]:
-    """Dukcapil value ("HIDUP") -> proto number, from the enum values' dukcapil_value option;
+def _by_dukcapil_value(table: tuple[str, ...], proto: Any) -> dict[str, Any]:
+    """Dukcapil value ("HIDUP") -> proto number, from the enum values' (Dukcapil.value) option;
     every value of the engine's code table must have one, at the number of its code."""
     out = {}
     for value in proto.DESCRIPTOR.values:
         options = value.GetOptions()
-        if options.HasExtension(common_pb2.dukcapil_value):
-            out[options.Extensions[common_pb2.dukcapil_value]] = value.number
+        if options.HasExtension(common_pb2.Dukcapil.value):
+            out[options.Extensions[common_pb2.Dukcapil.value]] = value.number
     for code, name in enumerate(table, 1):
         if out.get(name) != code:
             raise ImportError(f"{name} is code {code} in the engine but "
@@ -58,13 +58,27 @@ def _identity(pairs: Mapping[int, int], what: str) -> None:
                           "send the engine's numbers as they are")
 
 
-ITEM_STATUS: Final = _by_name(ItemStatus, common_pb2.ItemStatus, "ITEM_STATUS_")
+ITEM_STATUS: Final[dict[int, common_pb2.ItemStatus]] = _by_name(
+    ItemStatus, common_pb2.ItemStatus, "ITEM_STATUS_")
 _identity(ITEM_STATUS, "ItemStatus")
-OUTCOME: Final = _by_name(Outcome, common_pb2.Outcome, "OUTCOME_")
-LIFE_STATUS_NUMBER: Final = _by_dukcapil_value(LIFE_STATUS, common_pb2.LifeStatus)
-CARD_STATUS_NUMBER: Final = _by_dukcapil_value(CARD_STATUS, common_pb2.CardStatus)
+OUTCOME: Final[dict[int, common_pb2.Outcome]] = _by_name(
+    Outcome, common_pb2.Outcome, "OUTCOME_")
+LIFE_STATUS_NUMBER: Final[dict[str, common_pb2.LifeStatus]] = _by_dukcapil_value(
+    LIFE_STATUS, common_pb2.LifeStatus)
+CARD_STATUS_NUMBER: Final[dict[str, common_pb2.CardStatus]] = _by_dukcapil_value(
+    CARD_STATUS, common_pb2.CardStatus)
 
 # bytes.translate table: a batch's engine outcome bytes -> proto Outcome bytes (others -> 0)
 OUTCOME_BYTES: Final = bytes(OUTCOME.get(i, 0) for i in range(256))
 # proto Outcome number -> engine Outcome, for reading answers back
 ENGINE_OUTCOME: Final = {proto: Outcome(engine) for engine, proto in OUTCOME.items()}
+
+
+def life_status_number(name: str | None) -> common_pb2.LifeStatus:
+    """The proto LifeStatus of a stored life status name (UNSPECIFIED when none)."""
+    return LIFE_STATUS_NUMBER.get(name or "", common_pb2.LIFE_STATUS_UNSPECIFIED)
+
+
+def card_status_number(name: str | None) -> common_pb2.CardStatus:
+    """The proto CardStatus of a stored card status name (UNSPECIFIED when none)."""
+    return CARD_STATUS_NUMBER.get(name or "", common_pb2.CARD_STATUS_UNSPECIFIED)

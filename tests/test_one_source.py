@@ -111,8 +111,8 @@ def test_life_and_card_codes_are_the_proto_numbers(table, enum):
     for v in enum.DESCRIPTOR.values:
         if v.number:
             opts = v.GetOptions()
-            assert opts.HasExtension(common_pb2.dukcapil_value), v.name
-            by_value[opts.Extensions[common_pb2.dukcapil_value]] = v.number
+            assert opts.HasExtension(common_pb2.Dukcapil.value), v.name
+            by_value[opts.Extensions[common_pb2.Dukcapil.value]] = v.number
     # both ways: every engine code has its proto value at the same number, and no more
     assert by_value == {name: code for code, name in enumerate(table, 1)}
 

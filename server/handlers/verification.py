@@ -16,11 +16,9 @@ from ..calls import Call
 from .batching import batch_niks, check_item_ids, run_batch
 
 SERVICE = "nikgate.v1.Verification"
-# Engine values -> proto numbers, derived from the descriptors and checked on import
-# (nikgate/codes.py). Batch answers send item statuses and life/card codes as they are.
+# Engine values -> proto numbers come from nikgate/codes.py (derived from the descriptors,
+# checked on import). Batch answers send item statuses and life/card codes as they are.
 _OUTCOME = codes.OUTCOME_BYTES
-_LIFE = codes.LIFE_STATUS_NUMBER
-_CARD = codes.CARD_STATUS_NUMBER
 
 
 class VerificationHandlers:
@@ -46,8 +44,8 @@ class VerificationHandlers:
             fields=[pb.FieldResult(field=r.field.name, outcome=codes.OUTCOME[r.outcome],
                                    score=r.score, threshold=r.threshold)
                     for r in result.fields],
-            life_status=_LIFE.get(result.life_status, 0),
-            card_status=_CARD.get(result.card_status, 0),
+            life_status=codes.life_status_number(result.life_status),
+            card_status=codes.card_status_number(result.card_status),
         )
 
     def _batch(self, req: pb.VerifyBatchRequest, call: Call) -> pb.VerifyBatchResponse:
