@@ -75,7 +75,7 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
         encoder = RowEncoder(today).fast()
         txn = env.begin_write()
         try:
-            for line, change, row in reader.rows(report.rejects):  # type: ignore[misc]
+            for line, change, row in reader.rows(report.rejects):
                 _apply_row(txn, keys, encoder, line, change, row, report)
             digest = reader.digest
             already = [d for d in manifest.get("deltas", []) if d["xxh3_128"] == digest]

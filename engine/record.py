@@ -68,7 +68,7 @@ class RowEncoder:
     def __init__(self, today: dt.date | None = None) -> None:
         self.today = today or dt.date.today()
         self.regions = load_regions()
-        self._villages: set[int] | None = None
+        self._villages: frozenset[int] | None = None
 
     def _village_known(self, code: int) -> bool:
         if self._villages is None:
@@ -158,7 +158,7 @@ class RowEncoder:
             raise RowRejected("UNKNOWN_REGION",
                               f"NO_KEL {kel:04d} is not a village of district "
                               f"{prop:02d}.{kab:02d}.{kec:02d}")
-        parts = [bytearray(HEADER.size)]
+        parts: list[bytes] = [bytes(HEADER.size)]
         for field in TEXT_FIELDS:
             # stored in the form the scorer compares (names.pxi normal_text): batches score the
             # stored bytes as they are, without the GIL to normalise them
@@ -168,14 +168,14 @@ class RowEncoder:
                                               f"{MAX_TEXT_BYTES} are stored")
             parts.append(bytes((len(raw),)))
             parts.append(raw)
-        value = bytearray(b"".join(parts))
+        record = bytearray(b"".join(parts))
         numbers = dict(zip(CODED_FIELDS, codes, strict=True))
         numbers.update({Field.NO_PROP: prop, Field.NO_KAB: kab, Field.NO_KEC: kec,
                         Field.NO_KEL: kel, Field.NO_RT: rt, Field.NO_RW: rw,
                         Field.TGL_LHR: birth.toordinal(), Field.TGL_MATI: death,
                         Field.NO_KK: no_kk})
-        HEADER.pack_into(value, 0, 0, RECORD_FORMAT, *(numbers[f] for f in _HEADER_ORDER))
-        return nik, _core.seal_record(nik, value)
+        HEADER.pack_into(record, 0, 0, RECORD_FORMAT, *(numbers[f] for f in _HEADER_ORDER))
+        return nik, _core.seal_record(nik, record)
 
 
 def checksum_ok(nik: int, value: bytes) -> bool:

@@ -68,7 +68,7 @@ class VerifyBatchResult(Sequence[Verification]):
     def __len__(self) -> int:
         return len(self.status)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         if i < 0:
@@ -96,7 +96,7 @@ class VerifyBatchResult(Sequence[Verification]):
         for i in range(len(self)):
             yield self[i]
 
-    def count(self, status: ItemStatus) -> int:  # type: ignore[override]
+    def count(self, status: ItemStatus) -> int:
         return self.status.count(int(status))
 
 

@@ -175,7 +175,7 @@ class ReturnStore(SharedByPath):
                 status[i] = REJECTED
         prefix = _prefix(sub.institution)
         writes = []
-        observed = sub.observed
+        observed_ms = sub.observed
         with self.env.begin(db=self._accessed) as txn:
             for i in range(n):
                 if status[i]:
@@ -188,7 +188,7 @@ class ReturnStore(SharedByPath):
                                        "for it (access is recorded within about a second)"))
                     status[i] = REJECTED
                     continue
-                value = (_HEAD.pack(nik, observed[i] if observed else 0, sub.received_ms)
+                value = (_HEAD.pack(nik, observed_ms[i] if observed_ms else 0, sub.received_ms)
                          + sub.kinds[i].encode() + b"\x00" + sub.values[i].encode())
                 writes.append((i, prefix + sub.record_ids[i].encode(), value, nik_key))
         sub.status, sub.rejections, sub.writes = status, rejections, writes
@@ -209,21 +209,23 @@ class ReturnStore(SharedByPath):
         # leaving the block committed (and fdatasynced): only now may anyone ack
 
     def _store(self, txn: lmdb.Transaction, sub: Submission) -> None:
-        status = sub.status
+        status, rejections, writes = sub.status, sub.rejections, sub.writes
+        assert status is not None and rejections is not None and writes is not None, "check() first"
         received = _MS.pack(sub.received_ms)
         put, get = txn.put, txn.get
         records, received_db = self._records, self._received
-        for i, key, value, nik_key in sub.writes:
+        for i, key, value, nik_key in writes:
             if put(key, value, overwrite=False, db=records):
                 put(nik_key, received, overwrite=False, db=received_db)
                 status[i] = STORED
                 continue
             old = get(key, db=records)
+            assert old is not None  # put refused to overwrite: the key is there
             # the same fact sent again (received time aside): acknowledged, stored once
             if old[:8] == value[:8] and old[_HEAD.size:] == value[_HEAD.size:]:
                 status[i] = DUPLICATE
             else:
-                sub.rejections.append((i, CONFLICT, f"record id {sub.record_ids[i]!r} was "
+                rejections.append((i, CONFLICT, f"record id {sub.record_ids[i]!r} was "
                                        "stored earlier with other content; give a new fact "
                                        "a new record id"))
                 status[i] = REJECTED
