@@ -2,10 +2,10 @@
 
 Per message, in this order, for unary calls and for every message of a stream alike:
 load shedding (a per-worker in-flight limit answered with RESOURCE_EXHAUSTED and
-RetryInfo), the audit log's health (UNAVAILABLE at once while it cannot write), the
-caller's identity (certificate, revocation: re-checked for every stream message), the
-role (Admin: operators only, before anything is parsed), decoding (an undecodable message
-is INVALID_ARGUMENT, not INTERNAL), the size limits of every field (server/inputs.py), then
+RetryInfo), the caller's identity (certificate, revocation: re-checked for every stream
+message), the role (Admin: operators only, before anything is parsed), the audit log's
+health (UNAVAILABLE at once while it cannot write), decoding (an undecodable message is
+INVALID_ARGUMENT, not INTERNAL), the size limits of every field (server/inputs.py), then
 the handler. Handlers take parsed messages and return messages; the guard serialises the
 answer, seals its receipt, writes the audit record and only then answers. A stream also
 ends after `max_stream_seconds`, once every message it read has been answered, so a
