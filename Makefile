@@ -30,7 +30,7 @@ peers:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(PEER_APT_PACKAGES); \
 	fi
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard engine/*.pyx engine/*.pxi proto/nikgate/v1/*.proto) | system-deps
+$(VENV)/.installed: pyproject.toml setup.py engine/constants.py $(wildcard engine/*.pyx engine/*.pxi proto/nikgate/v1/*.proto) | system-deps
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

@@ -61,12 +61,15 @@ from bench.service_bench import (
     wait_quiet,
 )
 from nikgate.methods import rpc
+from nikgate.v1 import return_data_pb2
 
 SUBMIT = rpc("ReturnData", "Submit").path
 VERIFY_BATCH = rpc("Verification", "VerifyBatch").path
 TARGET_PER_S = 100_000
 KINDS = ("bank_cif", "account_number")
-STORED, DUPLICATE, REJECTED = 1, 2, 3
+STORED, DUPLICATE, REJECTED = (return_data_pb2.RECORD_STATUS_STORED,
+                               return_data_pb2.RECORD_STATUS_DUPLICATE,
+                               return_data_pb2.RECORD_STATUS_REJECTED)
 MiB = 1 << 20
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeAlias, TypeVar
 
 from nikgate.errors import InvalidClaimError, InvalidInputError
 from nikgate.redact import redact
@@ -20,6 +21,11 @@ from .schema import (
     Field,
     Kind,
 )
+
+_V = TypeVar("_V")
+# Claims and thresholds are keyed by field name or by Field. Mapping is invariant in its
+# key type, so a dict keyed by names alone needs its own member to be accepted.
+ByField: TypeAlias = Mapping[str, _V] | Mapping[Field, _V] | Mapping[str | Field, _V]
 
 
 def _code_map(field: Field) -> dict[str, int]:
@@ -105,7 +111,7 @@ def canonical_fields(names: Iterable[str | Field], operation: str = "verify") ->
 
 def plan_claims(
     fields: Iterable[str | Field],
-    thresholds: Mapping[str | Field, int] | int | None = None,
+    thresholds: ByField[int] | int | None = None,
 ) -> ClaimPlan:
     """Validate claimed field names and thresholds; ClaimPlan.fields are canonical.
 
@@ -162,7 +168,7 @@ def _check_threshold(field: Field | None, value: object) -> int:
 
 def _plan(
     fields: Iterable[str | Field],
-    thresholds: Mapping[str | Field, int] | int | None,
+    thresholds: ByField[int] | int | None,
 ) -> ClaimPlan:
     resolved: list[Field] = []
     for name in fields:

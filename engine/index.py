@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from nikgate.errors import (
 from nikgate.regions import load_regions
 
 from . import _core
-from .claims import explain_bad_claim, plan_claims, resolve_field
+from .claims import ByField, explain_bad_claim, plan_claims, resolve_field
 from .integrity import VerifyReport, verify_env
 from .keyset import KEYS_FILE
 from .layout import FORMAT_VERSION, MANIFEST_KEY, current_generation
@@ -106,8 +106,8 @@ class NikIndex:
     def verify_batch(
         self,
         niks: Sequence[str],
-        claims: Mapping[str | Field, Sequence[str | None]],
-        thresholds: Mapping[str | Field, int] | int | None = None,
+        claims: ByField[Sequence[str | None]],
+        thresholds: ByField[int] | int | None = None,
     ) -> VerifyBatchResult:
         """Verify claimed fields for many NIKs; each item gets its own status."""
         niks, plan, (status, life, card, outcomes, scores, problems) = self._verify(
@@ -120,8 +120,8 @@ class NikIndex:
     def verify(
         self,
         nik: str,
-        claims: Mapping[str | Field, str | None],
-        thresholds: Mapping[str | Field, int] | int | None = None,
+        claims: ByField[str | None],
+        thresholds: ByField[int] | int | None = None,
     ) -> Verification:
         """Verify one NIK. A malformed NIK or claim raises; an unknown NIK is a result."""
         niks, plan, raw = self._verify([nik], {k: [v] for k, v in claims.items()}, thresholds)

@@ -82,3 +82,17 @@ def life_status_number(name: str | None) -> common_pb2.LifeStatus:
 def card_status_number(name: str | None) -> common_pb2.CardStatus:
     """The proto CardStatus of a stored card status name (UNSPECIFIED when none)."""
     return CARD_STATUS_NUMBER.get(name or "", common_pb2.CARD_STATUS_UNSPECIFIED)
+
+
+def life_status_name(number: int) -> str | None:
+    """The Dukcapil life status a proto LifeStatus stands for (None when unspecified)."""
+    return _LIFE_STATUS_NAME.get(number)
+
+
+def card_status_name(number: int) -> str | None:
+    """The Dukcapil card status a proto CardStatus stands for (None when unspecified)."""
+    return _CARD_STATUS_NAME.get(number)
+
+
+_LIFE_STATUS_NAME: Final = {int(n): name for name, n in LIFE_STATUS_NUMBER.items()}
+_CARD_STATUS_NAME: Final = {int(n): name for name, n in CARD_STATUS_NUMBER.items()}

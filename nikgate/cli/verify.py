@@ -113,8 +113,9 @@ def _verify(args) -> int:
 
 def _verify_remote(args, claims, thresholds):
     """Ask the server; turn its answer into the engine's result type for printing."""
+    from nikgate import codes
     from nikgate.clients import Connection, NikgateClient
-    from nikgate.engine import FieldResult, ItemStatus, Outcome, Verification
+    from nikgate.engine import FieldResult, ItemStatus, Verification
     from nikgate.engine.claims import canonical_name
     from nikgate.engine.schema import TEXT_KIND, Field
 
@@ -127,9 +128,9 @@ def _verify_remote(args, claims, thresholds):
         reply = call(lambda: client.verify(args.nik, claims, thresholds))
     m = reply.message
     order = {name: i for i, name in enumerate(claims)}
-    fields = tuple(sorted((FieldResult(Field[f.field], Outcome(f.outcome - 1), f.score,
-                                       f.threshold) for f in m.fields),
+    fields = tuple(sorted((FieldResult(Field[f.field], codes.ENGINE_OUTCOME[f.outcome],
+                                       f.score, f.threshold) for f in m.fields),
                           key=lambda r: order.get(r.field.name, 99)))
     return Verification(nik=args.nik, status=ItemStatus(m.status), fields=fields,
-                        life_status=[None, "HIDUP", "MATI"][m.life_status],
-                        card_status=[None, "AKTIF", "DIGANTI", "DIBLOKIR"][m.card_status])
+                        life_status=codes.life_status_name(m.life_status),
+                        card_status=codes.card_status_name(m.card_status))

@@ -253,7 +253,7 @@ async def _client(spec: BenchSpec, items, number: int, run_tag: str, barrier) ->
         await _open_loop(channels, method, spec, next_request, rec, more, state, t_start,
                          spec.rate / spec.processes)
     for ch in channels:
-        await ch.close()
+        await ch.close(None)   # no grace: every call has finished
     elapsed = min(time.perf_counter(), t_stop) - t_start
     return {
         "process": number, "pid": os.getpid(), "calls": rec.calls, "items": rec.items,

@@ -47,12 +47,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from nikgate.engine.nikset import NikSet
+from nikgate.engine.results import ItemStatus
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-NOT_FOUND = 2                       # item status (engine/batch.pxi ItemStatus)
+NOT_FOUND = int(ItemStatus.NOT_FOUND)   # as batch answers carry it, one byte per item
 BLOCK_BITS = 8                      # a neighbourhood: 256 consecutive NIK numbers
 WINDOWS, WINDOW = 4, 64             # a large call is judged on 4 runs of 64 items
 _LITTLE = sys.byteorder == "little"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nikgate import codes
 from nikgate.engine import ItemStatus, NikIndex
 from nikgate.engine.nik import check_nik
 from nikgate.errors import InvalidInputError
@@ -38,7 +39,7 @@ class LookupHandlers:
         self.access.observe(call)
         call.fields_returned = fields if values is not None else ()
         return pb.LookupResponse(transaction_id=call.tx, request_id=req.request_id,
-                                 status=int(status),
+                                 status=codes.ITEM_STATUS[status],
                                  values={k: v or "" for k, v in (values or {}).items()})
 
     def _batch(self, req: pb.LookupBatchRequest, call: Call) -> pb.LookupBatchResponse:

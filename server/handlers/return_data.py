@@ -15,7 +15,7 @@ from ..calls import Call
 from ..returns.committer import ReturnCommitter
 from ..returns.kinds import record_id_ok
 from ..returns.obligations import compute
-from ..returns.store import ReturnStore, Submission
+from ..returns.store import DUPLICATE, STORED, ReturnStore, Submission
 
 SERVICE = "nikgate.v1.ReturnData"
 MAX_RECORDS = 10_000
@@ -91,7 +91,8 @@ class ReturnDataHandlers:
                     rejections=[pb.Rejection(index=i, record_id=_echo_id(sub.record_ids[i]),
                                              reason=reason, message=message)
                                 for i, reason, message in sorted(sub.rejections)],
-                    stored=sub.status.count(1), duplicates=sub.status.count(2)), part
+                    stored=sub.status.count(STORED),
+                    duplicates=sub.status.count(DUPLICATE)), part
         finally:
             reader.cancel()
 

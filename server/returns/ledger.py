@@ -73,7 +73,7 @@ class AccessLedger:
             pending, self._pending = self._pending, {}
         if not pending:
             return 0
-        fresh = []
+        fresh: list[tuple[str, int]] = []
         for institution, packed in pending.items():
             niks = array("Q")
             niks.frombytes(packed)

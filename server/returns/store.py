@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,7 +232,8 @@ class ReturnStore(SharedByPath):
 
     # -- reading ------------------------------------------------------------------------------
 
-    def records(self, institution: str, since_ms: int = 0) -> Iterator[StoredRecord]:
+    def records(self, institution: str, since_ms: int = 0
+                ) -> Generator[StoredRecord, None, None]:
         """An institution's records received at or after `since_ms`, by record id."""
         prefix = _prefix(institution)
         with self.env.begin(db=self._records) as txn:
