@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from nikgate.v1 import lookup_pb2, verification_pb2
 
 from .connection import Connection
+from .errors import mapped
 from .requests import (
     STREAM_METHOD,
     UNARY_METHODS,
@@ -24,6 +25,9 @@ from .requests import (
 
 
 class AsyncNikgateClient:
+    """The asyncio twin of NikgateClient: the same calls, awaited, and the same errors
+    (only nikgate errors, see NikgateClient)."""
+
     def __init__(self, connection: Connection, deadline: float = 10.0) -> None:
         self.connection = connection
         self.deadline = deadline
@@ -33,6 +37,7 @@ class AsyncNikgateClient:
         self._stream = self._channel.stream_stream(STREAM_METHOD, raw, raw)
 
     async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled. Raises nothing."""
         await self._channel.close()
 
     async def __aenter__(self) -> AsyncNikgateClient:
@@ -43,12 +48,16 @@ class AsyncNikgateClient:
 
     async def _call(self, name: str, request, parse, timeout: float | None):
         body = request.SerializeToString()
-        raw = await self._unary[name](body, timeout=timeout or self.deadline)
+        with mapped(self.connection.address):
+            raw = await self._unary[name](body, timeout=timeout or self.deadline)
         return Reply(parse(raw), raw, body)
 
     async def verify(self, nik: str, claims: Mapping[str, str], thresholds=None, *,
                      purpose: str = "", request_id: str = "", timeout: float | None = None
                      ) -> Reply[verification_pb2.VerifyResponse]:
+        """Verify the claimed values of one NIK (as NikgateClient.verify); raises
+        InvalidNikError, InvalidInputError, PermissionDenied, LimitExceeded or any other
+        nikgate error the call ends with."""
         return await self._call("Verify",
                                 verify_request(nik, claims, thresholds, purpose, request_id),
                                 verification_pb2.VerifyResponse.FromString, timeout)
@@ -58,6 +67,9 @@ class AsyncNikgateClient:
                            item_ids: Sequence[int] = (), purpose: str = "",
                            request_id: str = "", timeout: float | None = None
                            ) -> Reply[verification_pb2.VerifyBatchResponse]:
+        """Verify many NIKs in one call (as NikgateClient.verify_batch); raises
+        InvalidInputError for a malformed batch, PermissionDenied, LimitExceeded or any
+        other nikgate error."""
         return await self._call("VerifyBatch",
                                 verify_batch_request(niks, claims, thresholds, item_ids,
                                                      purpose, request_id),
@@ -67,7 +79,9 @@ class AsyncNikgateClient:
                             batch_size: int = 1000, window: int = 4, thresholds=None,
                             purpose: str = "", timeout: float | None = None
                             ) -> AsyncIterator[Reply[verification_pb2.VerifyBatchResponse]]:
-        """Stream items as batches with at most `window` unanswered; replies in order."""
+        """Stream items as batches with at most `window` unanswered; replies in order.
+        Raises the nikgate error the stream ends with (e.g. PermissionDenied,
+        LimitExceeded, StreamLifetimeReached)."""
         slots = asyncio.Semaphore(window)
         sent: deque[bytes] = deque()
 
@@ -80,16 +94,20 @@ class AsyncNikgateClient:
 
         call = self._stream(requests(), timeout=timeout)
         try:
-            async for raw in call:
-                body = sent.popleft()
-                slots.release()
-                yield Reply(verification_pb2.VerifyBatchResponse.FromString(raw), raw, body)
+            with mapped(self.connection.address):
+                async for raw in call:
+                    body = sent.popleft()
+                    slots.release()
+                    yield Reply(verification_pb2.VerifyBatchResponse.FromString(raw), raw,
+                                body)
         finally:
             call.cancel()
 
     async def lookup(self, nik: str, fields: Sequence[str], *, purpose: str = "",
                      request_id: str = "", timeout: float | None = None
                      ) -> Reply[lookup_pb2.LookupResponse]:
+        """The granted `fields` of one NIK's record; raises InvalidNikError,
+        PermissionDenied (`fields`), LimitExceeded or any other nikgate error."""
         return await self._call("Lookup", lookup_request(nik, fields, purpose, request_id),
                                 lookup_pb2.LookupResponse.FromString, timeout)
 
@@ -97,6 +115,8 @@ class AsyncNikgateClient:
                            item_ids: Sequence[int] = (), purpose: str = "",
                            request_id: str = "", timeout: float | None = None
                            ) -> Reply[lookup_pb2.LookupBatchResponse]:
+        """The granted `fields` of many NIKs in one call; raises the errors `lookup`
+        raises."""
         return await self._call("LookupBatch",
                                 lookup_batch_request(niks, fields, item_ids, purpose,
                                                      request_id),

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import grpc
 
+from nikgate.errors import InvalidInputError
+
 # Retry only what is safe: UNAVAILABLE means the call did not reach a handler (connection
 # refused or reset, worker restarting); anything else is an answer and is not repeated.
 SERVICE_CONFIG = json.dumps({
@@ -39,21 +41,32 @@ class Connection:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, institution: str) -> Connection:
-        """Read a connection.json (as `nikgate demo` writes) for one institution."""
+        """Read a connection.json (as `nikgate demo` writes) for one institution.
+
+        Raises InvalidInputError (field "connection") when the file cannot be read, is not
+        a connection file, or has no certificate for `institution`."""
         path = Path(path)
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+            known = data["institutions"]
+            address = data["address"]
+        except OSError as e:
+            raise InvalidInputError(f"cannot read the connection file {path}: "
+                                    f"{e.strerror or e}", field="connection") from None
+        except (ValueError, KeyError, TypeError) as e:
+            raise InvalidInputError(f"{path} is not a connection file (as `nikgate demo` "
+                                    f"writes): {e}", field="connection") from None
         base = path.parent
-        known = data.get("institutions", {})
         if institution not in known:
-            raise KeyError(f"{path} has no certificate for {institution!r}; it has: "
-                           f"{', '.join(sorted(known))}")
+            raise InvalidInputError(f"{path} has no certificate for {institution!r}; it "
+                                    f"has: {', '.join(sorted(known))}", field="connection")
         entry = known[institution]
 
         def rel(p: str) -> Path:
             return Path(p) if os.path.isabs(p) else base / p
 
         return cls(
-            address=data["address"],
+            address=address,
             ca=rel(data["ca"]),
             cert=rel(entry["cert"]),
             key=rel(entry["key"]),
@@ -63,12 +76,19 @@ class Connection:
         )
 
     def credentials(self) -> grpc.ChannelCredentials:
-        return grpc.ssl_channel_credentials(
-            root_certificates=self.ca.read_bytes(),
-            private_key=self.key.read_bytes(),
-            certificate_chain=self.cert.read_bytes())
+        """TLS credentials from the CA, certificate and key files; InvalidInputError if
+        one cannot be read."""
+        try:
+            return grpc.ssl_channel_credentials(
+                root_certificates=self.ca.read_bytes(),
+                private_key=self.key.read_bytes(),
+                certificate_chain=self.cert.read_bytes())
+        except OSError as e:
+            raise InvalidInputError(f"cannot read {e.filename}: {e.strerror or e}",
+                                    field="connection") from None
 
     def options(self, max_message_bytes: int = 16 * MiB) -> list[tuple[str, object]]:
+        """The channel options every nikgate channel uses (retries of UNAVAILABLE only)."""
         return [
             ("grpc.ssl_target_name_override", self.server_name),
             ("grpc.default_authority", self.server_name),
@@ -80,8 +100,10 @@ class Connection:
         ]
 
     def channel(self) -> grpc.Channel:
+        """A new blocking channel to the server (connects lazily); see credentials()."""
         return grpc.secure_channel(self.address, self.credentials(), options=self.options())
 
     def aio_channel(self) -> grpc.aio.Channel:
+        """A new asyncio channel to the server (connects lazily); see credentials()."""
         return grpc.aio.secure_channel(self.address, self.credentials(),
                                        options=self.options())

@@ -44,6 +44,7 @@ class VerifyItem:
 
 def verify_request(nik: str, claims: Mapping[str, str], thresholds=None, purpose: str = "",
                    request_id: str = "") -> verification_pb2.VerifyRequest:
+    """The VerifyRequest for one NIK and its claims."""
     return verification_pb2.VerifyRequest(nik=nik, claims=dict(claims),
                                           thresholds=dict(thresholds or {}), purpose=purpose,
                                           request_id=request_id)
@@ -52,6 +53,7 @@ def verify_request(nik: str, claims: Mapping[str, str], thresholds=None, purpose
 def verify_batch_request(niks: Sequence[str], claims: Mapping[str, Sequence[str | None]],
                          thresholds=None, item_ids: Sequence[int] = (), purpose: str = "",
                          request_id: str = "") -> verification_pb2.VerifyBatchRequest:
+    """A VerifyBatchRequest from per-field columns (None: not claimed for that NIK)."""
     fields = list(claims)
     columns = [verification_pb2.ClaimColumn(values=[v or "" for v in claims[f]])
                for f in fields]
@@ -72,6 +74,7 @@ def batches_of(items: Iterable[VerifyItem], fields: Sequence[str], size: int,
 
 def lookup_request(nik: str, fields: Sequence[str], purpose: str = "",
                    request_id: str = "") -> lookup_pb2.LookupRequest:
+    """The LookupRequest for one NIK."""
     return lookup_pb2.LookupRequest(nik=nik, fields=list(fields), purpose=purpose,
                                     request_id=request_id)
 
@@ -79,6 +82,7 @@ def lookup_request(nik: str, fields: Sequence[str], purpose: str = "",
 def lookup_batch_request(niks: Sequence[str], fields: Sequence[str],
                          item_ids: Sequence[int] = (), purpose: str = "",
                          request_id: str = "") -> lookup_pb2.LookupBatchRequest:
+    """The LookupBatchRequest for many NIKs."""
     return lookup_pb2.LookupBatchRequest(niks=list(niks), fields=list(fields),
                                          item_ids=list(item_ids), purpose=purpose,
                                          request_id=request_id)

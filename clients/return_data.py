@@ -23,10 +23,12 @@ from pathlib import Path
 
 import grpc
 
+from nikgate.errors import InvalidInputError, ServiceUnavailable, SourceError
 from nikgate.methods import rpc
 from nikgate.v1 import return_data_pb2 as pb
 
 from .connection import Connection
+from .errors import from_rpc_error, mapped
 from .requests import raw
 
 SUBMIT_METHOD = rpc("ReturnData", "Submit").path
@@ -66,22 +68,16 @@ class SendReport:
 
     @property
     def acknowledged(self) -> int:
+        """Records on disk at the server: stored now or before (duplicates)."""
         return self.stored + self.duplicates
 
 
 AckHook = Callable[[list[ReturnRecord], bytes], None]
 
 
-class SourceError(Exception):
-    """The records iterable raised; what was read before was sent and answered."""
-
-    def __init__(self, message: str, report: SendReport) -> None:
-        super().__init__(message)
-        self.report = report
-
-
 class StreamBroken(Exception):
-    """The stream ended with a retryable status; the sender resumes."""
+    """The stream ended with a retryable status; the sender resumes. Internal: never
+    leaves send(). args: (progressed, the nikgate error the stream ended with)."""
 
 
 class ReturnDataSender:
@@ -89,14 +85,17 @@ class ReturnDataSender:
 
     `target` is a Connection, or a callable returning a new grpc.Channel (called again on
     every reconnect). Gives up after `give_up_after` seconds without progress.
+    Raises only nikgate errors (see send()).
     """
 
     def __init__(self, target: Connection | Callable[[], grpc.Channel], *,
                  batch_size: int = 1000, window: int = 8, give_up_after: float = 60.0,
                  retry_wait: float = 0.2, on_ack: AckHook | None = None) -> None:
         if not 1 <= batch_size <= 10_000:
-            raise ValueError("batch_size must be 1-10,000")
+            raise InvalidInputError(f"batch_size must be 1-10,000, got {batch_size:,}",
+                                    field="batch_size")
         self._connect = target.channel if isinstance(target, Connection) else target
+        self._address = target.address if isinstance(target, Connection) else ""
         self.batch_size = batch_size
         self.window = max(1, window)
         self.give_up_after = give_up_after
@@ -104,6 +103,14 @@ class ReturnDataSender:
         self.on_ack = on_ack
 
     def send(self, records: Iterable[ReturnRecord]) -> SendReport:
+        """Send every record; returns the report once each is acknowledged or rejected.
+
+        A broken stream (the server restarting, the network, UNAVAILABLE, a quota's
+        RESOURCE_EXHAUSTED) is resumed, resending what was not answered. Raises
+        ServiceUnavailable after `give_up_after` s without an acknowledgement (its cause:
+        the error the last stream ended with), SourceError (with the report so far) when
+        `records` raised, and any other nikgate error the server ends the stream with
+        (e.g. PermissionDenied, Unauthenticated, InvalidInputError)."""
         report = SendReport()
         source = _batches(iter(records), self.batch_size)
         unacked: OrderedDict[int, tuple[list[ReturnRecord], bytes]] = OrderedDict()
@@ -127,13 +134,15 @@ class ReturnDataSender:
                     if state["exhausted"] and not unacked:
                         return self._finished(report, state)
             except StreamBroken as e:
-                if e.args and e.args[0]:
+                progressed, last_error = e.args
+                if progressed:
                     last_progress, wait = time.monotonic(), self.retry_wait
                 if time.monotonic() - last_progress > self.give_up_after:
-                    raise TimeoutError(f"no acknowledgement for {self.give_up_after:g} s; "
-                                       f"{sum(len(b) for b, _ in unacked.values()):,} records "
-                                       "unacknowledged (resend them later: duplicates are "
-                                       "stored once)") from None
+                    raise ServiceUnavailable(
+                        f"no acknowledgement for {self.give_up_after:g} s ({last_error}); "
+                        f"{sum(len(b) for b, _ in unacked.values()):,} records "
+                        "unacknowledged (resend them later: duplicates are stored once)"
+                    ) from last_error
                 report.reconnects += 1
                 time.sleep(wait)
                 wait = min(wait * 2, 2.0)
@@ -199,9 +208,10 @@ class ReturnDataSender:
         except grpc.RpcError as e:
             with lock:
                 state["attempt"] += 1   # the request generator stops
+            error = from_rpc_error(e, self._address)
             if e.code() in RETRYABLE:
-                raise StreamBroken(progressed) from None
-            raise
+                raise StreamBroken(progressed, error) from None
+            raise error from e
         finally:
             call.cancel()
         return progressed
@@ -254,13 +264,26 @@ CSV_COLUMNS = ("record_id", "nik", "kind", "value", "observed_at")
 
 def read_records_csv(path: str | Path) -> Iterator[ReturnRecord]:
     """Records from a CSV with a header naming record_id, nik, kind, value and optionally
-    observed_at (ISO 8601 with offset, or unix milliseconds). Streams: any size."""
+    observed_at (ISO 8601 with offset, or unix milliseconds). Streams: any size.
+    Raises InvalidInputError for a file that cannot be read or a malformed line."""
+    try:
+        yield from _read_csv(path)
+    except UnicodeDecodeError as e:
+        raise InvalidInputError(f"{path}: not UTF-8 text (byte {e.start:,} of a line)"
+                                ) from None
+    except csv.Error as e:
+        raise InvalidInputError(f"{path}: {e}") from None
+    except OSError as e:
+        raise InvalidInputError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _read_csv(path: str | Path) -> Iterator[ReturnRecord]:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = [c for c in CSV_COLUMNS[:4] if c not in (reader.fieldnames or ())]
         if missing:
-            raise ValueError(f"{path}: header lacks column(s) {', '.join(missing)}; expected "
-                             f"{','.join(CSV_COLUMNS)}")
+            raise InvalidInputError(f"{path}: header lacks column(s) {', '.join(missing)}; "
+                                    f"expected {','.join(CSV_COLUMNS)}")
         for line, row in enumerate(reader, start=2):
             yield ReturnRecord(row["record_id"], row["nik"], row["kind"], row["value"],
                                _ms(row.get("observed_at") or "", path, line))
@@ -275,23 +298,28 @@ def _ms(text: str, path, line: int) -> int:
     try:
         t = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{path}:{line}: observed_at {text!r} is neither ISO 8601 nor unix "
-                         "milliseconds") from None
+        raise InvalidInputError(f"{path}:{line}: observed_at {text!r} is neither ISO 8601 "
+                                "nor unix milliseconds", field="observed_at") from None
     if t.tzinfo is None:
-        raise ValueError(f"{path}:{line}: observed_at {text!r} needs a UTC offset, e.g. "
-                         "+07:00") from None
+        raise InvalidInputError(f"{path}:{line}: observed_at {text!r} needs a UTC offset, "
+                                "e.g. +07:00", field="observed_at") from None
     return int(t.timestamp() * 1000)
 
 
 def obligations(target: Connection | grpc.Channel, institution: str = "",
                 max_items: int = 100, timeout: float = 30.0) -> pb.ObligationsResponse:
-    """What an institution owes (its own, or any with an operator certificate)."""
+    """What an institution owes (its own, or any with an operator certificate).
+
+    Raises PermissionDenied for another institution's obligations without an operator
+    certificate, or any other nikgate error the call ends with."""
     channel = target.channel() if isinstance(target, Connection) else target
     try:
         fn = channel.unary_unary(OBLIGATIONS_METHOD, raw, raw)
         body = pb.ObligationsRequest(institution_id=institution,
                                      max_items=max_items).SerializeToString()
-        return pb.ObligationsResponse.FromString(fn(body, timeout=timeout))
+        with mapped(target.address if isinstance(target, Connection) else ""):
+            response = fn(body, timeout=timeout)
+        return pb.ObligationsResponse.FromString(response)
     finally:
         if isinstance(target, Connection):
             channel.close()

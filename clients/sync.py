@@ -8,9 +8,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import grpc
 
+from nikgate.errors import ServiceUnavailable
 from nikgate.v1 import lookup_pb2, verification_pb2
 
 from .connection import Connection
+from .errors import mapped
 from .requests import (
     STREAM_METHOD,
     UNARY_METHODS,
@@ -26,7 +28,15 @@ from .requests import (
 
 
 class NikgateClient:
-    """Calls nikgate over mutual TLS with a default deadline on every call."""
+    """Calls nikgate over mutual TLS with a default deadline on every call.
+
+    Every method raises only nikgate errors (nikgate.errors), the class the server raised
+    with its attributes: InvalidInputError / InvalidNikError (`field`, `reason`),
+    Unauthenticated, PermissionDenied (`fields`), LimitExceeded (`kind`, `subject`,
+    `retry_after`), Overloaded, ServiceUnavailable (also: the server cannot be reached),
+    DeadlineExceeded (also: the call's own deadline passed); each carries `grpc_code` and
+    `transaction_id`. A failed verification is a result in the reply, not an error.
+    """
 
     def __init__(self, connection: Connection, deadline: float = 10.0) -> None:
         self.connection = connection
@@ -38,6 +48,7 @@ class NikgateClient:
         self._stream = self._channel.stream_stream(STREAM_METHOD, raw, raw)
 
     def close(self) -> None:
+        """Close the channel; calls in flight are cancelled. Raises nothing."""
         self._channel.close()
 
     def __enter__(self) -> NikgateClient:
@@ -48,12 +59,19 @@ class NikgateClient:
 
     def _call(self, name: str, request, parse, timeout: float | None):
         body = request.SerializeToString()
-        raw = self._unary[name](body, timeout=timeout or self.deadline)
+        with mapped(self.connection.address):
+            raw = self._unary[name](body, timeout=timeout or self.deadline)
         return Reply(parse(raw), raw, body)
 
     def verify(self, nik: str, claims: Mapping[str, str], thresholds=None, *,
                purpose: str = "", request_id: str = "", timeout: float | None = None
                ) -> Reply[verification_pb2.VerifyResponse]:
+        """Verify the claimed values (field name -> value) of one NIK; `thresholds` sets a
+        name field's minimum score. The reply says per field whether it matched.
+
+        Raises InvalidNikError for a malformed NIK, InvalidInputError for a bad claim,
+        PermissionDenied for a field or operation not granted, LimitExceeded past a quota,
+        or any other nikgate error the call ends with (see the class docstring)."""
         return self._call("Verify", verify_request(nik, claims, thresholds, purpose, request_id),
                           verification_pb2.VerifyResponse.FromString, timeout)
 
@@ -61,6 +79,11 @@ class NikgateClient:
                      thresholds=None, *, item_ids: Sequence[int] = (), purpose: str = "",
                      request_id: str = "", timeout: float | None = None
                      ) -> Reply[verification_pb2.VerifyBatchResponse]:
+        """Verify many NIKs in one call: `claims` maps each field to one value per NIK
+        (None: not claimed). A bad NIK is an item status in the reply, not an error.
+
+        Raises InvalidInputError for a malformed batch (empty, too large, columns of the
+        wrong length), PermissionDenied, LimitExceeded, or any other nikgate error."""
         return self._call("VerifyBatch",
                           verify_batch_request(niks, claims, thresholds, item_ids, purpose,
                                                request_id),
@@ -73,7 +96,9 @@ class NikgateClient:
         """Stream any iterable of items as batches; yields one reply per batch, in order.
 
         At most `window` batches are unanswered at a time, so memory stays bounded however
-        long the input is.
+        long the input is. Raises the nikgate error the stream ends with (e.g.
+        PermissionDenied, LimitExceeded, StreamLifetimeReached after the server's maximum
+        stream lifetime: every batch yielded before it was answered).
         """
         slots = threading.Semaphore(window)
         sent: deque[bytes] = deque()
@@ -87,25 +112,39 @@ class NikgateClient:
 
         call = self._stream(requests(), timeout=timeout)
         try:
-            for raw in call:
-                body = sent.popleft()
-                slots.release()
-                yield Reply(verification_pb2.VerifyBatchResponse.FromString(raw), raw, body)
+            with mapped(self.connection.address):
+                for raw in call:
+                    body = sent.popleft()
+                    slots.release()
+                    yield Reply(verification_pb2.VerifyBatchResponse.FromString(raw), raw,
+                                body)
         finally:
             call.cancel()
 
     def lookup(self, nik: str, fields: Sequence[str], *, purpose: str = "",
                request_id: str = "", timeout: float | None = None
                ) -> Reply[lookup_pb2.LookupResponse]:
+        """The granted `fields` of one NIK's record.
+
+        Raises InvalidNikError, PermissionDenied (`fields` names those not granted),
+        LimitExceeded, or any other nikgate error the call ends with."""
         return self._call("Lookup", lookup_request(nik, fields, purpose, request_id),
                           lookup_pb2.LookupResponse.FromString, timeout)
 
     def lookup_batch(self, niks: Sequence[str], fields: Sequence[str], *,
                      item_ids: Sequence[int] = (), purpose: str = "", request_id: str = "",
                      timeout: float | None = None) -> Reply[lookup_pb2.LookupBatchResponse]:
+        """The granted `fields` of many NIKs in one call; a bad or unknown NIK is an item
+        status in the reply. Raises the nikgate errors `lookup` raises."""
         return self._call("LookupBatch",
                           lookup_batch_request(niks, fields, item_ids, purpose, request_id),
                           lookup_pb2.LookupBatchResponse.FromString, timeout)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        """Wait until the channel is connected; ServiceUnavailable after `timeout` s."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise ServiceUnavailable(
+                f"cannot reach nikgate at {self.connection.address} within {timeout:g} s; "
+                "check the address and that the server is running") from None

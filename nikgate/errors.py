@@ -3,7 +3,8 @@
     NikgateError                    INTERNAL            the base; also any server bug
     ├── InvalidInputError           INVALID_ARGUMENT    the caller sent something malformed
     │   ├── InvalidNikError                             a NIK that fails validation (`reason`)
-    │   └── InvalidClaimError                           a claimed value that cannot be compared
+    │   ├── InvalidClaimError                           a claimed value that cannot be compared
+    │   └── SourceError                                 records to send raised (client side)
     ├── Unauthenticated             UNAUTHENTICATED     no, a revoked or an unknown certificate
     ├── PermissionDenied            PERMISSION_DENIED   the grant does not allow it (`fields`)
     ├── ResourceExhausted           RESOURCE_EXHAUSTED  retry after `retry_after` seconds
@@ -69,6 +70,15 @@ class InvalidNikError(InvalidInputError):
 
 class InvalidClaimError(InvalidInputError):
     """A claimed value cannot be compared (unknown code, bad date, too long)."""
+
+
+class SourceError(InvalidInputError):
+    """The records given to ReturnDataSender.send raised; what was read before was sent
+    and answered (`report`, a SendReport, says what happened to it)."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class Unauthenticated(NikgateError):
@@ -224,12 +234,12 @@ class RemoteError(NikgateError):
 # --------------------------------------------------------------------------- from a status
 
 def classes() -> Iterator[type[NikgateError]]:
-    """Every class of the hierarchy, parents before children."""
+    """Every class of the hierarchy (this module's), parents before children."""
     todo: list[type[NikgateError]] = [NikgateError]
     while todo:
         cls = todo.pop(0)
         yield cls
-        todo.extend(cls.__subclasses__())
+        todo.extend(c for c in cls.__subclasses__() if c.__module__ == __name__)
 
 
 # The class a status stands for when the server did not name one (another server, the

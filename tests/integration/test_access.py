@@ -6,11 +6,9 @@ import datetime as dt
 import threading
 import time
 
-import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
+from nikgate import errors
 from nikgate.clients import Connection, NikgateClient
 from nikgate.server.access.admin import Admin
 from nikgate.server.access.store import ControlStore
@@ -42,25 +40,15 @@ def _change(admin, **changes):
     admin.set_grant(full_grant("bank-a", **changes))
 
 
-def _details(err, kind):
-    out = []
-    for d in rpc_status.from_call(err).details:
-        if d.Is(kind.DESCRIPTOR):
-            msg = kind()
-            d.Unpack(msg)
-            out.append(msg)
-    return out
-
-
 def test_an_operation_not_granted_is_permission_denied(conn, admin, index):
     nik = index.sample_niks(1)[0]
     _change(admin, operations=("verify",), fields={"verify": ("NAMA_LGKP",)})
     with NikgateClient(conn) as c:
         assert c.verify(nik, {"NAMA_LGKP": "X"}).message.status == 1
-        with pytest.raises(grpc.RpcError) as info:
+        with pytest.raises(errors.PermissionDenied) as info:
             c.lookup(nik, ["NAMA_LGKP"])
-    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert "operation lookup is not granted to bank-a" in info.value.details()
+    assert info.value.grpc_code == "PERMISSION_DENIED"
+    assert "operation lookup is not granted to bank-a" in str(info.value)
 
 
 def test_a_field_not_granted_refuses_the_whole_request(conn, admin, index):
@@ -68,16 +56,15 @@ def test_a_field_not_granted_refuses_the_whole_request(conn, admin, index):
     _change(admin, fields={"verify": ("NAMA_LGKP",), "verify_batch": ("NAMA_LGKP",),
                            "lookup": ("NAMA_LGKP",)})
     with NikgateClient(conn) as c:
-        with pytest.raises(grpc.RpcError) as info:
+        with pytest.raises(errors.PermissionDenied) as info:
             c.lookup(nik, ["NAMA_LGKP", "ALAMAT", "NAMA_LGKP_IBU"])
-        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
-        assert "ALAMAT, NAMA_LGKP_IBU not granted" in info.value.details()
-        violations = _details(info.value, error_details_pb2.BadRequest)[0].field_violations
-        assert {v.field for v in violations} == {"ALAMAT", "NAMA_LGKP_IBU"}
-        with pytest.raises(grpc.RpcError) as info:
+        assert info.value.grpc_code == "PERMISSION_DENIED"
+        assert "ALAMAT, NAMA_LGKP_IBU not granted" in str(info.value)
+        assert set(info.value.fields) == {"ALAMAT", "NAMA_LGKP_IBU"}
+        with pytest.raises(errors.PermissionDenied) as info:
             c.verify_batch([nik], {"NAMA_LGKP": ["X"], "TGL_LHR": ["1990-01-01"]})
-        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
-        assert "TGL_LHR not granted" in info.value.details()
+        assert info.value.grpc_code == "PERMISSION_DENIED"
+        assert "TGL_LHR not granted" in str(info.value)
         assert c.lookup(nik, ["NAMA_LGKP"]).message.status == 1
 
 
@@ -92,10 +79,10 @@ def test_a_field_not_granted_refuses_the_whole_request(conn, admin, index):
 def test_expired_suspended_or_revoked_grants_are_refused(conn, admin, index, changes, text):
     nik = index.sample_niks(1)[0]
     _change(admin, **changes)
-    with NikgateClient(conn) as c, pytest.raises(grpc.RpcError) as info:
+    with NikgateClient(conn) as c, pytest.raises(errors.PermissionDenied) as info:
         c.verify(nik, {"NAMA_LGKP": "X"})
-    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert text in info.value.details()
+    assert info.value.grpc_code == "PERMISSION_DENIED"
+    assert text in str(info.value)
 
 
 def test_no_grant_means_no_access(server, certs, tmp_path, index):
@@ -110,10 +97,10 @@ def test_no_grant_means_no_access(server, certs, tmp_path, index):
     (tmp_path / "n.crt").write_bytes(issued.cert_pem)
     conn = Connection(f"127.0.0.1:{server.port}", tmp_path / "ca.crt", tmp_path / "n.crt",
                       tmp_path / "n.key")
-    with NikgateClient(conn) as c, pytest.raises(grpc.RpcError) as info:
+    with NikgateClient(conn) as c, pytest.raises(errors.PermissionDenied) as info:
         c.verify(index.sample_niks(1)[0], {"NAMA_LGKP": "X"})
-    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert "denied by default" in info.value.details()
+    assert info.value.grpc_code == "PERMISSION_DENIED"
+    assert "denied by default" in str(info.value)
 
 
 def test_an_operator_certificate_never_acts_as_the_institution_of_the_same_id(
@@ -132,10 +119,10 @@ def test_an_operator_certificate_never_acts_as_the_institution_of_the_same_id(
         for call in (lambda: c.verify(index.sample_niks(1)[0], {"NAMA_LGKP": "X"}),
                      lambda: c.lookup(index.sample_niks(1)[0], ["NAMA_LGKP"]),
                      lambda: c.verify_batch(index.sample_niks(3), {"NAMA_LGKP": ["X"] * 3})):
-            with pytest.raises(grpc.RpcError) as info:
+            with pytest.raises(errors.PermissionDenied) as info:
                 call()
-            assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
-            assert "operator certificate" in info.value.details()
+            assert info.value.grpc_code == "PERMISSION_DENIED"
+            assert "operator certificate" in str(info.value)
 
 
 def test_a_grant_change_reaches_the_running_server_within_a_second(conn, admin, index):
@@ -147,8 +134,8 @@ def test_a_grant_change_reaches_the_running_server_within_a_second(conn, admin, 
         while True:
             try:
                 c.verify(nik, {"NAMA_LGKP": "X"})
-            except grpc.RpcError as e:
-                assert e.code() is grpc.StatusCode.PERMISSION_DENIED
+            except errors.PermissionDenied as e:
+                assert e.grpc_code == "PERMISSION_DENIED"
                 break
             assert time.monotonic() - changed < 1.0, "change not seen within 1 s"
             time.sleep(0.02)
@@ -159,11 +146,10 @@ def test_rate_limit_is_a_token_bucket_with_retry_info(conn, admin, index):
     _change(admin, rate_per_second=20.0, burst=40)
     with NikgateClient(conn) as c:
         c.verify_batch(niks[:40], {"NAMA_LGKP": ["X"] * 40})  # the whole burst
-        with pytest.raises(grpc.RpcError) as info:
+        with pytest.raises(errors.LimitExceeded) as info:
             c.verify_batch(niks[:10], {"NAMA_LGKP": ["X"] * 10})
-        assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        retry = _details(info.value, error_details_pb2.RetryInfo)[0].retry_delay
-        assert 0.2 < retry.seconds + retry.nanos / 1e9 <= 0.55   # 10 tokens at 20/s
+        assert info.value.grpc_code == "RESOURCE_EXHAUSTED"
+        assert 0.2 < info.value.retry_after <= 0.55   # 10 tokens at 20/s
         time.sleep(0.6)   # the refill is the behaviour under test: 10 tokens take 0.5 s
         assert len(c.verify_batch(niks[:10], {"NAMA_LGKP": ["X"] * 10}).message.status) == 10
 
@@ -196,9 +182,9 @@ def test_a_quota_is_exact_across_two_workers_and_survives_a_restart(server_confi
                 try:
                     c.verify(nik, {"NAMA_LGKP": "X"})
                     key = "ok"
-                except grpc.RpcError as e:
-                    assert e.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, e.details()
-                    assert "daily quota of 300" in e.details()
+                except errors.LimitExceeded as e:
+                    assert e.grpc_code == "RESOURCE_EXHAUSTED", str(e)
+                    assert "daily quota of 300" in str(e)
                     key = "exhausted"
                 with lock:
                     counts[key] += 1
@@ -246,14 +232,14 @@ def test_enumeration_gets_throttled(own_stores, certs, tmp_path, index):
             for attempt in range(4):
                 try:
                     c.verify_batch(niks, {"TGL_LHR": [""] * 1000})
-                except grpc.RpcError as e:
+                except errors.LimitExceeded as e:
                     refused = (attempt, e)
                     break
         assert refused is not None, "4,000 misses in a row were never throttled"
         attempt, err = refused
         assert attempt >= 2  # the guard needs 2,000 items of evidence first
-        assert err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "look like enumeration" in err.details()
-        assert _details(err, error_details_pb2.RetryInfo)
+        assert err.grpc_code == "RESOURCE_EXHAUSTED"
+        assert "look like enumeration" in str(err)
+        assert err.retry_after
     finally:
         own.stop()

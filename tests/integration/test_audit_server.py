@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import grpc
 import pytest
 
+from nikgate import errors
 from nikgate.clients import Connection, NikgateClient
 from nikgate.server.audit import verify_log, who_accessed
 
@@ -34,7 +34,7 @@ def test_who_accessed_lists_exactly_the_calls_that_touched_the_nik(audited, inde
         client.verify(a, {"NAMA_LGKP": "X"}, purpose="kyc")
         client.verify_batch([b, a, c], {"TGL_LHR": ["1990-01-01"] * 3})
         client.lookup(c, ["NAMA_LGKP"])
-        with pytest.raises(grpc.RpcError):
+        with pytest.raises(errors.InvalidInputError):
             client.lookup(a, ["NAMA"])  # refused (bad field): audited too
     server.stop()  # seals the stream
     server.running = None

@@ -15,7 +15,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from nikgate import methods
+from nikgate import errors, methods
 from nikgate.clients import NikgateClient
 from nikgate.server.audit import tail, usage, verify_log
 from nikgate.v1 import lookup_pb2
@@ -123,15 +123,15 @@ def test_refused_calls_cannot_flood_the_audit_log(own_stores, tmp_path, index):
                     try:
                         c.verify_batch(niks, {"NAMA_LGKP": ["X"] * len(niks)},
                                        purpose="kyc")
-                    except grpc.RpcError as e:
-                        codes.append(e.code())
+                    except errors.NikgateError as e:
+                        codes.append(e.grpc_code)
 
         threads = [threading.Thread(target=one) for _ in range(3)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(60)
-        assert codes == [grpc.StatusCode.PERMISSION_DENIED] * calls
+        assert codes == ["PERMISSION_DENIED"] * calls
         grown = _audit_bytes(audit_dir) - base
         # 5 individual records of ~400 B (8 NIK references, not 1,000) plus summaries
         assert grown < 20_000, grown
@@ -192,19 +192,18 @@ def test_a_full_audit_disk_refuses_everything_and_recovers_without_restart(
             for _ in range(20):   # the first call that cannot append flips the worker
                 try:
                     c.verify(niks[0], {"NAMA_LGKP": "X"})
-                    outcomes.append(grpc.StatusCode.OK)
-                except grpc.RpcError as e:
-                    outcomes.append(e.code())
-                    assert e.code() is grpc.StatusCode.UNAVAILABLE, e.details()
-                    assert "audit log cannot be written" in e.details()
-                    assert any(isinstance(d, error_details_pb2.RetryInfo)
-                               for d in _details(e))
-            assert grpc.StatusCode.UNAVAILABLE in outcomes
+                    outcomes.append("OK")
+                except errors.NikgateError as e:
+                    outcomes.append(e.grpc_code)
+                    assert isinstance(e, errors.AuditUnavailable), e
+                    assert "audit log cannot be written" in str(e)
+                    assert e.retry_after                          # from RetryInfo
+            assert "UNAVAILABLE" in outcomes
             assert _health(s.port, certs) == health_pb2.HealthCheckResponse.NOT_SERVING
             # the stream path: refused the same way, never UNKNOWN
-            with pytest.raises(grpc.RpcError) as info:
+            with pytest.raises(errors.ServiceUnavailable) as info:
                 list(c.verify_stream(_items(niks), ["NAMA_LGKP"]))
-            assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert info.value.grpc_code == "UNAVAILABLE"
             # return data: nothing stored without its audit record
             batch = rpb.ReturnDataBatch(
                 batch_id=1, record_ids=[f"r{i}" for i in range(10)], niks=niks[:10],

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from nikgate import errors
 from nikgate.clients import NikgateClient, ReturnDataSender, ReturnRecord
 from nikgate.methods import rpc
 from nikgate.server.returns.store import ReturnStore
@@ -212,5 +213,7 @@ def test_a_client_gets_unavailable_not_a_hang_when_the_server_is_gone(setup):
     cfg, conn = setup
     # nothing listens on this port: the sender gives up after its budget
     sender = ReturnDataSender(lambda: conn(1).channel(), give_up_after=0.5, retry_wait=0.05)
-    with pytest.raises(TimeoutError, match="unacknowledged"):
+    with pytest.raises(errors.ServiceUnavailable, match="unacknowledged") as info:
         sender.send([ReturnRecord("x", "3201014507900001", "bank_cif", "CIF1")])
+    assert isinstance(info.value.__cause__, errors.ServiceUnavailable)   # the last stream's
+    assert info.value.__cause__.grpc_code == "UNAVAILABLE"

@@ -13,10 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 from cryptography import x509
 
+from nikgate import errors
 from nikgate.clients import Connection, NikgateClient
 from nikgate.server.pki import ca as pki
 
@@ -110,7 +110,7 @@ def test_sigkill_of_a_worker_restarts_it_and_only_its_calls_fail(server_config, 
                     try:
                         c.verify(nik, {"NAMA_LGKP": "X"})
                         key = "ok"
-                    except grpc.RpcError:
+                    except errors.NikgateError:
                         key = "failed"
                     with lock:
                         results[key] += 1
@@ -208,7 +208,7 @@ def test_metrics_merge_all_workers(server_config, client_files, index, tmp_path)
             with NikgateClient(_connection(served.port, client_files)) as c:
                 for _ in range(5):
                     c.verify(nik, {"NAMA_LGKP": "X"})
-                with pytest.raises(grpc.RpcError):
+                with pytest.raises(errors.InvalidNikError):
                     c.verify("123", {"NAMA_LGKP": "X"})
         body = urllib.request.urlopen(
             f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=10).read().decode()

@@ -6,13 +6,12 @@ import asyncio
 import base64
 import json
 
-import grpc
 import pytest
 import uvloop
 from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from nikgate import methods
+from nikgate import errors, methods
 from nikgate.clients import AsyncNikgateClient, Connection, NikgateClient, VerifyItem
 from nikgate.server.receipts import verify_receipt
 from nikgate.v1 import common_pb2
@@ -62,23 +61,20 @@ def test_nik_numbers_are_accepted_too(connection, people):
     assert list(m.status) == [1, 1, 1, 1, 1, 3]
 
 
-@pytest.mark.parametrize("n,code,text", [
-    (0, grpc.StatusCode.INVALID_ARGUMENT, "empty batch"),
-    (10_001, grpc.StatusCode.INVALID_ARGUMENT, "at most 10,000"),
-])
-def test_batch_size_limits(connection, n, code, text):
+@pytest.mark.parametrize("n,text", [(0, "empty batch"), (10_001, "at most 10,000")])
+def test_batch_size_limits(connection, n, text):
     with NikgateClient(connection) as client:
-        with pytest.raises(grpc.RpcError) as info:
+        with pytest.raises(errors.InvalidInputError) as info:
             client.verify_batch(["3201010507900001"] * n, {"NAMA_LGKP": ["X"] * n})
-    assert info.value.code() is code and text in info.value.details()
+    assert info.value.grpc_code == "INVALID_ARGUMENT" and text in str(info.value)
 
 
 def test_oversized_message_is_refused_and_the_server_stays_healthy(connection, server, certs):
     big = "A" * (17 << 20)
     with NikgateClient(connection) as client:
-        with pytest.raises(grpc.RpcError) as info:
+        with pytest.raises(errors.ResourceExhausted) as info:
             client.verify("3201010507900001", {"NAMA_LGKP": big})
-    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.value.grpc_code == "RESOURCE_EXHAUSTED"
     with channel(server.port, certs) as ch:
         health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(
             service=methods.rpc("Verification", "Verify").service), timeout=5)
