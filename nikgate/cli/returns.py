@@ -188,11 +188,10 @@ def _send(args) -> int:
                               give_up_after=args.give_up_after, on_ack=tally)
     try:
         report = call(lambda: sender.send(_kept_errors(_records(args.file), errors)))
-    except TimeoutError as e:
-        raise NikgateError(f"{e}; acknowledged before giving up: {_counts(acked)}") from None
-    except NikgateError as e:
-        raise type(e)(f"{e} (acknowledged before it: {_counts(acked)}; sending the file "
-                      "again is safe: stored records come back as duplicates)") from None
+    except NikgateError as e:   # reported with its class, retry delay and transaction id
+        e.args = (f"{e} (acknowledged before it: {_counts(acked)}; sending the file again "
+                  "is safe: stored records come back as duplicates)",)
+        raise
     if errors:  # the file changed after the first reading
         raise InvalidInputError(f"{errors[0]} (acknowledged before it: {_counts(acked)})")
     rejects = [(r.record.record_id, r.reason, r.message) for r in report.rejected]
