@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -25,14 +26,14 @@ ERROR_DOMAIN = "nikgate"            # as server/status.py sends it
 TX_HEADER = "nikgate-transaction-id"
 
 
-def _status(error: grpc.RpcError) -> status_pb2.Status | None:
+def _status(error: Any) -> status_pb2.Status | None:
     try:
-        return rpc_status.from_call(error)
+        return rpc_status.from_call(error)   # a failed call is also its grpc.Call
     except (ValueError, AttributeError, TypeError):   # a mismatched or missing status
         return None
 
 
-def _transaction_id(error: grpc.RpcError) -> str:
+def _transaction_id(error: Any) -> str:
     with contextlib.suppress(Exception):
         for key, value in error.trailing_metadata() or ():
             if key == TX_HEADER:

@@ -64,9 +64,10 @@ def rich_status(error: BaseException, tx: str = "") -> grpc.Status:
         details.append(_pack(error_details_pb2.QuotaFailure(violations=[
             error_details_pb2.QuotaFailure.Violation(subject=error.subject,
                                                      description=str(error))])))
-    if getattr(error, "retry_after", None) is not None:
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
         delay = duration_pb2.Duration()
-        delay.FromNanoseconds(int(error.retry_after * 1e9))
+        delay.FromNanoseconds(int(retry_after * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     message = str(error) if not internal else (
         f"internal error (transaction {tx or 'unknown'}); nikgate's operators can find "
