@@ -108,10 +108,28 @@ cdef enum:
     OFF_TGL_MATI = 32
     OFF_NO_KK = 36
 
+# Where each coded field's code sits in the header's code array (CODED_FIELDS)
+cdef enum:
+    AT_STATUS_HIDUP = 0
+    AT_STATUS_KTP = 1
+    AT_JENIS_KLMIN = 2
+    AT_GOL_DARAH = 3
+    AT_AGAMA = 4
+    AT_STATUS_KAWIN = 5
+    AT_STAT_HBKEL = 6
+    AT_PDDK_AKH = 7
+    AT_JENIS_PKRJN = 8
+    AT_KEWARGANEGARAAN = 9
+
+# The stored codes the encoder's consistency checks compare with
+cdef enum:
+    SEX_PEREMPUAN = 2
+    LIFE_MATI = 2
+
 # The coded fields in header order, and the texts in stored order
 cdef int CODED_FIELDS[N_CODES]
 CODED_FIELDS[:] = [F_STATUS_HIDUP, F_STATUS_KTP, F_JENIS_KLMIN, F_GOL_DARAH, F_AGAMA, F_STATUS_KAWIN, F_STAT_HBKEL, F_PDDK_AKH, F_JENIS_PKRJN, F_KEWARGANEGARAAN]
 cdef int TEXT_FIELDS[N_TEXTS]
 TEXT_FIELDS[:] = [F_NAMA_LGKP, F_TMPT_LHR, F_NAMA_LGKP_IBU, F_NAMA_LGKP_AYAH, F_ALAMAT]
 
-CONSTANTS_DIGEST = "c4da09195cff130c"  # checked on import (engine/__init__.py)
+CONSTANTS_DIGEST = "7af4332893604018"  # checked on import (engine/__init__.py)

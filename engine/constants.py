@@ -109,6 +109,12 @@ class NikReason(enum.IntEnum):
     EMPTY = 10
 
 
+# The code tables the core itself reads (schema.py holds the others and re-exports these):
+# a stored code is the position + 1, 0 meaning "no value". Append only.
+SEX: Final = ("LAKI-LAKI", "PEREMPUAN")
+LIFE_STATUS: Final = ("HIDUP", "MATI")
+CARD_STATUS: Final = ("AKTIF", "DIGANTI", "DIBLOKIR")
+
 RECORD_FORMAT: Final = 1      # the record's format byte (offset 8)
 HEADER_SIZE: Final = 44       # the fixed part of a record, before its texts
 # The one-byte codes of the coded fields, from offset 9 in this order (encode.pxi checks
@@ -165,6 +171,15 @@ def _body() -> str:
     lines.append("# Record header offsets (HEADER_FIELDS)")
     lines.append("cdef enum:")
     lines.extend(f"    OFF_{f.name} = {off}" for f, off, _ in HEADER_FIELDS)
+    lines.append("")
+    lines.append("# Where each coded field's code sits in the header's code array (CODED_FIELDS)")
+    lines.append("cdef enum:")
+    lines.extend(f"    AT_{f.name} = {i}" for i, f in enumerate(CODED_FIELDS))
+    lines.append("")
+    lines.append("# The stored codes the encoder's consistency checks compare with")
+    lines.append("cdef enum:")
+    lines.append(f"    SEX_PEREMPUAN = {SEX.index('PEREMPUAN') + 1}")
+    lines.append(f"    LIFE_MATI = {LIFE_STATUS.index('MATI') + 1}")
     lines.append("")
     lines.append("# The coded fields in header order, and the texts in stored order")
     lines.append("cdef int CODED_FIELDS[N_CODES]")

@@ -82,16 +82,17 @@ cdef object _pack(const char **p, Py_ssize_t *n, int64_t today, int64_t earliest
         codes[i] = _find(_codes[i], _n_codes[i], <const unsigned char *>p[k], <int>n[k]) + 1
         if codes[i] == 0:
             return None
-    if codes[0] == 0 or codes[1] == 0 or codes[2] == 0:  # life, card and sex are required
-        return None
+    if codes[AT_STATUS_HIDUP] == 0 or codes[AT_STATUS_KTP] == 0 or codes[AT_JENIS_KLMIN] == 0:
+        return None   # life, card and sex are required
     birth = parse_iso_date(<const unsigned char *>p[F_TGL_LHR], n[F_TGL_LHR])
     if birth < earliest or birth > today:
         return None
     civil_of(birth, &y, &m, &d)
-    expect = (d + (40 if codes[2] == 2 else 0)) * 10000 + m * 100 + y % 100
+    expect = (d + (40 if codes[AT_JENIS_KLMIN] == SEX_PEREMPUAN else 0)) * 10000 \
+        + m * 100 + y % 100
     if expect != <int64_t>((nik // 10000) % 1000000):
         return None
-    if codes[0] == 2:
+    if codes[AT_STATUS_HIDUP] == LIFE_MATI:
         death = parse_iso_date(<const unsigned char *>p[F_TGL_MATI], n[F_TGL_MATI])
         if death < earliest or death > today or death < birth:
             return None

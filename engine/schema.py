@@ -11,13 +11,15 @@ from typing import Final
 
 # Field, Kind and TextKind are numbered for the compiled core: defined in constants.py (the one
 # source setup.py renders into the core), re-exported here with the rest of the record.
+from .constants import CARD_STATUS as CARD_STATUS
+from .constants import LIFE_STATUS as LIFE_STATUS
 from .constants import MAX_TEXT_BYTES as MAX_TEXT_BYTES
 from .constants import N_COLUMNS
+from .constants import SEX as SEX
 from .constants import Field as Field
 from .constants import Kind as Kind
 from .constants import TextKind as TextKind
 
-SEX: Final = ("LAKI-LAKI", "PEREMPUAN")
 BLOOD_TYPE: Final = (
     "A", "B", "AB", "O", "A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-", "TIDAK TAHU",
 )
@@ -56,8 +58,6 @@ OCCUPATION: Final = (
     "PERANGKAT DESA", "KEPALA DESA", "BIARAWATI", "WIRASWASTA", "LAINNYA",
 )
 CITIZENSHIP: Final = ("WNI", "WNA")
-LIFE_STATUS: Final = ("HIDUP", "MATI")
-CARD_STATUS: Final = ("AKTIF", "DIGANTI", "DIBLOKIR")
 
 # Short forms integrators send for coded claims; mapped before the code-table lookup.
 CLAIM_ALIASES: Final = {
