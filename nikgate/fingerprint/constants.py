@@ -11,7 +11,7 @@ from __future__ import annotations
 # -- Policy (what the card reader uses) --------------------------------------------------
 
 #: Scores at or above this are a match. Chosen at FMR <= 0.01% on the synthetic set.
-DEFAULT_THRESHOLD = 20.0
+DEFAULT_THRESHOLD = 12.0
 #: Live captures tried per card per session before the card is refused.
 MAX_ATTEMPTS = 4
 
