@@ -25,6 +25,9 @@ def encode_length(n: int) -> bytes:
 
 def encode(tag: int, value: bytes) -> bytes:
     """One TLV; `tag` is 1 or 2 bytes (e.g. 0x5F1F)."""
+    if tag <= 0xFF and tag & 0x1F == 0x1F or tag > 0xFFFF or (tag > 0xFF and
+                                                              tag >> 8 & 0x1F != 0x1F):
+        raise TlvError(f"{tag:X} is not a one- or two-byte BER tag")
     t = tag.to_bytes(2 if tag > 0xFF else 1, "big")
     return t + encode_length(len(value)) + bytes(value)
 
