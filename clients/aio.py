@@ -38,7 +38,7 @@ class AsyncNikgateClient:
 
     async def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Raises nothing."""
-        await self._channel.close()
+        await self._channel.close(None)   # no grace: in-flight calls are cancelled
 
     async def __aenter__(self) -> AsyncNikgateClient:
         return self

@@ -6,11 +6,10 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from nikgate.errors import InvalidInputError
+from nikgate.errors import InvalidInputError, PermissionDenied
 from nikgate.redact import redact
 from nikgate.v1 import return_data_pb2 as pb
 
-from ..access.policy import PermissionDenied
 from ..calls import Call
 from ..returns.committer import ReturnCommitter
 from ..returns.kinds import record_id_ok

@@ -169,7 +169,7 @@ class CA:
         return _cert_pem(self.cert)
 
     @property
-    def _hash(self) -> hashes.HashAlgorithm:
+    def _hash(self) -> hashes.SHA256 | hashes.SHA384:
         return hashes.SHA384() if self.key.curve.key_size >= 384 else hashes.SHA256()
 
 
@@ -243,8 +243,10 @@ def load_ca(dir: str | os.PathLike) -> CA:
                        "run `nikgate pki init --dir DIR` first") from None
     cert = x509.load_pem_x509_certificate(cert_pem)
     key = serialization.load_pem_private_key(key_pem, password=None)
+    cert_key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePrivateKey) or \
-            key.public_key().public_numbers() != cert.public_key().public_numbers():
+            not isinstance(cert_key, ec.EllipticCurvePublicKey) or \
+            key.public_key().public_numbers() != cert_key.public_numbers():
         raise PkiError(f"{layout.ca_key} does not belong to {layout.ca_cert}")
     return CA(layout, cert, key)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from nikgate.errors import PkiError
 
@@ -189,8 +190,10 @@ class CrlChecker:
             return f"unreadable: {e}"
         if crl.issuer != self._ca.subject:
             return f"issued by {crl.issuer.rfc4514_string()}, not by this CA"
+        ca_key = self._ca.public_key()
         try:
-            ok = crl.is_signature_valid(self._ca.public_key())
+            ok = (isinstance(ca_key, ec.EllipticCurvePublicKey)   # nikgate CAs are EC
+                  and crl.is_signature_valid(ca_key))
         except (InvalidSignature, TypeError, ValueError):
             ok = False
         if not ok:
