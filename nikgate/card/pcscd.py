@@ -34,7 +34,11 @@ READY_LINE = "daemon ready"          # pcscd --info logs "pcsc-lite 1.9.9 daemon
 
 
 class PcscdUnavailable(RuntimeError):
-    """pcscd, the vpcd driver or the namespace it runs in is not available here."""
+    """pcscd did not start, or the namespace it runs in cannot be made here."""
+
+
+class PcscdNotInstalled(PcscdUnavailable):
+    """pcscd, the vpcd driver or unshare is not installed."""
 
 
 def find_vpcd_driver() -> str | None:
@@ -90,12 +94,12 @@ class PrivatePcscd:
             "/usr/sbin/pcscd") else None)
         unshare = shutil.which("unshare")
         if pcscd is None:
-            raise PcscdUnavailable("pcscd is not installed (apt-get install pcscd)")
+            raise PcscdNotInstalled("pcscd is not installed (apt-get install pcscd)")
         if find_vpcd_driver() is None:
-            raise PcscdUnavailable("the vpcd driver is not installed "
+            raise PcscdNotInstalled("the vpcd driver is not installed "
                                    "(apt-get install vsmartcard-vpcd)")
         if unshare is None:
-            raise PcscdUnavailable("unshare (util-linux) is not installed")
+            raise PcscdNotInstalled("unshare (util-linux) is not installed")
         ns = ["--mount", "--propagation", "private"]
         if os.geteuid() == 0:
             SYSTEM_RUN_DIR.mkdir(parents=True, exist_ok=True)   # the mount point

@@ -11,6 +11,7 @@ SCARD_W_REMOVED_CARD and its relatives.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -251,6 +252,17 @@ class PcscReader:
             raise CardRemoved()
         raise ReaderError(f"{what} on {self.name} failed: {_message(s, hresult)}")
 
+    def _check_still_there(self, timeout: float = 1.0) -> None:
+        s = self._scard
+        deadline = time.monotonic() + timeout
+        while True:
+            hresult = s.SCardStatus(self._card)[0]
+            if hresult != s.SCARD_S_SUCCESS:
+                self._fail(hresult, "status")
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)            # pcscd's polling thread notices within ~0.4 s
+
     def transmit(self, command: bytes) -> tuple[bytes, int]:
         if self._card is None:
             raise ReaderError(f"reader {self.name}: transmit before connect")
@@ -260,6 +272,9 @@ class PcscReader:
             self._fail(hresult, "transmit")
         raw = bytes(response)
         if len(raw) < 2:
+            # vpcd answers "success" with nothing when its card disconnects mid-command;
+            # hardware readers report SCARD_W_REMOVED_CARD. Ask pcscd which it is.
+            self._check_still_there()
             raise ReaderError(f"reader {self.name} returned {len(raw)} bytes, no status word")
         data, sw = raw[:-2], int.from_bytes(raw[-2:], "big")
         # T=0 cards: fetch what is waiting (61xx) or repeat with the exact Le (6Cxx).
