@@ -11,8 +11,11 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := liblmdb-dev libxxhash-dev
 # Servers for compare mode (nikgate/loadgen/servers.py): local Redis and PostgreSQL peers.
 PEER_APT_PACKAGES := redis-server postgresql
+# The card reader's PC/SC stack (docs/card-reader.md): pcscd, the vsmartcard virtual reader
+# driver, and the headers and swig that pyscard's source build needs.
+CARD_APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig
 
-.PHONY: setup system-deps peers demo test bench microbench soak lint typecheck clean
+.PHONY: setup system-deps peers cardreader demo test bench microbench soak lint typecheck clean
 
 setup: $(VENV)/.installed
 
@@ -30,16 +33,27 @@ peers:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(PEER_APT_PACKAGES); \
 	fi
 
-$(VENV)/.installed: pyproject.toml setup.py engine/constants.py $(wildcard engine/*.pyx engine/*.pxi proto/nikgate/v1/*.proto) | system-deps
+# Installs the PC/SC stack when missing (pyscard in the test extra builds against it); tests
+# start their own private pcscd (nikgate/card/pcscd.py), never the package's system service.
+cardreader:
+	@if [ ! -x /usr/sbin/pcscd ] || [ ! -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || \
+	    [ ! -f /usr/include/PCSC/winscard.h ] || ! command -v swig >/dev/null 2>&1; then \
+		echo "installing $(CARD_APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(CARD_APT_PACKAGES); \
+	fi
+
+$(VENV)/.installed: pyproject.toml setup.py engine/constants.py $(wildcard engine/*.pyx engine/*.pxi proto/nikgate/v1/*.proto) | system-deps cardreader
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $@
 
 demo: setup
+	@$(MAKE) --no-print-directory cardreader
 	$(BIN)/nikgate demo
 
 test: setup
+	@$(MAKE) --no-print-directory cardreader
 	@$(MAKE) --no-print-directory peers || echo "warning: could not install $(PEER_APT_PACKAGES); the compare-mode peer tests will be skipped"
 	$(BIN)/python -m pytest -q
 
