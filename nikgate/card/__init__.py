@@ -10,7 +10,11 @@ demos), `session` (read_card, SamSession, Readout), `readout` (what the SAM sign
 CardVerify, and the server's check), `errors`. See docs/card-reader.md.
 """
 
-from .docsigner import load_document_signer_public_key, load_or_create_document_signer
+from .docsigner import (
+    load_document_signer_public_key,
+    load_or_create_card_master_key,
+    load_or_create_document_signer,
+)
 from .errors import (
     CardAuthenticationFailed,
     CardError,
@@ -25,7 +29,7 @@ from .errors import (
 )
 from .images import CardImage, SamImage, issue_card, issue_sam, new_master_key, random_uid
 from .reader import PcscReader, Reader, SimReader, open_reader, pcsc_readers
-from .readout import digest_of, verify_readout_signature
+from .readout import digest_of, readout_values, verify_readout_signature
 from .session import Readout, SamInfo, SamSession, read_card
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "DocumentSignatureInvalid", "PcscReader", "Reader", "ReaderError", "Readout",
     "SamError", "SamImage", "SamInfo", "SamLocked", "SamSecretWrong", "SamSession",
     "SecureMessagingError", "SimReader", "digest_of", "issue_card", "issue_sam",
-    "load_document_signer_public_key", "load_or_create_document_signer", "new_master_key",
-    "open_reader", "pcsc_readers", "random_uid", "read_card", "verify_readout_signature",
+    "load_document_signer_public_key", "load_or_create_card_master_key",
+    "load_or_create_document_signer", "new_master_key", "open_reader", "pcsc_readers",
+    "random_uid", "read_card", "readout_values", "verify_readout_signature",
 ]

@@ -1,8 +1,11 @@
-"""The Dukcapil document-signer key: the ECDSA P-256 key that signs every chip's data.
+"""Dukcapil's card keys: the document-signer key and the card master key.
 
-It lives next to the CA (`<ca_dir>/document-signer.key`, PKCS#8 PEM, mode 0600, and
+The document signer is the ECDSA P-256 key that signs every chip's data. It lives next to
+the CA (`<ca_dir>/document-signer.key`, PKCS#8 PEM, mode 0600, and
 `<ca_dir>/document-signer.pem`, the public key as SubjectPublicKeyInfo PEM, which SAMs
-are personalised with). `nikgate pki` is to call `load_or_create_document_signer`.
+are personalised with). The card master key (`<ca_dir>/card-master.key`, 16 random bytes
+in hex, mode 0600) is what each chip's keys are diversified from (with its UID) and what
+every SAM carries; `nikgate card issue` and `nikgate sam issue` read both from there.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 KEY_NAME = "document-signer.key"
 PUBLIC_NAME = "document-signer.pem"
+MASTER_KEY_NAME = "card-master.key"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -65,4 +69,23 @@ def load_document_signer_public_key(path: str | os.PathLike[str]) -> ec.Elliptic
     key = serialization.load_pem_public_key(p.read_bytes())
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError(f"{p} is not an EC public key")
+    return key
+
+
+def load_or_create_card_master_key(ca_dir: str | os.PathLike[str]) -> bytes:
+    """The card master key in `ca_dir`, made on first use (see the module docstring)."""
+    from .images import MASTER_KEY_BYTES, new_master_key
+
+    path = Path(ca_dir) / MASTER_KEY_NAME
+    if path.exists():
+        try:
+            key = bytes.fromhex(path.read_text().strip())
+        except ValueError:
+            key = b""
+        if len(key) != MASTER_KEY_BYTES:
+            raise ValueError(f"{path} must hold {MASTER_KEY_BYTES} bytes in hex")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = new_master_key()
+    _write_private(path, key.hex().encode() + b"\n")
     return key

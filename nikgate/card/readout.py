@@ -43,6 +43,15 @@ def digest_of(values: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
+def readout_values(*, reader_serial: str, document_signature_ok: bool, matched: bool,
+                   score: int, finger: int, attempts: int) -> dict[str, Any]:
+    """The request values the readout digest commits to, in the one form both the client
+    (before the SAM signs) and the server (CardVerify) build: `digest_of` of this."""
+    return {"reader_serial": reader_serial, "document_signature_ok": bool(document_signature_ok),
+            "fingerprint": {"matched": bool(matched), "score": int(score),
+                            "finger": int(finger), "attempts": int(attempts)}}
+
+
 def biodata_digest(biodata_raw: bytes) -> bytes:
     """SHA-256 of EF 6FF1's bytes (layout.encode_biodata rebuilds them from the fields)."""
     return hashlib.sha256(biodata_raw).digest()
