@@ -3,11 +3,13 @@
 
 DEF RECORD_FORMAT = 1
 DEF HEADER = 44
+DEF OFF_CODES = 9  # the first coded byte; the codes follow in CODED_FIELDS order
 DEF N_TEXTS = 5
 DEF N_CODES = 10
 DEF MAX_TEXT = 255
 DEF MAX_FIELDS = 32
-DEF N_COLUMNS = 25  # export columns the encoder reads: Field 0 .. 24
+DEF MAX_CODES = 128
+DEF N_COLUMNS = 25  # export columns the encoder reads (COLUMN_FIELDS)
 
 # Field
 cdef enum:
@@ -126,10 +128,15 @@ cdef enum:
     SEX_PEREMPUAN = 2
     LIFE_MATI = 2
 
-# The coded fields in header order, and the texts in stored order
+# The coded fields in header order, the texts in stored order, the field of
+# each export column, and whether each column may be empty
 cdef int CODED_FIELDS[N_CODES]
 CODED_FIELDS[:] = [F_STATUS_HIDUP, F_STATUS_KTP, F_JENIS_KLMIN, F_GOL_DARAH, F_AGAMA, F_STATUS_KAWIN, F_STAT_HBKEL, F_PDDK_AKH, F_JENIS_PKRJN, F_KEWARGANEGARAAN]
 cdef int TEXT_FIELDS[N_TEXTS]
 TEXT_FIELDS[:] = [F_NAMA_LGKP, F_TMPT_LHR, F_NAMA_LGKP_IBU, F_NAMA_LGKP_AYAH, F_ALAMAT]
+cdef int COLUMN_FIELDS[N_COLUMNS]
+COLUMN_FIELDS[:] = [F_NIK, F_NO_KK, F_NAMA_LGKP, F_TMPT_LHR, F_TGL_LHR, F_JENIS_KLMIN, F_GOL_DARAH, F_AGAMA, F_STATUS_KAWIN, F_STAT_HBKEL, F_PDDK_AKH, F_JENIS_PKRJN, F_NAMA_LGKP_IBU, F_NAMA_LGKP_AYAH, F_ALAMAT, F_NO_RT, F_NO_RW, F_NO_PROP, F_NO_KAB, F_NO_KEC, F_NO_KEL, F_KEWARGANEGARAAN, F_STATUS_HIDUP, F_TGL_MATI, F_STATUS_KTP]
+cdef int COLUMN_MAY_BE_EMPTY[N_COLUMNS]
+COLUMN_MAY_BE_EMPTY[:] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]
 
-CONSTANTS_DIGEST = "7af4332893604018"  # checked on import (engine/__init__.py)
+CONSTANTS_DIGEST = "fef37e0a08b431b4"  # checked on import (engine/__init__.py)

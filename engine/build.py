@@ -28,6 +28,7 @@ from nikgate import __version__
 from nikgate.errors import IndexDamagedError
 
 from . import _core
+from .constants import RECORD_LAYOUT
 from .index import attach_key_file, read_manifest
 from .integrity import VerifyReport, verify_env
 from .keyset import KEYS_FILE, digest_hex
@@ -165,6 +166,7 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
             report.extra_columns = scan.plan.extra if scan.plan else []
             manifest = {
                 "format_version": FORMAT_VERSION,
+                "record_layout": RECORD_LAYOUT,  # checked on open (layout.check_record_layout)
                 "record_count": report.stored,
                 "source_file": os.path.basename(str(source)),
                 "source_xxh3_128": scan.digest,

@@ -1,26 +1,34 @@
-"""The numbers the compiled core and Python share: the one place each is defined.
+"""The numbers the compiled core and Python share, and the one definition of every field.
 
-Field and kind numbers, item statuses, outcomes, NIK reason codes and the record header's
-fixed sizes are defined here and nowhere else. setup.py renders them (`render_pxi`) into
-engine/_constants.pxi, which the core includes as compile-time C constants, so the hot
-path compares with literals and pays nothing for the indirection. The Python side imports
-the enums from here (schema.py, results.py and nik.py re-export them); the proto enums
-(proto/nikgate/v1/common.proto) keep their own numbers, which tests/test_one_source.py
+Field and kind numbers, item statuses, outcomes, NIK reason codes and the record layout are
+defined here and nowhere else. Each record field has one entry in `FIELDS` (a `FieldSpec`:
+kind, storage, text rule, code table, default threshold, may it be empty, may it be
+claimed); the record layout (coded bytes, fixed header slots and their offsets, texts), the
+export columns and the tables in schema.py are all computed from it. setup.py renders the
+numbers (`render_pxi`) into engine/_constants.pxi, which the core includes as compile-time
+C constants, so the hot path compares with literals and pays nothing for the indirection.
+The Python side imports from here (schema.py, results.py and nik.py re-export); the proto
+enums (proto/nikgate/v1/common.proto) keep their own numbers, which tests/test_one_source.py
 and nikgate/codes.py check against these.
 
 This module imports nothing from the package: setup.py loads it by path before the core
-exists. Every enum here is append only: numbers are stored on disk or sent on the wire.
+exists. Every enum and code table here is append only: numbers are stored on disk or sent
+on the wire. To add a field, see "Adding a verifiable field" in docs/index-format.md.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-from typing import Final
+import struct
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, NamedTuple
 
 
 class Field(enum.IntEnum):
-    """Every field of a record, numbered for the compiled core. Append only."""
+    """Every field of a record, numbered for the compiled core. Append only; each member
+    has its definition in FIELDS below."""
 
     NIK = 0
     NO_KK = 1
@@ -109,36 +117,237 @@ class NikReason(enum.IntEnum):
     EMPTY = 10
 
 
-# The code tables the core itself reads (schema.py holds the others and re-exports these):
-# a stored code is the position + 1, 0 meaning "no value". Append only.
+# -- code tables -------------------------------------------------------------------------
+# Dukcapil's spelling of each value; the stored code is the position + 1, 0 meaning "no
+# value", so entries are only ever appended (reordering would change stored data).
 SEX: Final = ("LAKI-LAKI", "PEREMPUAN")
 LIFE_STATUS: Final = ("HIDUP", "MATI")
 CARD_STATUS: Final = ("AKTIF", "DIGANTI", "DIBLOKIR")
+BLOOD_TYPE: Final = (
+    "A", "B", "AB", "O", "A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-", "TIDAK TAHU",
+)
+RELIGION: Final = (
+    "ISLAM", "KRISTEN", "KATHOLIK", "HINDU", "BUDHA", "KONGHUCU",
+    "KEPERCAYAAN TERHADAP TUHAN YME",
+)
+MARITAL_STATUS: Final = ("BELUM KAWIN", "KAWIN", "CERAI HIDUP", "CERAI MATI")
+FAMILY_RELATION: Final = (
+    "KEPALA KELUARGA", "SUAMI", "ISTRI", "ANAK", "MENANTU", "CUCU", "ORANG TUA", "MERTUA",
+    "FAMILI LAIN", "PEMBANTU", "LAINNYA",
+)
+EDUCATION: Final = (
+    "TIDAK/BELUM SEKOLAH", "BELUM TAMAT SD/SEDERAJAT", "TAMAT SD/SEDERAJAT",
+    "SLTP/SEDERAJAT", "SLTA/SEDERAJAT", "DIPLOMA I/II", "AKADEMI/DIPLOMA III/SARJANA MUDA",
+    "DIPLOMA IV/STRATA I", "STRATA II", "STRATA III",
+)
+OCCUPATION: Final = (
+    "BELUM/TIDAK BEKERJA", "MENGURUS RUMAH TANGGA", "PELAJAR/MAHASISWA", "PENSIUNAN",
+    "PEGAWAI NEGERI SIPIL", "TENTARA NASIONAL INDONESIA", "KEPOLISIAN RI", "PERDAGANGAN",
+    "PETANI/PEKEBUN", "PETERNAK", "NELAYAN/PERIKANAN", "INDUSTRI", "KONSTRUKSI",
+    "TRANSPORTASI", "KARYAWAN SWASTA", "KARYAWAN BUMN", "KARYAWAN BUMD", "KARYAWAN HONORER",
+    "BURUH HARIAN LEPAS", "BURUH TANI/PERKEBUNAN", "BURUH NELAYAN/PERIKANAN",
+    "BURUH PETERNAKAN", "PEMBANTU RUMAH TANGGA", "TUKANG CUKUR", "TUKANG LISTRIK",
+    "TUKANG BATU", "TUKANG KAYU", "TUKANG SOL SEPATU", "TUKANG LAS/PANDAI BESI",
+    "TUKANG JAHIT", "TUKANG GIGI", "PENATA RIAS", "PENATA BUSANA", "PENATA RAMBUT",
+    "MEKANIK", "SENIMAN", "TABIB", "PARAJI", "PERANCANG BUSANA", "PENTERJEMAH",
+    "IMAM MASJID", "PENDETA", "PASTOR", "WARTAWAN", "USTADZ/MUBALIGH", "JURU MASAK",
+    "PROMOTOR ACARA", "ANGGOTA DPR-RI", "ANGGOTA DPD", "ANGGOTA BPK", "PRESIDEN",
+    "WAKIL PRESIDEN", "ANGGOTA MAHKAMAH KONSTITUSI", "ANGGOTA KABINET/KEMENTERIAN",
+    "DUTA BESAR", "GUBERNUR", "WAKIL GUBERNUR", "BUPATI", "WAKIL BUPATI", "WALIKOTA",
+    "WAKIL WALIKOTA", "ANGGOTA DPRD PROVINSI", "ANGGOTA DPRD KABUPATEN/KOTA", "DOSEN",
+    "GURU", "PILOT", "PENGACARA", "NOTARIS", "ARSITEK", "AKUNTAN", "KONSULTAN", "DOKTER",
+    "BIDAN", "PERAWAT", "APOTEKER", "PSIKIATER/PSIKOLOG", "PENYIAR TELEVISI",
+    "PENYIAR RADIO", "PELAUT", "PENELITI", "SOPIR", "PIALANG", "PARANORMAL", "PEDAGANG",
+    "PERANGKAT DESA", "KEPALA DESA", "BIARAWATI", "WIRASWASTA", "LAINNYA",
+)
+CITIZENSHIP: Final = ("WNI", "WNA")
 
-RECORD_FORMAT: Final = 1      # the record's format byte (offset 8)
-HEADER_SIZE: Final = 44       # the fixed part of a record, before its texts
-# The one-byte codes of the coded fields, from offset 9 in this order (encode.pxi checks
-# them in this order; life, card and sex come first because they are required).
-CODED_FIELDS: Final = (
-    Field.STATUS_HIDUP, Field.STATUS_KTP, Field.JENIS_KLMIN, Field.GOL_DARAH, Field.AGAMA,
-    Field.STATUS_KAWIN, Field.STAT_HBKEL, Field.PDDK_AKH, Field.JENIS_PKRJN,
-    Field.KEWARGANEGARAAN,
-)
-# The header after the checksum (offset 0, u64) and the format byte (8, u8), little-endian:
-# (field, offset, struct code) in offset order. record.py builds its struct from this.
-HEADER_FIELDS: Final = (
-    *((f, 9 + i, "B") for i, f in enumerate(CODED_FIELDS)),
-    (Field.NO_PROP, 19, "B"), (Field.NO_KAB, 20, "B"), (Field.NO_KEC, 21, "B"),
-    (Field.NO_KEL, 22, "H"), (Field.NO_RT, 24, "H"), (Field.NO_RW, 26, "H"),
-    (Field.TGL_LHR, 28, "i"), (Field.TGL_MATI, 32, "i"), (Field.NO_KK, 36, "Q"),
-)
-TEXT_FIELDS: Final = (        # the length-prefixed texts after the header, in stored order
-    Field.NAMA_LGKP, Field.TMPT_LHR, Field.NAMA_LGKP_IBU, Field.NAMA_LGKP_AYAH, Field.ALAMAT,
-)
+
+# -- field definitions -------------------------------------------------------------------
+class Storage(enum.Enum):
+    """Where a field's value lives; follows from its kind (FieldSpec.storage)."""
+
+    KEY = "key"          # the NIK: the LMDB key, not in the value
+    CODE = "code"        # one byte in the header's code block (0 = no value)
+    SLOT = "slot"        # a fixed little-endian header slot (FieldSpec.slot is its struct code)
+    TEXT = "text"        # a length-prefixed UTF-8 text after the header
+    DERIVED = "derived"  # not stored: computed from stored fields (region names)
+
+
+_STORAGE: Final = {
+    Kind.NIK: Storage.KEY, Kind.CODE: Storage.CODE, Kind.TEXT: Storage.TEXT,
+    Kind.REGION_NAME: Storage.DERIVED, Kind.NUMBER16: Storage.SLOT, Kind.DATE: Storage.SLOT,
+    Kind.SMALLINT: Storage.SLOT, Kind.REGION: Storage.SLOT,
+}
+
+
+class FieldSpec(NamedTuple):
+    """Everything about one field; build entries with key/code/slot/text/derived below.
+    (A NamedTuple, not a dataclass: setup.py loads this module by path.)"""
+
+    kind: Kind
+    slot: str = ""                       # struct code of a SLOT field ("B", "H", "i", "Q")
+    text_kind: TextKind | None = None    # the normalisation rule of a TEXT field
+    codes: tuple[str, ...] = ()          # the code table of a CODE field
+    aliases: Mapping[str, str] = MappingProxyType({})  # claimed spelling -> table value
+    threshold: int | None = None         # default score threshold of a TEXT field
+    may_be_empty: bool = False           # an export row may leave the value empty
+    verifiable: bool = True              # a verification may claim it
+
+    @property
+    def storage(self) -> Storage:
+        return _STORAGE[self.kind]
+
+
+def key() -> FieldSpec:
+    """The NIK: the record's key."""
+    return FieldSpec(Kind.NIK, verifiable=False)
+
+
+def code(table: tuple[str, ...], *, may_be_empty: bool = False, verifiable: bool = True,
+         aliases: Mapping[str, str] | None = None) -> FieldSpec:
+    """A value from `table`, stored as one byte; claimed values are matched exactly (after
+    `aliases`: short forms integrators send, mapped before the table lookup)."""
+    return FieldSpec(Kind.CODE, codes=table, aliases=MappingProxyType(dict(aliases or {})),
+                     may_be_empty=may_be_empty, verifiable=verifiable)
+
+
+def text(rule: TextKind, threshold: int = 100, *, may_be_empty: bool = False,
+         verifiable: bool = True) -> FieldSpec:
+    """Free text of at most MAX_TEXT_BYTES, scored against claims by `rule`; a claim
+    matches at `threshold` unless the request sets its own."""
+    return FieldSpec(Kind.TEXT, text_kind=rule, threshold=threshold,
+                     may_be_empty=may_be_empty, verifiable=verifiable)
+
+
+def slot(kind: Kind, struct_code: str, *, may_be_empty: bool = False,
+         verifiable: bool = True) -> FieldSpec:
+    """A number in a fixed header slot. The encoder parses and checks each such field by
+    name (encode.pxi, record.py), so a new one needs code there too."""
+    return FieldSpec(kind, slot=struct_code, may_be_empty=may_be_empty, verifiable=verifiable)
+
+
+def derived() -> FieldSpec:
+    """Not stored: computed from stored fields on lookup (region names)."""
+    return FieldSpec(Kind.REGION_NAME, verifiable=False)
+
+
+# One entry per Field. Within each storage the order of this table is the stored order:
+# coded bytes from offset 9 (life, card and sex first: the encoder requires them), then the
+# fixed slots, then the texts. A new stored field goes at the end of the table and takes
+# the next Field number; the export columns are the stored fields in Field order.
+FIELDS: Final[dict[Field, FieldSpec]] = {
+    Field.NIK: key(),
+    # coded bytes
+    Field.STATUS_HIDUP: code(LIFE_STATUS, verifiable=False),   # reported on every answer
+    Field.STATUS_KTP: code(CARD_STATUS, verifiable=False),     # reported on every answer
+    Field.JENIS_KLMIN: code(SEX, aliases={
+        "L": "LAKI-LAKI", "P": "PEREMPUAN", "LAKI LAKI": "LAKI-LAKI", "LAKI": "LAKI-LAKI",
+        "WANITA": "PEREMPUAN", "PRIA": "LAKI-LAKI"}),
+    Field.GOL_DARAH: code(BLOOD_TYPE, aliases={
+        "-": "TIDAK TAHU", "TIDAK DIKETAHUI": "TIDAK TAHU"}),
+    Field.AGAMA: code(RELIGION, aliases={
+        "KATOLIK": "KATHOLIK", "BUDDHA": "BUDHA", "KHONGHUCU": "KONGHUCU",
+        "KRISTEN PROTESTAN": "KRISTEN"}),
+    Field.STATUS_KAWIN: code(MARITAL_STATUS),
+    Field.STAT_HBKEL: code(FAMILY_RELATION),
+    Field.PDDK_AKH: code(EDUCATION, may_be_empty=True),
+    Field.JENIS_PKRJN: code(OCCUPATION, may_be_empty=True),
+    Field.KEWARGANEGARAAN: code(CITIZENSHIP),
+    # fixed slots
+    Field.NO_PROP: slot(Kind.REGION, "B"),
+    Field.NO_KAB: slot(Kind.REGION, "B"),
+    Field.NO_KEC: slot(Kind.REGION, "B"),
+    Field.NO_KEL: slot(Kind.REGION, "H"),
+    Field.NO_RT: slot(Kind.SMALLINT, "H"),
+    Field.NO_RW: slot(Kind.SMALLINT, "H"),
+    Field.TGL_LHR: slot(Kind.DATE, "i"),                       # proleptic day number
+    Field.TGL_MATI: slot(Kind.DATE, "i", may_be_empty=True, verifiable=False),  # 0: alive
+    Field.NO_KK: slot(Kind.NUMBER16, "Q"),
+    # texts; thresholds integrators use (DOMAIN.md): 100 for names and places, ~95 for
+    # the address
+    Field.NAMA_LGKP: text(TextKind.PERSON),
+    Field.TMPT_LHR: text(TextKind.PLACE),
+    Field.NAMA_LGKP_IBU: text(TextKind.PERSON),
+    Field.NAMA_LGKP_AYAH: text(TextKind.PERSON, may_be_empty=True),  # father unknown
+    Field.ALAMAT: text(TextKind.ADDRESS, 95),
+    # derived from the region codes
+    Field.PROP_NAME: derived(),
+    Field.KAB_NAME: derived(),
+    Field.KEC_NAME: derived(),
+    Field.KEL_NAME: derived(),
+}
+
 MAX_TEXT_BYTES: Final = 255   # a text's length is one byte
 MAX_FIELDS: Final = 32        # the core's per-field arrays; Field must stay below it
-# Stored fields come first in Field and make up the export columns (schema.REQUIRED_COLUMNS).
-N_COLUMNS: Final = Field.PROP_NAME.value
+MAX_CODES: Final = 128        # the core's per-table array; a code table must fit in it
+RECORD_FORMAT: Final = 1      # the record's format byte (offset 8)
+_CODES_AT: Final = 9          # after the checksum (u64) and the format byte (u8)
+
+
+def _check(fields: Mapping[Field, FieldSpec]) -> None:
+    """Every field has exactly one well-formed spec; raises ValueError naming what is wrong."""
+    missing = [f.name for f in Field if f not in fields]
+    if missing:
+        raise ValueError(f"engine/constants.py FIELDS has no spec for {', '.join(missing)}: "
+                         "add one (see docs/index-format.md, Adding a verifiable field)")
+    if len(Field) > MAX_FIELDS:
+        raise ValueError("grow MAX_FIELDS (and check the core's arrays)")
+    for f, s in fields.items():
+        where = f"FIELDS[{f.name}]"
+        if (s.storage is Storage.SLOT) != bool(s.slot) or (
+                s.slot and struct.calcsize("<" + s.slot) == 0):
+            raise ValueError(f"{where}: a {s.kind.name} field needs a struct code, and only it")
+        if (s.storage is Storage.CODE) != bool(s.codes):
+            raise ValueError(f"{where}: a CODE field needs a code table, and only it")
+        if len(s.codes) > MAX_CODES or len(set(s.codes)) != len(s.codes):
+            raise ValueError(f"{where}: at most {MAX_CODES} distinct codes")
+        if any(v not in s.codes for v in s.aliases.values()):
+            raise ValueError(f"{where}: an alias names a value outside the code table")
+        if (s.storage is Storage.TEXT) != (s.text_kind is not None) or (
+                (s.storage is Storage.TEXT) != (s.threshold is not None)):
+            raise ValueError(f"{where}: a TEXT field needs a text rule and a threshold, "
+                             "and only it")
+        if s.storage in (Storage.KEY, Storage.DERIVED) and (s.verifiable or s.may_be_empty):
+            raise ValueError(f"{where}: the key and derived fields are neither claimed nor "
+                             "read from an export")
+
+
+_check(FIELDS)
+
+
+def _stored(storage: Storage) -> tuple[Field, ...]:
+    return tuple(f for f, s in FIELDS.items() if s.storage is storage)
+
+
+# -- the record layout and the export columns, computed from FIELDS ----------------------
+# The one-byte codes of the coded fields, from offset 9, in FIELDS order.
+CODED_FIELDS: Final = _stored(Storage.CODE)
+SLOT_FIELDS: Final = _stored(Storage.SLOT)      # the fixed slots after the codes
+TEXT_FIELDS: Final = _stored(Storage.TEXT)      # the length-prefixed texts after the header
+
+
+def _header_fields() -> tuple[tuple[Field, int, str], ...]:
+    out, offset = [], _CODES_AT
+    for f in CODED_FIELDS + SLOT_FIELDS:
+        code_ = FIELDS[f].slot or "B"
+        out.append((f, offset, code_))
+        offset += struct.calcsize("<" + code_)
+    return tuple(out)
+
+
+# The header after the checksum (offset 0, u64) and the format byte (8, u8), little-endian:
+# (field, offset, struct code) in offset order. record.py builds its struct from this.
+HEADER_FIELDS: Final = _header_fields()
+HEADER_SIZE: Final = struct.calcsize("<QB" + "".join(c for _, _, c in HEADER_FIELDS))
+# The export columns (schema.REQUIRED_COLUMNS): every stored field, in Field order.
+COLUMN_FIELDS: Final = tuple(f for f in Field
+                             if FIELDS[f].storage not in (Storage.DERIVED,))
+N_COLUMNS: Final = len(COLUMN_FIELDS)
+# What an index built with these fields stores, written into its manifest: an index whose
+# records were laid out for other fields is refused on open (engine/layout.py).
+RECORD_LAYOUT: Final = " ".join(
+    [f"{f.name}:{c}" for f, _, c in HEADER_FIELDS] + [f"{f.name}:text" for f in TEXT_FIELDS])
 
 # Each enum rendered into the .pxi: (enum, C name prefix). The C enums are anonymous
 # (`cdef enum:`), so they are plain int constants, never Python objects.
@@ -152,15 +361,21 @@ _RENDERED: Final = (
 )
 
 
+def _c_array(name: str, size: str, values: list[str]) -> list[str]:
+    return [f"cdef int {name}[{size}]", f"{name}[:] = [" + ", ".join(values) + "]"]
+
+
 def _body() -> str:
     lines = [
         f"DEF RECORD_FORMAT = {RECORD_FORMAT}",
         f"DEF HEADER = {HEADER_SIZE}",
+        f"DEF OFF_CODES = {_CODES_AT}  # the first coded byte; the codes follow in CODED_FIELDS order",
         f"DEF N_TEXTS = {len(TEXT_FIELDS)}",
         f"DEF N_CODES = {len(CODED_FIELDS)}",
         f"DEF MAX_TEXT = {MAX_TEXT_BYTES}",
         f"DEF MAX_FIELDS = {MAX_FIELDS}",
-        f"DEF N_COLUMNS = {N_COLUMNS}  # export columns the encoder reads: Field 0 .. 24",
+        f"DEF MAX_CODES = {MAX_CODES}",
+        f"DEF N_COLUMNS = {N_COLUMNS}  # export columns the encoder reads (COLUMN_FIELDS)",
         "",
     ]
     for cls, prefix in _RENDERED:
@@ -181,11 +396,13 @@ def _body() -> str:
     lines.append(f"    SEX_PEREMPUAN = {SEX.index('PEREMPUAN') + 1}")
     lines.append(f"    LIFE_MATI = {LIFE_STATUS.index('MATI') + 1}")
     lines.append("")
-    lines.append("# The coded fields in header order, and the texts in stored order")
-    lines.append("cdef int CODED_FIELDS[N_CODES]")
-    lines.append("CODED_FIELDS[:] = [" + ", ".join(f"F_{f.name}" for f in CODED_FIELDS) + "]")
-    lines.append("cdef int TEXT_FIELDS[N_TEXTS]")
-    lines.append("TEXT_FIELDS[:] = [" + ", ".join(f"F_{f.name}" for f in TEXT_FIELDS) + "]")
+    lines.append("# The coded fields in header order, the texts in stored order, the field of")
+    lines.append("# each export column, and whether each column may be empty")
+    lines.extend(_c_array("CODED_FIELDS", "N_CODES", [f"F_{f.name}" for f in CODED_FIELDS]))
+    lines.extend(_c_array("TEXT_FIELDS", "N_TEXTS", [f"F_{f.name}" for f in TEXT_FIELDS]))
+    lines.extend(_c_array("COLUMN_FIELDS", "N_COLUMNS", [f"F_{f.name}" for f in COLUMN_FIELDS]))
+    lines.extend(_c_array("COLUMN_MAY_BE_EMPTY", "N_COLUMNS",
+                          [str(int(FIELDS[f].may_be_empty)) for f in COLUMN_FIELDS]))
     return "\n".join(lines) + "\n"
 
 
@@ -196,7 +413,6 @@ def digest() -> str:
 
 def render_pxi() -> str:
     """The text of engine/_constants.pxi."""
-    assert len(Field) <= MAX_FIELDS, "grow MAX_FIELDS (and check the core's arrays)"
     return ("# generated by setup.py from engine/constants.py; do not edit.\n"
             "# Compile-time constants of the core; change engine/constants.py and rebuild.\n\n"
             + _body()

@@ -9,31 +9,31 @@
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
-DEF MAX_CODES = 128
 DEF MAX_WIDTH = 256
 
-# A row's columns are numbered like the fields (schema.REQUIRED_COLUMNS is Field 0 .. 24), so
-# p[F_TGL_LHR] is the birth date's text. The coded fields are checked in CODED_FIELDS order
-# (life, card, sex first), the order of the header bytes they go to; N_COLUMNS, N_CODES and
-# both field lists come from engine/constants.py through _constants.pxi.
+# A row's columns come in schema.REQUIRED_COLUMNS order; COLUMN_FIELDS names the field of
+# each, and the packer indexes a row's texts by field (p[F_TGL_LHR] is the birth date's
+# text), so no field number is tied to a column position. The coded fields are checked in
+# CODED_FIELDS order (life, card, sex first), the order of the header bytes they go to;
+# N_COLUMNS, N_CODES, MAX_CODES, COLUMN_MAY_BE_EMPTY and the field lists come from
+# engine/constants.py (FIELDS) through _constants.pxi.
 
 cdef Entry _codes[N_CODES][MAX_CODES]
 cdef int _n_codes[N_CODES]
-cdef unsigned char _may_be_empty[N_COLUMNS]
 cdef uint64_t *_villages = NULL
 cdef Py_ssize_t _n_villages = 0
 
 
-def init_ingest_tables(list code_tables, may_be_empty, villages):
+def init_ingest_tables(list code_tables, villages):
     """code_tables: per entry of CODED_FIELDS, the value names (code = position + 1);
-    may_be_empty: per column 0/1; villages: every known village code (int)."""
+    villages: every known village code (int)."""
     global _villages, _n_villages
     cdef int i
+    if len(code_tables) != N_CODES:
+        raise ValueError(f"{N_CODES} code tables expected, got {len(code_tables)}")
     for i in range(N_CODES):
         _n_codes[i] = _fill(_codes[i], MAX_CODES,
                             [(name.encode(), name.encode()) for name in code_tables[i]])
-    for i in range(N_COLUMNS):
-        _may_be_empty[i] = may_be_empty[i]
     ordered = sorted(villages)
     free(_villages)
     _villages = <uint64_t *>malloc(max(len(ordered), 1) * sizeof(uint64_t))
@@ -56,7 +56,8 @@ cdef bint _village_known(uint64_t code) noexcept nogil:
 
 
 cdef object _pack(const char **p, Py_ssize_t *n, int64_t today, int64_t earliest):
-    """(NIK, record) for a row whose every check passes; None when any check fails."""
+    """(NIK, record) for a row whose every check passes; None when any check fails.
+    p and n are indexed by field number (MAX_FIELDS long; only stored fields are set)."""
     cdef int i, k, pos
     cdef uint64_t nik = 0
     cdef int codes[N_CODES]
@@ -70,7 +71,7 @@ cdef object _pack(const char **p, Py_ssize_t *n, int64_t today, int64_t earliest
     cdef int32_t i32
 
     for i in range(N_COLUMNS):
-        if n[i] == 0 and not _may_be_empty[i]:
+        if n[COLUMN_FIELDS[i]] == 0 and not COLUMN_MAY_BE_EMPTY[i]:
             return None
     if nik_parse(<const unsigned char *>p[F_NIK], n[F_NIK], &nik, &pos) != NIK_OK:
         return None
@@ -124,7 +125,7 @@ cdef object _pack(const char **p, Py_ssize_t *n, int64_t today, int64_t earliest
     memset(v, 0, HEADER)
     v[8] = RECORD_FORMAT
     for i in range(N_CODES):
-        v[OFF_STATUS_HIDUP + i] = codes[i]
+        v[OFF_CODES + i] = codes[i]
     v[OFF_NO_PROP] = <unsigned char>prop
     v[OFF_NO_KAB] = <unsigned char>kab
     v[OFF_NO_KEC] = <unsigned char>kec
@@ -162,16 +163,18 @@ cdef class FastRowEncoder:
 
     def encode(self, list row):
         """(NIK, record bytes), or the reference encoder's rejection."""
-        cdef const char *p[N_COLUMNS]
-        cdef Py_ssize_t n[N_COLUMNS]
-        cdef int i
+        cdef const char *p[MAX_FIELDS]
+        cdef Py_ssize_t n[MAX_FIELDS]
+        cdef int i, k
         if len(row) != N_COLUMNS:
             return self.reference.encode(row)
         for i in range(N_COLUMNS):
-            p[i] = PyUnicode_AsUTF8AndSize(row[i], &n[i])  # raises unless a str
-        for i in range(N_TEXTS):
-            if not PyUnicode_IS_ASCII(row[TEXT_FIELDS[i]]):
-                return self.reference.encode(row)  # it stores text in normal form (NFKC)
+            k = COLUMN_FIELDS[i]
+            p[k] = PyUnicode_AsUTF8AndSize(row[i], &n[k])  # raises unless a str
+            if not PyUnicode_IS_ASCII(row[i]):
+                # the reference stores text in normal form (NFKC); no other column packs
+                # with non-ASCII bytes, so it has the last word on those rows either way
+                return self.reference.encode(row)
         packed = _pack(p, n, self.today, self.earliest)
         return packed if packed is not None else self.reference.encode(row)
 
@@ -213,10 +216,10 @@ cdef class ExportParser:
         cdef Py_ssize_t fstart[MAX_WIDTH]
         cdef Py_ssize_t fend[MAX_WIDTH]
         cdef unsigned char fquoted[MAX_WIDTH]
-        cdef const char *p[N_COLUMNS]
-        cdef Py_ssize_t n[N_COLUMNS]
+        cdef const char *p[MAX_FIELDS]
+        cdef Py_ssize_t n[MAX_FIELDS]
         cdef const unsigned char *b
-        cdef int nf, i, k, newlines
+        cdef int nf, i, k, f, newlines
         cdef bint in_quotes, complex_, non_ascii, complete
         cdef unsigned char c
         cdef Py_ssize_t line
@@ -303,12 +306,13 @@ cdef class ExportParser:
                 continue
             for i in range(N_COLUMNS):
                 k = self.colmap[i]
+                f = COLUMN_FIELDS[i]
                 if fquoted[k]:
-                    p[i] = <const char *>(b + fstart[k] + 1)
-                    n[i] = fend[k] - fstart[k] - 2
+                    p[f] = <const char *>(b + fstart[k] + 1)
+                    n[f] = fend[k] - fstart[k] - 2
                 else:
-                    p[i] = <const char *>(b + fstart[k])
-                    n[i] = fend[k] - fstart[k]
+                    p[f] = <const char *>(b + fstart[k])
+                    n[f] = fend[k] - fstart[k]
             packed = _pack(p, n, self.today, self.earliest)
             if packed is None:
                 packed = self.slow(line, bytes(buf[start:rec_end]))

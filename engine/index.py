@@ -20,7 +20,7 @@ from . import _core
 from .claims import ByField, explain_bad_claim, plan_claims, resolve_field
 from .integrity import VerifyReport, verify_env
 from .keyset import KEYS_FILE
-from .layout import FORMAT_VERSION, MANIFEST_KEY, current_generation
+from .layout import FORMAT_VERSION, MANIFEST_KEY, check_record_layout, current_generation
 from .nik import REASONS, explain
 from .results import ItemStatus, LookupBatchResult, Verification, VerifyBatchResult
 from .schema import CODE_TABLE, KIND, LOOKUP_FIELDS, Field, Kind
@@ -225,4 +225,5 @@ def read_manifest(env: _core.Env, where: Path) -> dict[str, Any]:
         raise IndexFormatError(
             f"index at {where} is format version {version}; this nikgate reads version "
             f"{FORMAT_VERSION} only. Rebuild the index with this version's `nikgate index build`")
+    check_record_layout(manifest, where)
     return manifest

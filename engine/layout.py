@@ -1,4 +1,4 @@
-"""Where an index lives on disk and how a new generation is published atomically.
+"""Where an index lives on disk, which indexes this nikgate reads, how one is published.
 
     INDEX_DIR/
       current -> generations/<id>          (symlink, swapped with rename(2))
@@ -14,10 +14,20 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from nikgate.errors import IndexMissingError
+from nikgate.errors import IndexFormatError, IndexMissingError
+
+from .constants import RECORD_LAYOUT
 
 FORMAT_VERSION = 2  # 2: native integer keys (MDB_INTEGERKEY); 1 had big-endian keys
+# The record layout of every format-2 index built before manifests named theirs
+# (`record_layout`): a manifest without one was written with this layout. Never changes.
+FORMAT_2_RECORD_LAYOUT = (
+    "STATUS_HIDUP:B STATUS_KTP:B JENIS_KLMIN:B GOL_DARAH:B AGAMA:B STATUS_KAWIN:B "
+    "STAT_HBKEL:B PDDK_AKH:B JENIS_PKRJN:B KEWARGANEGARAAN:B NO_PROP:B NO_KAB:B NO_KEC:B "
+    "NO_KEL:H NO_RT:H NO_RW:H TGL_LHR:i TGL_MATI:i NO_KK:Q NAMA_LGKP:text TMPT_LHR:text "
+    "NAMA_LGKP_IBU:text NAMA_LGKP_AYAH:text ALAMAT:text")
 MANIFEST_KEY = b"manifest"
 KEEP_GENERATIONS = 2
 
@@ -34,6 +44,27 @@ def current_generation(index_dir: str | os.PathLike) -> Path:
             "`nikgate index build --from EXPORT.csv --out DIR`"
         )
     return link.resolve()
+
+
+def check_record_layout(manifest: dict[str, Any], where: object) -> None:
+    """Refuse an index whose records were laid out for other fields than this nikgate's
+    (constants.RECORD_LAYOUT, computed from constants.FIELDS): its records cannot be read."""
+    theirs = str(manifest.get("record_layout", FORMAT_2_RECORD_LAYOUT))
+    if theirs == RECORD_LAYOUT:
+        return
+    have = [part.split(":")[0] for part in theirs.split()]
+    want = [part.split(":")[0] for part in RECORD_LAYOUT.split()]
+    lacks = [f for f in want if f not in have]
+    unknown = [f for f in have if f not in want]
+    why = []
+    if lacks:
+        why.append(f"it lacks {', '.join(lacks)}")
+    if unknown:
+        why.append(f"it stores {', '.join(unknown)}, which this nikgate does not know")
+    raise IndexFormatError(
+        f"index at {where} stores records laid out for other fields than this nikgate's ("
+        + ("; ".join(why) or "the same fields, placed differently")
+        + "). Rebuild the index with this version's `nikgate index build`")
 
 
 def new_generation(index_dir: str | os.PathLike, gen_id: str) -> Path:

@@ -1,10 +1,10 @@
-# The stored record: a fixed 44-byte header, then five length-prefixed UTF-8 texts.
-# Layout (little-endian), mirrored by engine/record.py, documented in docs/index-format.md:
-#   0 u64 xxh3-64 of bytes 8.. seeded with the NIK   8 u8 format    9 u8 life status
-#  10 u8 card status   11 sex  12 blood  13 religion  14 marital  15 relation  16 education
-#  17 occupation  18 citizenship  19 u8 province  20 u8 regency  21 u8 district  22 u16 village
-#  24 u16 RT  26 u16 RW  28 i32 birth date (proleptic ordinal)  32 i32 death date or 0
-#  36 u64 NO_KK  44.. NAMA_LGKP, TMPT_LHR, NAMA_LGKP_IBU, NAMA_LGKP_AYAH, ALAMAT (u8 len + bytes)
+# The stored record: a fixed header, then length-prefixed UTF-8 texts. Layout
+# (little-endian), computed in engine/constants.py from FIELDS, mirrored by engine/record.py,
+# documented in docs/index-format.md:
+#   0 u64 xxh3-64 of bytes 8.. seeded with the NIK   8 u8 format
+#   OFF_CODES.. one byte per coded field, in CODED_FIELDS order (life and card status first)
+#   then the fixed slots (region codes, RT/RW, dates, NO_KK) at their OFF_* offsets
+#   HEADER.. one u8 length + bytes per text field, in TEXT_FIELDS order
 # The offsets (OFF_*), HEADER, RECORD_FORMAT, N_TEXTS and the field numbers (F_*) come from
 # engine/constants.py (HEADER_FIELDS, TEXT_FIELDS) through _constants.pxi.
 
@@ -14,7 +14,7 @@ cdef extern from "xxhash.h" nogil:
 
 # Byte offset of each coded field's code in the header; -1 where not a one-byte code.
 cdef int _code_offset[MAX_FIELDS]
-# Index among the texts (0..4) of each text field; -1 otherwise.
+# Index among the texts (0 .. N_TEXTS-1) of each text field; -1 otherwise.
 cdef int _text_index[MAX_FIELDS]
 
 
@@ -24,7 +24,7 @@ cdef void _init_layout() noexcept:
         _code_offset[i] = -1
         _text_index[i] = -1
     for i in range(N_CODES):
-        _code_offset[CODED_FIELDS[i]] = OFF_STATUS_HIDUP + i   # one byte each, in order
+        _code_offset[CODED_FIELDS[i]] = OFF_CODES + i   # one byte each, in order
     for i in range(N_TEXTS):
         _text_index[TEXT_FIELDS[i]] = i
 

@@ -15,7 +15,15 @@ import xxhash
 from nikgate.regions import load_regions, village_codes
 
 from . import _core
-from .constants import CODED_FIELDS, HEADER_FIELDS, HEADER_SIZE, RECORD_FORMAT, TEXT_FIELDS
+from .constants import (
+    CODED_FIELDS,
+    HEADER_FIELDS,
+    HEADER_SIZE,
+    LIFE_STATUS,
+    RECORD_FORMAT,
+    SEX,
+    TEXT_FIELDS,
+)
 from .nik import REASONS, explain, nik_date_part
 from .schema import CODE_TABLE, MAX_TEXT_BYTES, MAY_BE_EMPTY, REQUIRED_COLUMNS, Field
 
@@ -24,10 +32,13 @@ HEADER = struct.Struct("<QB" + "".join(code for _, _, code in HEADER_FIELDS))
 assert HEADER.size == HEADER_SIZE
 _HEADER_ORDER = tuple(f for f, _, _ in HEADER_FIELDS)
 _CODES = {f: {name: i + 1 for i, name in enumerate(names)} for f, names in CODE_TABLE.items()}
-_COL = {name: i for i, name in enumerate(REQUIRED_COLUMNS)}
+_COL = {Field[name]: i for i, name in enumerate(REQUIRED_COLUMNS)}  # a row's column by field
 _EARLIEST = dt.date(1850, 1, 1)
-# The order encode.pxi checks coded fields in (and so the order of its code tables).
-_CODE_COLUMN_ORDER = CODED_FIELDS
+# Where encode() finds the codes its consistency checks need, and the codes they compare.
+_AT_LIFE = CODED_FIELDS.index(Field.STATUS_HIDUP)
+_AT_SEX = CODED_FIELDS.index(Field.JENIS_KLMIN)
+_MATI = LIFE_STATUS.index("MATI") + 1
+_PEREMPUAN = SEX.index("PEREMPUAN") + 1
 _core_ready = False
 
 
@@ -78,10 +89,8 @@ class RowEncoder:
     def _init_core(self) -> None:
         global _core_ready
         if not _core_ready:
-            _core.init_ingest_tables(
-                [CODE_TABLE[Field(c)] for c in _CODE_COLUMN_ORDER],
-                bytes(int(c in MAY_BE_EMPTY) for c in REQUIRED_COLUMNS),
-                village_codes())
+            # in CODED_FIELDS order: the order encode.pxi checks coded fields in
+            _core.init_ingest_tables([CODE_TABLE[f] for f in CODED_FIELDS], village_codes())
             _core_ready = True
 
     def fast(self) -> _core.FastRowEncoder:
@@ -101,13 +110,13 @@ class RowEncoder:
         for i, name in enumerate(REQUIRED_COLUMNS):
             if not row[i] and name not in MAY_BE_EMPTY:
                 raise RowRejected("MISSING_FIELD", f"{name} is empty")
-        nik_text = row[0]
+        nik_text = row[_COL[Field.NIK]]
         reason, nik, pos = _core.py_nik_parse(nik_text)
         if reason:
             raise RowRejected("BAD_NIK", f"{explain(reason, pos, nik_text)} [{REASONS[reason]}]")
         codes = []
-        for field in _CODE_COLUMN_ORDER:
-            value = row[_COL[field.name]]
+        for field in CODED_FIELDS:
+            value = row[_COL[field]]
             if not value and field.name in MAY_BE_EMPTY:
                 codes.append(0)
                 continue
@@ -117,24 +126,24 @@ class RowEncoder:
                 raise RowRejected("BAD_VALUE",
                                   f"{field.name} {value!r} is not one of: {allowed}")
             codes.append(code)
-        life, sex = codes[0], codes[2]   # CODED_FIELDS: life, card, sex, ...
-        birth = _date(row[_COL["TGL_LHR"]], "TGL_LHR", self.today)
+        life, sex = codes[_AT_LIFE], codes[_AT_SEX]
+        birth = _date(row[_COL[Field.TGL_LHR]], "TGL_LHR", self.today)
         expected = nik_date_part(birth, sex)
         actual = nik // 10000 % 1000000
         if expected != actual:
             nik_day = actual // 10000
-            if nik_day % 40 == birth.day % 40 and (nik_day > 40) != (sex == 2):
+            if nik_day % 40 == birth.day % 40 and (nik_day > 40) != (sex == _PEREMPUAN):
                 raise RowRejected(
                     "NIK_SEX_MISMATCH",
                     f"NIK day {nik_day:02d} says {'PEREMPUAN' if nik_day > 40 else 'LAKI-LAKI'} "
-                    f"but JENIS_KLMIN is {row[_COL['JENIS_KLMIN']]}")
+                    f"but JENIS_KLMIN is {row[_COL[Field.JENIS_KLMIN]]}")
             raise RowRejected(
                 "NIK_BIRTH_DATE_MISMATCH",
                 f"NIK birth date part {actual:06d} disagrees with TGL_LHR {birth} "
                 f"(expected {expected:06d})")
-        death_text = row[_COL["TGL_MATI"]]
+        death_text = row[_COL[Field.TGL_MATI]]
         death = 0
-        if life == 2:
+        if life == _MATI:
             if not death_text:
                 raise RowRejected("MISSING_FIELD", "TGL_MATI is empty but STATUS_HIDUP is MATI")
             d = _date(death_text, "TGL_MATI", self.today)
@@ -143,13 +152,13 @@ class RowEncoder:
             death = d.toordinal()
         elif death_text:
             raise RowRejected("BAD_VALUE", "TGL_MATI is set but STATUS_HIDUP is HIDUP")
-        no_kk = _number(row[_COL["NO_KK"]], "NO_KK", 16, exact=True)
-        rt = _number(row[_COL["NO_RT"]], "NO_RT", 3, exact=False)
-        rw = _number(row[_COL["NO_RW"]], "NO_RW", 3, exact=False)
-        prop = _number(row[_COL["NO_PROP"]], "NO_PROP", 2, exact=True)
-        kab = _number(row[_COL["NO_KAB"]], "NO_KAB", 2, exact=True)
-        kec = _number(row[_COL["NO_KEC"]], "NO_KEC", 2, exact=True)
-        kel = _number(row[_COL["NO_KEL"]], "NO_KEL", 4, exact=True)
+        no_kk = _number(row[_COL[Field.NO_KK]], "NO_KK", 16, exact=True)
+        rt = _number(row[_COL[Field.NO_RT]], "NO_RT", 3, exact=False)
+        rw = _number(row[_COL[Field.NO_RW]], "NO_RW", 3, exact=False)
+        prop = _number(row[_COL[Field.NO_PROP]], "NO_PROP", 2, exact=True)
+        kab = _number(row[_COL[Field.NO_KAB]], "NO_KAB", 2, exact=True)
+        kec = _number(row[_COL[Field.NO_KEC]], "NO_KEC", 2, exact=True)
+        kel = _number(row[_COL[Field.NO_KEL]], "NO_KEL", 4, exact=True)
         district = prop * 10000 + kab * 100 + kec
         if district not in self.regions.districts:
             raise RowRejected("UNKNOWN_REGION",
@@ -162,13 +171,14 @@ class RowEncoder:
         for field in TEXT_FIELDS:
             # stored in the form the scorer compares (names.pxi normal_text): batches score the
             # stored bytes as they are, without the GIL to normalise them
-            raw = _core.py_normal_text(row[_COL[field.name]]).encode("utf-8")
+            raw = _core.py_normal_text(row[_COL[field]]).encode("utf-8")
             if len(raw) > MAX_TEXT_BYTES:
                 raise RowRejected("TOO_LONG", f"{field.name} is {len(raw)} bytes; at most "
                                               f"{MAX_TEXT_BYTES} are stored")
             parts.append(bytes((len(raw),)))
             parts.append(raw)
         record = bytearray(b"".join(parts))
+        # the fixed slots are parsed and checked one by one above (each has its own rule)
         numbers = dict(zip(CODED_FIELDS, codes, strict=True))
         numbers.update({Field.NO_PROP: prop, Field.NO_KAB: kab, Field.NO_KEC: kec,
                         Field.NO_KEL: kel, Field.NO_RT: rt, Field.NO_RW: rw,

@@ -21,15 +21,19 @@ from nikgate import codes
 from nikgate.engine import _core, constants, nik, results, schema
 from nikgate.engine.constants import (
     CODED_FIELDS,
+    FIELDS,
     HEADER_FIELDS,
     HEADER_SIZE,
+    SLOT_FIELDS,
     TEXT_FIELDS,
     Field,
     ItemStatus,
     Kind,
     NikReason,
     Outcome,
+    Storage,
 )
+from nikgate.errors import IndexFormatError
 from nikgate.v1 import common_pb2, return_data_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +87,108 @@ def test_record_layout_tables_agree():
     assert [off for f, off, _ in HEADER_FIELDS if f in CODED_FIELDS] == list(
         range(9, 9 + len(CODED_FIELDS)))
     assert len(Field) <= constants.MAX_FIELDS
+    # the export columns are the stored fields in Field order (the encoder maps each column
+    # to its field through the generated COLUMN_FIELDS, so no number is tied to a position)
     assert len(schema.REQUIRED_COLUMNS) == constants.N_COLUMNS
-    assert [Field[name] for name in schema.REQUIRED_COLUMNS] == list(Field)[:constants.N_COLUMNS]
+    assert [Field[name] for name in schema.REQUIRED_COLUMNS] == sorted(stored | {Field.NIK})
+
+
+# -- one definition per field (constants.FIELDS) ----------------------------------------
+def test_every_field_has_exactly_one_spec():
+    assert list(FIELDS) != [] and set(FIELDS) == set(Field)
+    assert len(Field) <= constants.MAX_FIELDS
+    without = {f: s for f, s in FIELDS.items() if f is not Field.ALAMAT}
+    with pytest.raises(ValueError, match="no spec for ALAMAT"):
+        constants._check(without)
+    broken = {**FIELDS, Field.AGAMA: FIELDS[Field.AGAMA]._replace(codes=())}
+    with pytest.raises(ValueError, match="CODE field needs a code table"):
+        constants._check(broken)
+    untexted = {**FIELDS, Field.ALAMAT: FIELDS[Field.ALAMAT]._replace(text_kind=None)}
+    with pytest.raises(ValueError, match="TEXT field needs a text rule"):
+        constants._check(untexted)
+
+
+def _field_refs(path: Path) -> list[tuple[str, int]]:
+    """Every `Field.X` in a module's source, with the line it is on."""
+    tree = ast.parse(path.read_text())
+    return [(node.attr, node.lineno) for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "Field"]
+
+
+def test_field_facts_are_stated_once_in_the_spec_table():
+    """A field is named (as Field.X) in constants.py once, as its FIELDS key, and nowhere in
+    schema.py: a table written by hand beside the spec fails here."""
+    source = ROOT / "engine" / "constants.py"
+    tree = ast.parse(source.read_text())
+    table = next(node.value for node in tree.body if isinstance(node, ast.AnnAssign)
+                 and isinstance(node.target, ast.Name) and node.target.id == "FIELDS")
+    assert isinstance(table, ast.Dict)
+    keys = [(k.attr, k.lineno) for k in table.keys if isinstance(k, ast.Attribute)]
+    assert sorted(name for name, _ in keys) == sorted(f.name for f in Field)
+    extra = sorted(set(_field_refs(source)) - set(keys))
+    assert not extra, f"engine/constants.py names fields outside FIELDS: {extra}"
+    in_schema = _field_refs(ROOT / "engine" / "schema.py")
+    assert not in_schema, f"engine/schema.py names fields by hand: {in_schema}"
+
+
+def test_derived_tables_are_computed_from_the_specs():
+    """Each table equals what the spec table says, recomputed here independently."""
+    specs = [(f, FIELDS[f]) for f in Field]
+    assert schema.KIND == {f: s.kind for f, s in specs}
+    assert schema.CODE_TABLE == {f: s.codes for f, s in specs if s.kind is Kind.CODE}
+    assert schema.TEXT_KIND == {f: s.text_kind for f, s in specs if s.kind is Kind.TEXT}
+    assert schema.DEFAULT_THRESHOLD == {f: s.threshold for f, s in specs if s.kind is Kind.TEXT}
+    assert schema.CLAIM_ALIASES == {f.name: dict(s.aliases) for f, s in specs if s.aliases}
+    assert schema.VERIFIABLE == tuple(f for f, s in specs if s.verifiable)
+    assert schema.LOOKUP_FIELDS == tuple(Field)
+    assert schema.MAY_BE_EMPTY == {f.name for f, s in specs if s.may_be_empty}
+    assert schema.OPTIONAL_COLUMNS == tuple(f.name for f, s in specs if s.kind is Kind.REGION_NAME)
+    assert schema.REQUIRED_COLUMNS == tuple(
+        f.name for f, s in specs if s.kind is not Kind.REGION_NAME)
+    # the layout: each storage in spec-table order, offsets from the struct codes
+    in_table = list(FIELDS)
+    for group, storage in ((CODED_FIELDS, Storage.CODE), (SLOT_FIELDS, Storage.SLOT),
+                           (TEXT_FIELDS, Storage.TEXT)):
+        assert list(group) == [f for f in in_table if FIELDS[f].storage is storage]
+    assert [c for _, _, c in HEADER_FIELDS] == ["B"] * len(CODED_FIELDS) + [
+        FIELDS[f].slot for f in SLOT_FIELDS]
+    assert constants.RECORD_LAYOUT.split() == [f"{f.name}:{c}" for f, _, c in HEADER_FIELDS] + [
+        f"{f.name}:text" for f in TEXT_FIELDS]
+    # the core's compiled tables agree with the Python ones (the generated pxi renders them)
+    pxi = (ROOT / "engine" / "_constants.pxi").read_text()
+    assert ("COLUMN_FIELDS[:] = [" + ", ".join(f"F_{n}" for n in schema.REQUIRED_COLUMNS)
+            + "]") in pxi
+    assert ("COLUMN_MAY_BE_EMPTY[:] = [" + ", ".join(
+        str(int(n in schema.MAY_BE_EMPTY)) for n in schema.REQUIRED_COLUMNS) + "]") in pxi
+
+
+def test_the_data_format_doc_lists_every_column_and_code_table():
+    doc = (ROOT / "docs" / "data-format.md").read_text()
+    columns = doc.split("## Columns", 1)[1].split("\n## ", 1)[0]
+    missing = [c for c in schema.REQUIRED_COLUMNS if f"`{c}`" not in columns]
+    assert not missing, f"docs/data-format.md, Columns: add {missing}"
+    for field, table in schema.CODE_TABLE.items():
+        line = f"- **{field.name}**: " + ", ".join(f"`{v}`" for v in table)
+        assert line + "\n" in doc, f"docs/data-format.md, Code tables: add or correct {line!r}"
+
+
+def test_an_index_laid_out_for_other_fields_is_refused():
+    from nikgate.engine.layout import FORMAT_2_RECORD_LAYOUT, check_record_layout
+
+    check_record_layout({"record_layout": constants.RECORD_LAYOUT}, "here")
+    grown = {"record_layout": constants.RECORD_LAYOUT + " NAMA_PANGGILAN:text"}
+    with pytest.raises(IndexFormatError, match="stores NAMA_PANGGILAN.*Rebuild the index"):
+        check_record_layout(grown, "here")
+    older = {"record_layout": constants.RECORD_LAYOUT.replace(" ALAMAT:text", "")}
+    with pytest.raises(IndexFormatError, match="lacks ALAMAT.*Rebuild the index"):
+        check_record_layout(older, "here")
+    # a manifest from before manifests named their layout has format 2's first layout
+    if constants.RECORD_LAYOUT == FORMAT_2_RECORD_LAYOUT:
+        check_record_layout({}, "here")
+    else:
+        with pytest.raises(IndexFormatError, match="Rebuild the index"):
+            check_record_layout({}, "here")
 
 
 def _proto_values(enum) -> dict[str, int]:
