@@ -13,6 +13,7 @@ from nikgate import __version__, errors
 from . import (
     audit,
     bench,
+    card,
     data,
     demo,
     grant,
@@ -26,7 +27,8 @@ from . import (
     verify,
 )
 
-AREAS = (data, index, nik, verify, lookup, demo, serve, pki, receipt, grant, audit, bench, returns)
+AREAS = (data, index, nik, verify, lookup, demo, serve, pki, receipt, grant, audit, bench, returns,
+         card)
 
 
 # Exit status per family of errors: stable, so a script can tell "fix the input" from
