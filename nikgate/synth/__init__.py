@@ -5,6 +5,7 @@
     m = write_delta("base.csv", "delta.csv", changes=10_000, seed=2)
 
 Modules: export (the base CSV, district by district), people (households and persons),
+fields (values of fields added after the household model: one generator per field),
 names / address / attrs / culture (value pools and distributions), geo (region codes and
 weights), serials (bounded NIK/KK allocation), delta + changes (the change file),
 dates / pick / csvout (helpers). See docs/synthetic-data.md.

@@ -38,6 +38,7 @@ from .people import (
     TGL_MATI,
     TMPT,
     WN,
+    add_later_fields,
 )
 from .pick import Weighted
 from .serials import DELTA_MAX_SERIAL, DELTA_MIN_SERIAL, NikSerials
@@ -130,7 +131,7 @@ def newborn(state: DeltaState, sibling: list[str]) -> list[str]:
     row[KAWIN] = "BELUM KAWIN"
     row[PDDK], row[PKRJN] = "TIDAK/BELUM SEKOLAH", "BELUM/TIDAK BEKERJA"
     row[WN], row[HIDUP], row[TGL_MATI], row[KTP] = "WNI", "HIDUP", "", "AKTIF"
-    return row
+    return add_later_fields(rng, row)  # the baby's own, not the sibling's
 
 
 def _age(row: list[str]) -> int:

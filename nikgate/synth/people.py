@@ -12,7 +12,7 @@ import random
 
 from nikgate.engine import schema
 
-from . import attrs, culture, geo, names
+from . import attrs, culture, fields, geo, names
 from .address import address, rt_rw
 from .dates import (
     AS_OF_ORD,
@@ -27,17 +27,35 @@ from .dates import (
 from .pick import Weighted, uniform
 from .serials import LOCAL_KK_FIRST_ORD, KkSerials, NikSerials
 
-# Column positions; checked against the schema so a reordered schema fails at import.
-COLUMNS = (
+# The columns this module models, at their positions; the export's columns
+# (schema.REQUIRED_COLUMNS, stored fields in Field order) start with them, checked so a
+# reordered schema fails at import. Later fields' values come from fields.py.
+HOUSEHOLD_COLUMNS = (
     "NIK", "NO_KK", "NAMA_LGKP", "TMPT_LHR", "TGL_LHR", "JENIS_KLMIN", "GOL_DARAH", "AGAMA",
     "STATUS_KAWIN", "STAT_HBKEL", "PDDK_AKH", "JENIS_PKRJN", "NAMA_LGKP_IBU",
     "NAMA_LGKP_AYAH", "ALAMAT", "NO_RT", "NO_RW", "NO_PROP", "NO_KAB", "NO_KEC", "NO_KEL",
     "KEWARGANEGARAAN", "STATUS_HIDUP", "TGL_MATI", "STATUS_KTP",
 )
-if COLUMNS != schema.REQUIRED_COLUMNS:
-    raise ImportError("nikgate.synth.people.COLUMNS is out of step with schema.REQUIRED_COLUMNS")
+if schema.REQUIRED_COLUMNS[:len(HOUSEHOLD_COLUMNS)] != HOUSEHOLD_COLUMNS:
+    raise ImportError("nikgate.synth.people.HOUSEHOLD_COLUMNS is out of step with "
+                      "schema.REQUIRED_COLUMNS")
+COLUMNS = schema.REQUIRED_COLUMNS
 (NIK, NO_KK, NAMA, TMPT, TGL, SEX, BLOOD, AGAMA, KAWIN, HBKEL, PDDK, PKRJN, IBU, AYAH,
- ALAMAT, RT, RW, PROP, KAB, KEC, KEL, WN, HIDUP, TGL_MATI, KTP) = range(len(COLUMNS))
+ ALAMAT, RT, RW, PROP, KAB, KEC, KEL, WN, HIDUP, TGL_MATI, KTP) = range(len(HOUSEHOLD_COLUMNS))
+# The generators of the columns after the modelled ones (fails here, naming a field that
+# has none).
+LATER_FIELDS = fields.generators(COLUMNS[len(HOUSEHOLD_COLUMNS):])
+
+
+def add_later_fields(rng: random.Random, row: list[str]) -> list[str]:
+    """`row` (the modelled columns) with the later fields' values appended or replaced."""
+    del row[len(HOUSEHOLD_COLUMNS):]
+    if LATER_FIELDS:
+        so_far = dict(zip(HOUSEHOLD_COLUMNS, row, strict=True))
+        for name, generate in zip(COLUMNS[len(HOUSEHOLD_COLUMNS):], LATER_FIELDS, strict=True):
+            so_far[name] = value = generate(rng, so_far)
+            row.append(value)
+    return row
 
 MALE, FEMALE = 0, 1
 SEX_STR = schema.SEX
@@ -304,9 +322,10 @@ class DistrictGenerator:
         edu_s = EDU[edu] if rnd() >= EMPTY_CODED else ""
         occ_s = occ if rnd() >= EMPTY_CODED else ""
         kk, alamat, rt, rw, prop, kab, kec, kel = shared
-        return [nik, kk, full, place, ISO[birth - FIRST_ORD], SEX_STR[sex],
-                attrs.BLOOD.pick(rnd), religion, kawin, rel, edu_s, occ_s, mother, father,
-                alamat, rt, rw, prop, kab, kec, kel, wn, alive, died, card]
+        return add_later_fields(rng, [
+            nik, kk, full, place, ISO[birth - FIRST_ORD], SEX_STR[sex], attrs.BLOOD.pick(rnd),
+            religion, kawin, rel, edu_s, occ_s, mother, father, alamat, rt, rw, prop, kab, kec,
+            kel, wn, alive, died, card])
 
 
 def _birth_ord_of(row: list[str]) -> int:
