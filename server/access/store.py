@@ -1,4 +1,5 @@
-"""The control store: institutions, grants and usage in one LMDB environment.
+"""The control store: institutions, grants, usage, the SAM registry and card-reader
+challenges in one LMDB environment.
 
 Every worker process opens it read-write; LMDB serialises write transactions across
 processes, which is what makes quotas exact: the check and the increment happen in one
@@ -56,7 +57,7 @@ class ControlStore(SharedByPath):
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.env = lmdb.open(str(self.path), max_dbs=8, map_size=1 << 32, sync=False,
+        self.env = lmdb.open(str(self.path), max_dbs=16, map_size=1 << 32, sync=False,
                              metasync=False, max_readers=1024)
         self._institutions = self.env.open_db(b"institutions")
         self._grants = self.env.open_db(b"grants")
@@ -66,6 +67,10 @@ class ControlStore(SharedByPath):
         self._scraping = self.env.open_db(b"scraping")   # server/access/scraping.py
         # audited admin changes not yet stored (server/access/admin_audit.py): tx -> intent
         self._intents = self.env.open_db(b"admin_intents")
+        # card readers (server/access/sams.py owns both formats): sam id -> Sam JSON, and
+        # sam id NUL challenge -> the challenge's institution, reader and times
+        self._sams = self.env.open_db(b"sams")
+        self._challenges = self.env.open_db(b"card_challenges")
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
 
@@ -102,6 +107,20 @@ class ControlStore(SharedByPath):
                             for k, v in txn.cursor(db=self._institutions)}
             grants = {k.decode(): Grant.from_json(v) for k, v in txn.cursor(db=self._grants)}
         return (int(raw) if raw else 0), institutions, grants
+
+    def sam_raw(self, sam_id: str) -> bytes | None:
+        with self.env.begin(db=self._sams) as txn:
+            raw = txn.get(sam_id.encode())
+            return bytes(raw) if raw is not None else None
+
+    def sams_raw(self) -> dict[str, bytes]:
+        with self.env.begin(db=self._sams) as txn:
+            return {bytes(k).decode(): bytes(v) for k, v in txn.cursor()}
+
+    def card_challenges(self, write: bool = True) -> lmdb.Transaction:
+        """A transaction on the challenge table (sams.py reads and writes it): one write
+        transaction issues or consumes a challenge, atomically across workers."""
+        return self.env.begin(write=write, db=self._challenges)
 
     def usage(self, institution: str, day: str) -> Usage:
         with self.env.begin() as txn:
@@ -144,6 +163,19 @@ class ControlStore(SharedByPath):
             self._complete(txn, admin_tx)
         self.env.sync(True)
         return grant
+
+    def put_sam(self, sam_id: str, raw: bytes, expected: bytes | None,
+                admin_tx: str | None = None) -> None:
+        """Store a SAM's record if it is still `expected` (None: not registered), in one
+        transaction; ValueError when another change came first (nothing stored)."""
+        with self.env.begin(write=True) as txn:
+            current = txn.get(sam_id.encode(), db=self._sams)
+            if (bytes(current) if current is not None else None) != expected:
+                raise ValueError(f"SAM {sam_id} was changed by another administrator while "
+                                 "this change was made; run the command again")
+            txn.put(sam_id.encode(), raw, db=self._sams)
+            self._complete(txn, admin_tx)
+        self.env.sync(True)
 
     def _complete(self, txn, admin_tx: str | None) -> None:
         self._bump(txn)
