@@ -4,11 +4,15 @@ First run: 1M synthetic records, the index, a development CA with a server certi
 certificates for sample institutions (a bank, a telco, the portal, a card-reader user, an
 operator), a receipt signing key and a config. Later runs reuse what exists. Then it
 starts the web service on 127.0.0.1, writes DIR/connection.json and prints calls to paste.
+The card reader's demo (DIR/cards/): emulated KTP-el chips for a current card, a replaced
+one and a deceased person's, and a SAM for card-reader-demo, registered and activated for
+the reader DEMO_READER, with a `nikgate card-reader verify` command to paste.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shlex
 import shutil
@@ -26,6 +30,12 @@ INSTITUTIONS = (
     ("card-reader-demo", "Card reader user", "card_reader"),
 )
 OPERATOR = "ops-demo"
+CARD_READER = "card-reader-demo"
+DEMO_SAM = "SAM-DEMO-0001"
+DEMO_READER = "DEMO-READER-0001"
+# Which records get a demo card: the record's (card status, life status).
+DEMO_CARDS = (("current", "AKTIF", "HIDUP"), ("replaced", "DIGANTI", "HIDUP"),
+              ("deceased", "AKTIF", "MATI"))
 
 
 def register(sub) -> None:
@@ -222,6 +232,91 @@ def _sample(index_dir: Path, seed: int) -> tuple[str, dict]:
     return nik, {"NAMA_LGKP": claimed, "TGL_LHR": born}
 
 
+def _cards(root: Path, index_dir: Path, seed: int) -> dict[str, Path]:
+    """Demo cards (DIR/cards/NAME.card.json) of records found by scanning a sample of the
+    index, and the SAM for card-reader-demo (sam.json, its secret in sam-secret), which is
+    registered and activated for DEMO_READER in the control store. Made once."""
+    import secrets
+
+    from nikgate.card import (
+        issue_sam,
+        load_or_create_card_master_key,
+        load_or_create_document_signer,
+    )
+    from nikgate.engine import NikIndex
+    from nikgate.server.access.admin import Admin
+    from nikgate.server.access.store import ControlStore
+
+    from .card import chip_record, make_card
+
+    cards_dir, keys = root / "cards", root / "pki" / "ca"
+    cards_dir.mkdir(exist_ok=True)
+    made = {name: cards_dir / f"{name}.card.json" for name, _, _ in DEMO_CARDS}
+    if not all(p.exists() for p in made.values()):
+        print(f"making demo KTP-el cards -> {cards_dir}")
+        with NikIndex.open(index_dir) as idx:
+            rng = random.Random(seed)
+            start = rng.randrange(11 * 10**14, 95 * 10**14)
+            for _ in range(20):   # a few thousand records hold every kind in synthetic data
+                niks = idx.sample_niks(2000, start) or idx.sample_niks(2000)
+                found = idx.lookup_batch(niks, ["STATUS_KTP", "STATUS_HIDUP"])
+                kinds = {}
+                for i, n in enumerate(niks):
+                    item = found.item(i)
+                    if item is not None:
+                        kinds.setdefault((item["STATUS_KTP"], item["STATUS_HIDUP"]), n)
+                for name, card_status, life in DEMO_CARDS:
+                    nik = kinds.get((card_status, life))
+                    if nik is not None and not made[name].exists():
+                        record = chip_record(idx, nik)
+                        assert record is not None
+                        make_card(record, keys).save(made[name])
+                        print(f"  {name}: NIK {nik} (record: card {card_status}, person "
+                              f"{life})")
+                if all(p.exists() for p in made.values()) or len(niks) < 2000:
+                    break
+                start = int(niks[-1]) + 1
+    sam_path, secret_path = cards_dir / "sam.json", cards_dir / "sam-secret"
+    if not sam_path.exists():
+        secret = secrets.token_urlsafe(12)
+        signer = load_or_create_document_signer(keys)
+        sam = issue_sam(CARD_READER, load_or_create_card_master_key(keys),
+                        signer.public_key(), secret, DEMO_SAM)
+        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        sam.save(sam_path)
+        store = ControlStore(root / "control")
+        try:
+            admin = Admin(store, "demo", str(root / "audit"), str(root / "audit-nik.key"))
+            if not any(s.sam_id == DEMO_SAM for s in admin.list_sams(CARD_READER)):
+                admin.register_sam(DEMO_SAM, CARD_READER, sam.public_key_pem())
+            admin.activate_sam(DEMO_SAM, DEMO_READER)
+        finally:
+            store.close()
+        print(f"  SAM {DEMO_SAM} for {CARD_READER}, active on reader {DEMO_READER}: "
+              f"{sam_path} (secret in {secret_path})")
+    return {name: p for name, p in made.items() if p.exists()}
+
+
+def _print_card_commands(root: Path, conn_path: Path, cards: dict[str, Path]) -> None:
+    if "current" not in cards:
+        return
+    cards_dir = root / "cards"
+    base = (f"--sam-reader sim:{cards_dir / 'sam.json'} --sam-secret-file "
+            f"{cards_dir / 'sam-secret'} --connection {conn_path} --as {CARD_READER} "
+            f"--reader-serial {DEMO_READER}")
+    print("\nthe card reader (KTP-el + SAM emulated in-process; docs/card-reader.md):")
+    print(f"  .venv/bin/nikgate card-reader verify --reader sim:{cards['current']} {base}")
+    for name, extra in (("replaced", ""), ("deceased", ""), ("current", " --finger impostor")):
+        if name in cards:
+            print(f"  .venv/bin/nikgate card-reader verify --reader sim:{cards[name]} "
+                  f"{base}{extra}")
+    print(f"  .venv/bin/nikgate card-reader read --reader sim:{cards['current']} "
+          f"--sam-reader sim:{cards_dir / 'sam.json'} --sam-secret-file "
+          f"{cards_dir / 'sam-secret'}")
+
+
 def _demo(args) -> int:
     from nikgate.server.config import load_config
     from nikgate.server.receipts import public_key_path
@@ -233,6 +328,7 @@ def _demo(args) -> int:
     certs = _pki(root)
     config_path = _config(root, args.port, args.workers)
     nik, claims = _sample(index_dir, args.seed)
+    cards = _cards(root, index_dir, args.seed)
     if args.no_serve:
         return 0
     config = load_config(config_path).with_overrides(
@@ -261,6 +357,7 @@ def _demo(args) -> int:
         print(f"  grpcurl -cacert {root / 'pki/ca/ca.crt'} -cert {root / bank['cert']} "
               f"-key {root / bank['key']} -d {shlex.quote(body)} localhost:{port} "
               "nikgate.v1.Verification/Verify")
+        _print_card_commands(root, conn_path, cards)
         print("\nCtrl-C stops the server (health goes NOT_SERVING, calls drain).", flush=True)
 
     return serve(config, on_ready=ready)
