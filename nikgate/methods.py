@@ -12,9 +12,16 @@ from types import ModuleType
 
 from google.protobuf.message import Message
 
-from nikgate.v1 import admin_pb2, lookup_pb2, return_data_pb2, verification_pb2
+from nikgate.v1 import (
+    admin_pb2,
+    card_reader_pb2,
+    lookup_pb2,
+    return_data_pb2,
+    verification_pb2,
+)
 
-_MODULES: tuple[ModuleType, ...] = (verification_pb2, lookup_pb2, return_data_pb2, admin_pb2)
+_MODULES: tuple[ModuleType, ...] = (verification_pb2, lookup_pb2, return_data_pb2,
+                                    card_reader_pb2, admin_pb2)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from nikgate.engine import NikIndex
 from . import limits, metrics
 from .access.checks import Access
 from .access.policy import AccessPolicy
+from .access.sams import SamRegistry
 from .access.scraping import ScrapingGuard
 from .access.store import ControlStore
 from .audit import AuditLog
@@ -28,6 +29,8 @@ from .call_audit import CallAudit
 from .calls import CallGuard, Limits, Route, new_call
 from .config import Config
 from .handlers.admin import AdminHandlers
+from .handlers.card_reader import CHANNEL as CARD_READER
+from .handlers.card_reader import CardReaderHandlers
 from .handlers.lookup import LookupHandlers
 from .handlers.return_data import ReturnDataHandlers
 from .handlers.verification import VerificationHandlers
@@ -196,6 +199,9 @@ async def build_server(config: Config, *, port: int | None = None,
     admin = AdminHandlers(store, audit_dir=config.audit.directory if audited else None,
                           audit_key=config.audit.key if audited else None)
     return_data = ReturnDataHandlers(returns, committer, access, rd.stream_window)
+    cr = config.card_reader
+    card_reader = CardReaderHandlers(index, access, SamRegistry(
+        store, cr.challenge_seconds, cr.max_outstanding_challenges))
     routes = {
         "Verification": {
             "Verify": Route(verification.verify),
@@ -207,6 +213,9 @@ async def build_server(config: Config, *, port: int | None = None,
         "ReturnData": {
             "Submit": Route(return_data.submit, batched=True),
             "Obligations": Route(return_data.obligations, sealed=False)},
+        "CardReader": {
+            "GetChallenge": Route(card_reader.get_challenge, sealed=False, channel=CARD_READER),
+            "CardVerify": Route(card_reader.card_verify, channel=CARD_READER)},
         "Admin": {   # every Admin method, handled by AdminHandlers.<snake_case name>
             rpc.name: Route(getattr(admin, _snake(rpc.name)), sealed=False,
                             operators_only=True)

@@ -245,4 +245,5 @@ def entry_of(call: CallRecord, code: str) -> AuditEntry:
         item_results=call.item_results if ok else b"",
         peer=call.peer,
         items=items if len(niks) != items else -1,
+        card=call.card,
     )

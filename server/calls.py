@@ -45,6 +45,7 @@ from nikgate.errors import (
 from nikgate.methods import Rpc
 
 from . import metrics
+from .audit.entry import CardReaderAudit
 from .call_audit import CallAudit
 from .identity import Authenticator, Caller
 from .inputs import check_sizes
@@ -76,6 +77,7 @@ class CallRecord:
     item_results: bytes = b""
     items: int = 0
     raw: bytes = b""               # the request message as received (receipts hash it)
+    card: CardReaderAudit | None = None   # a card-reader call: SAM, reader, fingerprint
     audited: bool = False          # a handler wrote the record itself (return data)
     started: float = field(default_factory=time.perf_counter)
 
@@ -119,6 +121,7 @@ class Route:
     sealed: bool = True          # the answer carries a signed receipt
     batched: bool = False        # metrics: items per message
     operators_only: bool = False
+    channel: str = "web_service"  # the access channel the grant must allow, audited
 
 
 @dataclass
@@ -222,7 +225,8 @@ class CallGuard:
 
         async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             # what a refusal is audited as: the bare record until identity is checked
-            record = CallRecord(self.transaction_id(), rpc.name, peer_ip(context), raw=request)
+            record = CallRecord(self.transaction_id(), rpc.name, peer_ip(context), raw=request,
+                                channel=route.channel)
             try:
                 with self._slot():
                     call = record = record.admit(self.auth.caller(context))
@@ -260,7 +264,8 @@ class CallGuard:
         lifetime = self.limits.max_stream_seconds
 
         async def handle(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext):
-            record = CallRecord(self.transaction_id(), rpc.name, peer_ip(context))
+            record = CallRecord(self.transaction_id(), rpc.name, peer_ip(context),
+                                channel=route.channel)
             state = _StreamState()
             try:
                 with self._slot():

@@ -105,6 +105,12 @@ class ReturnDataSection:
 
 
 @dataclass(frozen=True)
+class CardReaderSection:
+    challenge_seconds: float = 120.0      # a GetChallenge challenge is valid this long
+    max_outstanding_challenges: int = 8   # per SAM; asking for more drops the oldest
+
+
+@dataclass(frozen=True)
 class MetricsSection:
     address: str = "127.0.0.1:0"   # Prometheus endpoint; empty disables it
     directory: str = ""            # multiprocess files; empty = a private temp dir
@@ -124,6 +130,7 @@ class Config:
     access: AccessSection = field(default_factory=AccessSection)
     audit: AuditSection = field(default_factory=AuditSection)
     return_data: ReturnDataSection = field(default_factory=ReturnDataSection)
+    card_reader: CardReaderSection = field(default_factory=CardReaderSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
 

@@ -36,6 +36,17 @@ MAX_CHARS: dict[str, int] = {
     "valid_until": 10,
     "updated_at": 40,
     "status_reason": 500,
+    "sam_id": 64,           # a SAM id (SAM-0001); its form is checked by the handler
+    "reader_serial": 64,    # as printed on the reader
+}
+# Longest bytes field, per field name; bytes fields not named here are not requests' own
+# (receipts) or are bounded by the message size.
+MAX_BYTES: dict[str, int] = {
+    "biodata": 5120,        # EF 6FF1: 19 fields of at most 255 bytes, with their tags
+    "chip_uid": 10,         # ISO 14443: 4, 7 or 10 bytes
+    "challenge": 64,        # GetChallenge gives 32
+    "sam_signature": 80,    # ECDSA P-256 in DER: at most 72
+    "public_key_pem": 1024,  # a P-256 SubjectPublicKeyInfo PEM is 178
 }
 DEFAULT_MAX_CHARS = 256
 FIELD_NAME_CHARS = 32       # a field name (NAMA_LGKP, ...) in any list, map or column
@@ -50,6 +61,7 @@ NAME_LISTS = frozenset({"fields", "operations", "channels", "return_data_kinds",
 NAME_MAPS = frozenset({"claims", "thresholds", "fields"})
 
 _STRING = FieldDescriptor.TYPE_STRING
+_BYTES = FieldDescriptor.TYPE_BYTES
 _MESSAGE = FieldDescriptor.TYPE_MESSAGE
 
 
@@ -75,6 +87,9 @@ def check_sizes(message: Message) -> None:
                     check_sizes(v)
         elif fd.type == _STRING:
             _check_chars(name, value, MAX_CHARS.get(name, DEFAULT_MAX_CHARS))
+        elif fd.type == _BYTES and name in MAX_BYTES and len(value) > MAX_BYTES[name]:
+            raise InvalidInputError(f"{name} is {len(value):,} bytes long; at most "
+                                    f"{MAX_BYTES[name]:,}", field=name)
         elif fd.type == _MESSAGE:
             check_sizes(value)
 

@@ -131,6 +131,8 @@ class AuditLog:
             fields["peer"] = entry.peer
         if entry.calls != 1:
             fields["calls"] = entry.calls
+        if entry.card is not None:
+            fields.update(entry.card.members())
         # base64: 21.3 bytes per 16-byte reference against hex's 32, and the log is what the
         # disk has to keep up with at batch rates
         blobs = {"nik_refs": b2a_base64(refs, newline=False),

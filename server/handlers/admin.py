@@ -1,4 +1,5 @@
-"""nikgate.v1.Admin: institutions and grants, for operator certificates only."""
+"""nikgate.v1.Admin: institutions, grants and the SAM registry, for operator certificates
+only."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from nikgate.v1 import admin_pb2 as pb
 
 from ..access.admin import Admin
 from ..access.grants import Grant
+from ..access.sams import Sam
 from ..calls import Call
 
 SERVICE = "nikgate.v1.Admin"
@@ -38,6 +40,12 @@ def _from_pb(m: pb.Grant) -> Grant:
         return_data_kinds=tuple(m.return_data_kinds),
         return_deadline_days=m.return_deadline_days, purposes=tuple(m.purposes),
         networks=tuple(m.networks))
+
+
+def _sam_to_pb(s: Sam) -> pb.Sam:
+    return pb.Sam(sam_id=s.sam_id, institution=s.institution,
+                  public_key_pem=s.public_key_pem.encode(), reader_serial=s.reader_serial,
+                  status=s.status, status_reason=s.status_reason, updated_at=s.updated_at)
 
 
 class AdminHandlers:
@@ -100,6 +108,29 @@ class AdminHandlers:
         admin = self._admin(call, "usage.get", req.institution)
         u = admin.usage(req.institution, req.day or None)
         return pb.Usage(institution=req.institution, day=u.day, items=u.items, total=u.total)
+
+
+    # -- the SAM registry (card readers) ------------------------------------------------------
+
+    async def register_sam(self, req: pb.RegisterSamRequest, call: Call) -> pb.Sam:
+        admin = self._admin(call, "sam.register", f"{req.sam_id} for {req.institution}")
+        return _sam_to_pb(await _off_loop(admin.register_sam, req.sam_id, req.institution,
+                                          req.public_key_pem))
+
+    async def activate_sam(self, req: pb.ActivateSamRequest, call: Call) -> pb.Sam:
+        action = "sam.rebind" if req.rebind else "sam.activate"
+        admin = self._admin(call, action, f"{req.sam_id} on reader {req.reader_serial}")
+        return _sam_to_pb(await _off_loop(admin.activate_sam, req.sam_id, req.reader_serial,
+                                          req.rebind))
+
+    async def revoke_sam(self, req: pb.RevokeSamRequest, call: Call) -> pb.Sam:
+        admin = self._admin(call, "sam.revoke", f"{req.sam_id}: {req.reason}")
+        return _sam_to_pb(await _off_loop(admin.revoke_sam, req.sam_id, req.reason))
+
+    async def list_sams(self, req: pb.ListSamsRequest, call: Call) -> pb.ListSamsResponse:
+        admin = self._admin(call, "sam.list", req.institution)
+        return pb.ListSamsResponse(sams=[_sam_to_pb(s)
+                                         for s in admin.list_sams(req.institution or None)])
 
 
 async def _off_loop(fn, *args):
