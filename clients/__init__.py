@@ -8,6 +8,14 @@
 """
 
 from .aio import AsyncNikgateClient
+from .cardreader import (
+    CardCheck,
+    CardReaderSession,
+    CardRefused,
+    FingerprintNotMatched,
+    FingerprintSensor,
+    SyntheticSensor,
+)
 from .connection import Connection
 from .requests import Reply, VerifyItem
 from .return_data import (
@@ -20,6 +28,7 @@ from .return_data import (
 )
 from .sync import NikgateClient
 
-__all__ = ["AsyncNikgateClient", "Connection", "NikgateClient", "Rejected", "Reply",
-           "ReturnDataSender", "ReturnRecord", "SendReport", "VerifyItem", "obligations",
-           "read_records_csv"]
+__all__ = ["AsyncNikgateClient", "CardCheck", "CardReaderSession", "CardRefused",
+           "Connection", "FingerprintNotMatched", "FingerprintSensor", "NikgateClient",
+           "Rejected", "Reply", "ReturnDataSender", "ReturnRecord", "SendReport",
+           "SyntheticSensor", "VerifyItem", "obligations", "read_records_csv"]

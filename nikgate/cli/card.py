@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
-from nikgate.errors import InvalidInputError
+from nikgate.errors import InvalidInputError, NikgateError
 
 # Chip fields that are not in the population record: the card's own dates.
 _CARD_ONLY = ("BERLAKU_HINGGA", "TGL_TERBIT")
@@ -41,6 +42,7 @@ def register(sub) -> None:
     i.add_argument("--seed", type=int, default=0,
                    help="with --count: where in the index to start sampling")
     i.set_defaults(func=_issue)
+    register_reader(sub)
 
 
 def ca_dir(pki: str | None, config: str | None) -> Path:
@@ -143,3 +145,218 @@ def _issue(args) -> int:
                   f"{status.get('STATUS_KTP')}, person {status.get('STATUS_HIDUP')})")
     print(f"keys from {keys} (card-master.key, document-signer.key)")
     return 0
+
+
+# --- nikgate card-reader read | verify ------------------------------------------------------
+
+SECRET_ENV = "NIKGATE_SAM_SECRET"
+SIM_READER_SERIAL = "SIM-READER-1"
+
+
+def register_reader(sub) -> None:
+    p = sub.add_parser("card-reader", help="read a KTP-el through a reader and its SAM; "
+                                           "verify it with nikgate (CardVerify)")
+    s = p.add_subparsers(dest="card_reader_command", required=True, metavar="ACTION")
+    r = s.add_parser("read", help="read and check the card; print its data (never templates)")
+    _reader_options(r)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_read)
+    v = s.add_parser("verify", help="read the card, match the finger, ask nikgate")
+    _reader_options(v)
+    v.add_argument("--connection", required=True, help="connection.json (as `nikgate demo` "
+                                                       "writes)")
+    v.add_argument("--as", dest="institution", default="card-reader-demo",
+                   help="which institution's certificate to present (default "
+                        "card-reader-demo)")
+    v.add_argument("--reader-serial", help="the serial the SAM was activated for (default: "
+                                           f"{SIM_READER_SERIAL} for a sim: reader, the "
+                                           "PC/SC name for a pcsc: one)")
+    v.add_argument("--finger", choices=("genuine", "impostor"), default="genuine",
+                   help="the synthetic sensor's captures: the holder's finger or someone "
+                        "else's (default genuine)")
+    v.add_argument("--which", choices=("right", "left"), default="right",
+                   help="which index finger to match (default right)")
+    v.add_argument("--attempts", type=int, default=None,
+                   help="fingerprint attempts before the card is refused (default 4)")
+    v.add_argument("--seed", type=int, default=0, help="the synthetic sensor's seed")
+    v.add_argument("--report-refusal", action="store_true",
+                   help="report a finger that fails every attempt to nikgate (audited)")
+    v.add_argument("--purpose", default="", help="purpose of the check, for the audit log")
+    v.add_argument("--save-response", metavar="FILE",
+                   help="write the response and request (base64 JSON) for `nikgate receipt "
+                        "verify`")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=_verify)
+
+
+def _reader_options(p) -> None:
+    p.add_argument("--reader", required=True, help="the card reader: sim:card.json or "
+                                                   "pcsc:NAME")
+    p.add_argument("--sam-reader", required=True, help="the SAM's slot: sim:sam.json or "
+                                                       "pcsc:NAME")
+    p.add_argument("--sam-secret-file", help="file holding the SAM unlock secret (default: "
+                                             f"the environment variable {SECRET_ENV}); "
+                                             "never give the secret itself on a command line")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a card to be laid on the reader (default: it "
+                        "must be there)")
+
+
+def sam_secret(path: str | None, environ: Any = None) -> str:
+    """The SAM secret from `path` (first line) or the environment; never from argv."""
+    import os
+
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise InvalidInputError(f"cannot read the SAM secret file {path}: "
+                                    f"{e.strerror or e}", field="sam_secret") from None
+        secret = text.splitlines()[0].strip() if text.strip() else ""
+    else:
+        secret = (os.environ if environ is None else environ).get(SECRET_ENV, "")
+    if not secret:
+        raise InvalidInputError(f"no SAM secret: give --sam-secret-file FILE or set {SECRET_ENV}",
+                                field="sam_secret")
+    return secret
+
+
+def default_serial(reader_spec: str) -> str:
+    """The reader serial used when none is given (see --reader-serial)."""
+    scheme, _, rest = reader_spec.partition(":")
+    return rest if scheme == "pcsc" and rest else SIM_READER_SERIAL
+
+
+# Exit status of `card-reader verify` by verdict: 0 verified, 3 not verified (the card or
+# person is not current, or the chip disagrees with the record), 4 refused.
+VERDICT_EXIT = {"VERIFIED": 0, "CARD_REPLACED": 3, "CARD_BLOCKED": 3, "DECEASED": 3,
+                "DATA_MISMATCH": 3, "NOT_FOUND": 3, "FINGERPRINT_NOT_MATCHED": 4,
+                "DOCUMENT_SIGNATURE_INVALID": 4}
+# ... and by what stopped it: 4 refused (clone, altered, finger, SAM not usable), 7 read
+# again (card removed, disturbed read, no card); nikgate's errors as EXIT_STATUS says.
+READ_AGAIN = 7
+
+
+def card_exit_status(error: NikgateError) -> int:
+    """The exit status of `card-reader read|verify` when `error` stopped it."""
+    from nikgate import card
+    from nikgate.clients.cardreader import CardRefused, FingerprintNotMatched
+
+    from . import exit_status
+
+    if isinstance(error, (card.CardAuthenticationFailed, card.DocumentSignatureInvalid,
+                          FingerprintNotMatched, CardRefused, card.SamError)):
+        return 4
+    if isinstance(error, (card.CardRemoved, card.SecureMessagingError, card.ReaderError)):
+        return READ_AGAIN
+    if isinstance(error, card.CardError):
+        return 1
+    return exit_status(error)
+
+
+def _report(error: NikgateError) -> int:
+    from nikgate.clients.cardreader import teller_message
+
+    print(f"nikgate: refused: {teller_message(error)}" if card_exit_status(error) == 4
+          else f"nikgate: error: {teller_message(error)}", file=sys.stderr)
+    if isinstance(error, NikgateError) and (error.grpc_code or error.transaction_id):
+        where = [f"status {error.grpc_code}"] if error.grpc_code else []
+        if error.transaction_id:
+            where.append(f"transaction {error.transaction_id}")
+        print("  " + ", ".join(where), file=sys.stderr)
+    return card_exit_status(error)
+
+
+def _session(args, connection=None, reader_serial: str = SIM_READER_SERIAL, **kw):
+    from nikgate.clients.cardreader import CardReaderSession
+
+    return CardReaderSession(args.reader, args.sam_reader, connection=connection,
+                             reader_serial=reader_serial, **kw)
+
+
+def _read(args) -> int:
+    from .output import emit_json, table
+
+    secret = sam_secret(args.sam_secret_file)
+    try:
+        with _session(args) as session:
+            session.unlock(secret)
+            if args.wait:
+                session.wait_for_card(args.wait)
+            readout = session.read_card()
+    except NikgateError as e:
+        return _report(e)
+    summary = readout.summary()
+    if args.json:
+        emit_json(summary)
+        return 0
+    print(f"chip UID {summary['uid']}, read through SAM {summary['sam_id']}; issued "
+          f"{summary['issued']}")
+    print("document signature: valid (checked inside the SAM)" if readout.signature_ok
+          else "document signature: INVALID")
+    print(table(list(summary["biodata"].items()), ("FIELD", "VALUE")))
+    print(f"photo {summary['photo_bytes']} bytes, signature image "
+          f"{summary['signature_image_bytes']} bytes, fingerprint templates: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(summary["templates"].items())))
+    return 0
+
+
+def _verify(args) -> int:
+    import base64
+    import json
+
+    from nikgate.clients import Connection
+    from nikgate.clients.cardreader import FingerprintNotMatched, SyntheticSensor
+    from nikgate.fingerprint import LEFT_INDEX, MAX_ATTEMPTS, RIGHT_INDEX
+
+    from .output import emit_json, table
+
+    secret = sam_secret(args.sam_secret_file)
+    connection = Connection.from_file(args.connection, args.institution)
+    serial = args.reader_serial or default_serial(args.reader)
+    finger = RIGHT_INDEX if args.which == "right" else LEFT_INDEX
+    try:
+        with _session(args, connection, serial,
+                      max_attempts=args.attempts or MAX_ATTEMPTS) as session:
+            session.unlock(secret)
+            if args.wait:
+                session.wait_for_card(args.wait)
+            readout = session.read_card()
+            sensor = SyntheticSensor(readout.nik, impostor=args.finger == "impostor",
+                                     seed=args.seed)
+            try:
+                session.match_fingerprint(sensor, finger)
+            except FingerprintNotMatched as e:
+                if not args.report_refusal:
+                    raise
+                session.report_refusal(e, purpose=args.purpose)
+            result = session.verify(purpose=args.purpose)
+    except NikgateError as e:
+        return _report(e)
+    if args.save_response:
+        Path(args.save_response).write_text(json.dumps({
+            "response_b64": base64.b64encode(result.reply.response_bytes).decode(),
+            "request_b64": base64.b64encode(result.reply.request_bytes).decode()}) + "\n")
+    fields = [{"field": f.field, "result": f.outcome, "score": f.score,
+               "threshold": f.threshold} for f in result.fields]
+    if args.json:
+        emit_json({"verdict": result.verdict, "message": result.message, "nik": result.nik,
+                   "chip_uid": result.chip_uid, "sam_id": result.sam_id,
+                   "reader_serial": result.reader_serial, "life_status": result.life_status,
+                   "card_status": result.card_status, "fields": fields,
+                   "fingerprint": vars(result.fingerprint),
+                   "transaction_id": result.transaction_id})
+        return VERDICT_EXIT.get(result.verdict, 1)
+    fp = result.fingerprint
+    print(f"{result.verdict}: {result.message}")
+    print(f"NIK {result.nik}, chip UID {result.chip_uid}, SAM {result.sam_id}, reader "
+          f"{result.reader_serial}; person {result.life_status or '-'}, card "
+          f"{result.card_status or '-'}")
+    print(f"fingerprint ({args.which} index, on the device): "
+          f"{'matched' if fp.matched else 'NOT matched'}, score {fp.score}, "
+          f"{fp.attempts} {'attempt' if fp.attempts == 1 else 'attempts'}")
+    if fields:
+        print(table([(f["field"], f["result"], f["score"], f["threshold"]) for f in fields],
+                    ("FIELD", "RESULT", "SCORE", "THRESHOLD")))
+    print(f"transaction {result.transaction_id}; the receipt is signed by nikgate")
+    return VERDICT_EXIT.get(result.verdict, 1)

@@ -260,7 +260,7 @@ def _cards(root: Path, index_dir: Path, seed: int) -> dict[str, Path]:
             for _ in range(20):   # a few thousand records hold every kind in synthetic data
                 niks = idx.sample_niks(2000, start) or idx.sample_niks(2000)
                 found = idx.lookup_batch(niks, ["STATUS_KTP", "STATUS_HIDUP"])
-                kinds = {}
+                kinds: dict[tuple[str | None, str | None], str] = {}
                 for i, n in enumerate(niks):
                     item = found.item(i)
                     if item is not None:
