@@ -29,6 +29,7 @@ from nikgate.v1 import card_reader_pb2 as pb
 from nikgate.v1 import verification_pb2
 
 from ..access.checks import Access
+from ..access.policy import check_purpose
 from ..access.sams import CHALLENGE_BYTES, SamRegistry, validate_reader_serial, validate_sam_id
 from ..audit.entry import CardReaderAudit
 from ..calls import Call
@@ -155,7 +156,15 @@ class CardReaderHandlers:
     def _gate(self, call: Call, sam_id: str, reader_serial: str, purpose: str):
         """Steps 2 and 3: the grant allows card_verify on this channel (counting nothing),
         then the SAM is the caller's, active and bound to this reader."""
-        self.access.check(call, OPERATION, (), 0, purpose)
+        call.operation = OPERATION
+        grant = self.access.authorize_unmetered(call, OPERATION, 1)
+        if self.access.enforce:
+            # the unmetered check lets a suspended grant deliver return data; not this
+            if grant.status != "active":
+                why = f" ({grant.status_reason})" if grant.status_reason else ""
+                raise PermissionDenied(f"the grant of {call.institution} is "
+                                       f"{grant.status}{why}")
+            call.purpose = check_purpose(grant, purpose)
         return self.registry.for_call(call.institution, sam_id, reader_serial)
 
     def _granted_fields(self, call: Call) -> frozenset[str]:
