@@ -23,12 +23,13 @@ from . import (
     pki,
     receipt,
     returns,
+    sam,
     serve,
     verify,
 )
 
 AREAS = (data, index, nik, verify, lookup, demo, serve, pki, receipt, grant, audit, bench, returns,
-         card)
+         card, sam)
 
 
 # Exit status per family of errors: stable, so a script can tell "fix the input" from

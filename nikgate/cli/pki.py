@@ -12,7 +12,8 @@ def register(sub) -> None:
     p = sub.add_parser("pki", help="the nikgate CA: client and server certificates, CRL")
     s = p.add_subparsers(dest="pki_command", required=True, metavar="ACTION")
 
-    i = s.add_parser("init", help="create the CA (DIR/ca/) with an empty CRL")
+    i = s.add_parser("init", help="create the CA (DIR/ca/) with an empty CRL, and the card "
+                                  "keys (document signer, card master key) beside it")
     _dir(i)
     i.add_argument("--name", default="nikgate dev CA", help="CA common name")
     i.add_argument("--days", type=int, default=3650, help="CA validity (default 3650)")
@@ -100,12 +101,19 @@ def _report(args, info: dict) -> int:
 
 
 def _init(args) -> int:
+    from nikgate.card import docsigner
     from nikgate.server.pki import ca as pki
 
     ca = pki.init_ca(args.dir, name=args.name, days=_positive(args.days), force=args.force)
+    # Dukcapil's card keys live beside the CA: `nikgate card issue` and `nikgate sam issue`
+    # read them (kept, not replaced, by --force)
+    docsigner.load_or_create_document_signer(ca.layout.ca_dir)
+    docsigner.load_or_create_card_master_key(ca.layout.ca_dir)
     print(f"CA certificate: {ca.layout.ca_cert}")
     print(f"CA key:         {ca.layout.ca_key} (keep it private)")
     print(f"CRL:            {ca.layout.crl}")
+    print(f"card keys:      {ca.layout.ca_dir / docsigner.KEY_NAME}, "
+          f"{ca.layout.ca_dir / docsigner.MASTER_KEY_NAME} (keep them private)")
     return 0
 
 

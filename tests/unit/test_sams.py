@@ -296,3 +296,40 @@ def test_revoking_a_sam_drops_its_challenges(store, admin):
     assert reg.outstanding("SAM-A") == 0
     with pytest.raises(PermissionDenied):
         reg.consume_challenge("bank-a", "SAM-A", "RDR-1", c)
+
+
+# -- the CLI ---------------------------------------------------------------------------------
+
+def test_the_cli_issues_registers_activates_and_lists(tmp_path, capsys):
+    import json
+
+    from nikgate.card import SamImage
+    from nikgate.cli import main
+
+    common = ["--store", str(tmp_path / "control"), "--audit-dir", str(tmp_path / "audit"),
+              "--audit-key", str(tmp_path / "audit.key")]
+    assert main(["pki", "init", "--dir", str(tmp_path / "pki")]) == 0
+    assert (tmp_path / "pki" / "ca" / "card-master.key").exists()
+    assert main(["institution", "add", "bank-a", "--name", "Bank A", *common]) == 0
+    (tmp_path / "secret").write_text("rahasia-cabang\n")
+    out = tmp_path / "sam.json"
+    assert main(["sam", "issue", "--institution", "bank-a", "--out", str(out), "--sam-id",
+                 "SAM-0001", "--secret-file", str(tmp_path / "secret"), "--pki",
+                 str(tmp_path / "pki"), *common]) == 0
+    image = SamImage.load(out)
+    assert image.check_secret("rahasia-cabang") and oct(out.stat().st_mode)[-3:] == "600"
+    assert main(["sam", "issue", "--institution", "bank-a", "--out", str(out), "--pki",
+                 str(tmp_path / "pki"), *common]) == 2          # never overwritten
+    assert main(["sam", "activate", "SAM-0001", "--reader", "RDR-1", *common]) == 0
+    assert main(["sam", "activate", "SAM-0001", "--reader", "RDR-2", *common]) == 2
+    capsys.readouterr()
+    assert main(["sam", "list", "--json", *common]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["sam_id"], listed["status"], listed["reader_serial"]) == (
+        "SAM-0001", "active", "RDR-1")
+    store = ControlStore(tmp_path / "control")
+    try:
+        assert SamRegistry(store).get("SAM-0001").public_key_pem.encode() == \
+            image.public_key_pem()
+    finally:
+        store.close()
