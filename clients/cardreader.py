@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
@@ -176,7 +176,7 @@ class CardCheck:
     fields: tuple[FieldCheck, ...]
     fingerprint: FingerprintResult
     transaction_id: str
-    reply: Reply[card_reader_pb2.CardVerifyResponse]
+    reply: Reply[card_reader_pb2.CardVerifyResponse] = field(repr=False)
 
     @property
     def verified(self) -> bool:
