@@ -58,6 +58,8 @@ class RunningServer:
     index: NikIndex
     guard: CallGuard
     store: ControlStore
+    policy: AccessPolicy            # refresh(force=True): apply a grant change at once
+    scraping: ScrapingGuard | None  # reset(institution): lift a throttle after review
     audit_log: AuditLog | None
     returns: ReturnStore
     ledger: AccessLedger
@@ -257,8 +259,8 @@ async def build_server(config: Config, *, port: int | None = None,
         background.append(asyncio.create_task(scrubber.run()))
     log.info("serving", extra={"port": bound, "records": index.record_count,
                                "generation": index.generation.name})
-    return RunningServer(server, bound, health_servicer, board, index, guard, store,
-                         call_audit.log, returns, ledger, committer, background)
+    return RunningServer(server, bound, health_servicer, board, index, guard, store, policy,
+                         scraping, call_audit.log, returns, ledger, committer, background)
 
 
 def policy_grants(store: ControlStore) -> dict:

@@ -208,6 +208,21 @@ def server(server_config) -> ServerThread:
     s.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_scraping_evidence_between_tests(request):
+    """The session server's scraping guard keeps its evidence per institution in the
+    control store; one test's deliberate misses must not throttle the calls of the tests
+    after it. Each test that used the session server leaves every institution's evidence
+    reset (an operator's `reset` after review)."""
+    yield
+    if "server" not in request.fixturenames:
+        return
+    running = request.getfixturevalue("server").running
+    if running is not None and running.scraping is not None:
+        for institution in running.store.snapshot()[1]:
+            running.scraping.reset(institution)
+
+
 @pytest.fixture(scope="session")
 def receipt_public_key(server_config) -> Path:
     return public_key_path(server_config.receipts.signing_key)
