@@ -11,6 +11,7 @@ the reader DEMO_READER, with a `nikgate card-reader verify` command to paste.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -31,7 +32,7 @@ INSTITUTIONS = (
 )
 OPERATOR = "ops-demo"
 CARD_READER = "card-reader-demo"
-DEMO_SAM = "SAM-DEMO-0001"
+DEMO_SAM_PREFIX = "SAM-DEMO-"         # SAM-DEMO-0001, then -0002 if it is replaced
 DEMO_READER = "DEMO-READER-0001"
 # Which records get a demo card: the record's (card status, life status).
 DEMO_CARDS = (("current", "AKTIF", "HIDUP"), ("replaced", "DIGANTI", "HIDUP"),
@@ -278,23 +279,30 @@ def _cards(root: Path, index_dir: Path, seed: int) -> dict[str, Path]:
                 start = int(niks[-1]) + 1
     sam_path, secret_path = cards_dir / "sam.json", cards_dir / "sam-secret"
     if not sam_path.exists():
-        secret = secrets.token_urlsafe(12)
-        signer = load_or_create_document_signer(keys)
-        sam = issue_sam(CARD_READER, load_or_create_card_master_key(keys),
-                        signer.public_key(), secret, DEMO_SAM)
-        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secret + "\n")
-        sam.save(sam_path)
+        # A new SAM each time sam.json is missing (deleted, e.g. after locking it): SAM ids
+        # are never reused, and the one it replaces on the demo reader is revoked.
         store = ControlStore(root / "control")
         try:
             admin = Admin(store, "demo", str(root / "audit"), str(root / "audit-nik.key"))
-            if not any(s.sam_id == DEMO_SAM for s in admin.list_sams(CARD_READER)):
-                admin.register_sam(DEMO_SAM, CARD_READER, sam.public_key_pem())
-            admin.activate_sam(DEMO_SAM, DEMO_READER)
+            known = admin.list_sams()
+            sam_id = next(f"{DEMO_SAM_PREFIX}{n:04d}" for n in itertools.count(1)
+                          if f"{DEMO_SAM_PREFIX}{n:04d}" not in {s.sam_id for s in known})
+            for old in known:
+                if old.status == "active" and old.reader_serial == DEMO_READER:
+                    admin.revoke_sam(old.sam_id, f"replaced by {sam_id} (demo)")
+            secret = secrets.token_urlsafe(12)
+            signer = load_or_create_document_signer(keys)
+            sam = issue_sam(CARD_READER, load_or_create_card_master_key(keys),
+                            signer.public_key(), secret, sam_id)
+            fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secret + "\n")
+            sam.save(sam_path)
+            admin.register_sam(sam_id, CARD_READER, sam.public_key_pem())
+            admin.activate_sam(sam_id, DEMO_READER)
         finally:
             store.close()
-        print(f"  SAM {DEMO_SAM} for {CARD_READER}, active on reader {DEMO_READER}: "
+        print(f"  SAM {sam_id} for {CARD_READER}, active on reader {DEMO_READER}: "
               f"{sam_path} (secret in {secret_path})")
     return {name: p for name, p in made.items() if p.exists()}
 

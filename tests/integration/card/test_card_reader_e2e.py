@@ -417,3 +417,41 @@ def test_the_cli_reads_and_verifies(cards, sams, server, certs, people, tmp_path
     out = run_cli("card-reader", "verify", "--reader",
                   f"sim:{tmp_path / 'current.card.json'}", *remote[:-1], "NO-SUCH-READER")
     assert out.returncode == 4 and "PERMISSION_DENIED" in out.stderr, out.stderr
+
+
+def test_the_demo_prints_card_reader_commands_that_work(tmp_path):
+    """`nikgate demo` makes cards and an active SAM; its pasted commands give the right
+    answers: a current card VERIFIED (0), a replaced card CARD_REPLACED (3), an impostor's
+    finger refused (4)."""
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "nikgate", "demo", "--dir", str(tmp_path),
+                             "--records", "2000", "--port", "0", "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops the server" in line:
+                break
+        out = "".join(lines)
+        pasted = [x.split("nikgate ", 1)[1] for x in out.splitlines()
+                  if "nikgate card-reader verify" in x]
+        assert len(pasted) == 4, out
+        expected = [(0, "VERIFIED"), (3, "CARD_REPLACED"), (3, "DECEASED"), (4, "")]
+        for command, (status, verdict) in zip(pasted, expected):
+            r = run_cli(*shlex.split(command))
+            assert r.returncode == status, r.stdout + r.stderr
+            assert r.stdout.startswith(verdict)
+        assert "refused for this session" in r.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
