@@ -110,7 +110,11 @@ class PrivatePcscd:
                                    "it; run as root or install pcscd's package")
         script = (f'mount --bind "{self.run_dir}" {SYSTEM_RUN_DIR} && '
                   f'exec "{pcscd}" --foreground --info -c "{self.conf_dir}"')
-        return [unshare, *ns, "sh", "-c", script]
+        # setpriv: the kernel ends this pcscd when its starter dies, even by SIGKILL, so a
+        # killed test run leaves no daemon holding its ports
+        setpriv = shutil.which("setpriv")
+        guard = [setpriv, "--pdeathsig", "TERM"] if setpriv else []
+        return [*guard, unshare, *ns, "sh", "-c", script]
 
     def start(self) -> PrivatePcscd:
         command = self._command()
