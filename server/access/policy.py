@@ -14,28 +14,10 @@ import threading
 import time
 from collections.abc import Iterable
 
-from nikgate.errors import InvalidInputError, NikgateError
+from nikgate.errors import InvalidInputError, LimitExceeded, PermissionDenied
 
 from .grants import PURPOSE_CODE, Grant, Institution, from_network
 from .store import WIB, ControlStore
-
-
-class PermissionDenied(NikgateError):
-    """The grant does not allow this call; the message says which rule and why."""
-
-    def __init__(self, message: str, fields: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.fields = fields
-
-
-class LimitExceeded(NikgateError):
-    """Quota or rate exceeded: retry after `retry_after` seconds."""
-
-    def __init__(self, message: str, kind: str, subject: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.subject = subject
-        self.retry_after = retry_after
 
 
 class AccessPolicy:
