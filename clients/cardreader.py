@@ -35,9 +35,7 @@ import grpc
 
 from nikgate import errors
 from nikgate.card import (
-    CardError,
     Reader,
-    ReaderError,
     Readout,
     SamInfo,
     SamSession,
@@ -45,6 +43,12 @@ from nikgate.card import (
     open_reader,
     read_card,
     readout_values,
+)
+from nikgate.errors import (  # noqa: F401  (FingerprintNotMatched: part of this API)
+    CardError,
+    CardRefused,
+    FingerprintNotMatched,
+    ReaderError,
 )
 from nikgate.fingerprint import (
     DEFAULT_THRESHOLD,
@@ -107,35 +111,6 @@ class SyntheticSensor:
         return live_capture(finger_template(person, finger),
                             seed_for("capture", self.seed, self.holder, finger,
                                      self.captures), self.distortion)
-
-
-class FingerprintNotMatched(CardError):
-    """The finger did not match the chip within the attempt cap: the card is refused for
-    this session. `sent` says whether the refused readout was reported to nikgate
-    (`check` with report_refusal=True); `result` is then the server's answer."""
-
-    def __init__(self, attempts: int, finger: int, best_score: float, *,
-                 sent: bool = False, result: CardCheck | None = None) -> None:
-        what = FINGER_NAMES.get(finger, str(finger))
-        sent_text = (f"the refused check was recorded by nikgate (transaction "
-                     f"{result.transaction_id})" if sent and result is not None
-                     else "nothing was sent to nikgate")
-        super().__init__(
-            f"the {what} finger did not match the card after {attempts} "
-            f"{'attempt' if attempts == 1 else 'attempts'} (best score {best_score:.0f}): "
-            f"the card is refused for this session; {sent_text}. Do not accept the card "
-            "as proof of identity: ask for another document or refer the citizen to "
-            "Dukcapil")
-        self.attempts = attempts
-        self.finger = finger
-        self.best_score = best_score
-        self.sent = sent
-        self.result = result
-
-
-class CardRefused(CardError):
-    """A step was asked for that this session cannot take: no card read yet, the card was
-    refused earlier (failed fingerprint), or the fingerprint was not matched."""
 
 
 @dataclass(frozen=True)
@@ -325,7 +300,8 @@ class CardReaderSession:
                                                      attempt)
                 return self.fingerprint
         self.fingerprint = FingerprintResult(False, round(best), finger, self.max_attempts)
-        error = FingerprintNotMatched(self.max_attempts, finger, best)
+        error = FingerprintNotMatched(self.max_attempts, finger, best,
+                                      finger_name=FINGER_NAMES.get(finger, ""))
         self._refused = ("this card was refused in this session: " + str(error))
         raise error
 
@@ -428,7 +404,8 @@ class CardReaderSession:
         result = self.send(self.signed_request(purpose=purpose, request_id=request_id,
                                                _allow_unmatched=True))
         raise FingerprintNotMatched(error.attempts, error.finger, error.best_score,
-                                    sent=True, result=result) from None
+                                    finger_name=error.finger_name, sent=True,
+                                    result=result) from None
 
 
 def _outcome(number: int) -> str:

@@ -26,6 +26,18 @@
     │   ├── AuditKeyError                               the NIK-reference key file is unusable
     │   └── StreamBusyError                             another live writer holds the stream
     ├── PkiError                    INTERNAL            a PKI directory or certificate unusable
+    ├── CardError                   FAILED_PRECONDITION the card reader, on the teller's PC
+    │   ├── ReaderError                                 no such reader, no PC/SC, no card
+    │   ├── CardRemoved                                 the card or SAM left mid-operation
+    │   ├── CardStatusError                             an unexpected status word (`sw`)
+    │   ├── CardAuthenticationFailed                    the chip lacks Dukcapil's keys: a clone
+    │   ├── SecureMessagingError                        a protected reply failed its MAC
+    │   ├── DocumentSignatureInvalid                    the chip's data are not what was signed
+    │   ├── FingerprintNotMatched                       no match within the attempt cap
+    │   ├── CardRefused                                 a step this session cannot take
+    │   └── SamError                                    the SAM refused or is unusable
+    │       ├── SamSecretWrong                          wrong unlock secret (`tries_left`)
+    │       └── SamLocked                               blocked after too many wrong secrets
     └── RemoteError                 (as received)       a status with no class of its own
 
 A failed verification is a result, not an exception. `code` names the status as a string
@@ -38,6 +50,7 @@ from a status also carries `grpc_code` (the code received) and `transaction_id`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 
 class NikgateError(Exception):
@@ -226,6 +239,113 @@ class PkiError(NikgateError):
     """The PKI directory or a certificate cannot be used as asked; the message says why."""
 
 
+# --------------------------------------------------------------------------- card reader
+# Raised on the teller's PC (nikgate.card, nikgate.clients.cardreader), never sent by the
+# server. A readout is all or nothing: when one of these is raised no partial one exists.
+
+class CardError(NikgateError):
+    """Base class of card-reader errors; every message says what the teller should do."""
+
+    code = "FAILED_PRECONDITION"
+
+
+class ReaderError(CardError):
+    """The reader cannot be used: not found, PC/SC not running, no card in it."""
+
+
+class CardRemoved(CardError):
+    """The card or the SAM was taken out (or lost power) during the operation."""
+
+    def __init__(self, message: str = "the card was removed during the read; nothing was "
+                 "kept: lay the card on the reader again and repeat") -> None:
+        super().__init__(message)
+
+
+class CardStatusError(CardError):
+    """The card or SAM answered a status word the protocol does not allow at this step."""
+
+    def __init__(self, message: str, *, sw: int = 0, command: str = "") -> None:
+        from nikgate.card.apdu import describe_sw  # here: nikgate.card imports this module
+
+        super().__init__(f"{message} ({describe_sw(sw)})" if sw else message)
+        self.sw = sw
+        self.command = command
+
+
+class CardAuthenticationFailed(CardError):
+    """Mutual authentication failed: the chip does not hold keys derived from Dukcapil's."""
+
+    def __init__(self, message: str = "the card failed authentication: it is not a genuine "
+                 "KTP-el (a cloned or foreign card); do not accept it, ask for another "
+                 "identity document") -> None:
+        super().__init__(message)
+
+
+class SecureMessagingError(CardError):
+    """A protected reply failed its MAC or had the wrong shape."""
+
+
+class DocumentSignatureInvalid(CardError):
+    """The chip's files are not what the Dukcapil document signer signed."""
+
+    def __init__(self, message: str = "the chip's data do not match Dukcapil's document "
+                 "signature: the card has been altered; do not accept it and report the "
+                 "card") -> None:
+        super().__init__(message)
+
+
+class FingerprintNotMatched(CardError):
+    """The finger did not match the chip within the attempt cap: the card is refused for
+    this session. `sent` says whether the refused readout was reported to nikgate
+    (`check` with report_refusal=True); `result` is then the server's answer (a
+    nikgate.clients.cardreader.CardCheck)."""
+
+    def __init__(self, attempts: int, finger: int, best_score: float, *,
+                 finger_name: str = "", sent: bool = False, result: Any = None) -> None:
+        sent_text = (f"the refused check was recorded by nikgate (transaction "
+                     f"{result.transaction_id})" if sent and result is not None
+                     else "nothing was sent to nikgate")
+        super().__init__(
+            f"the {finger_name or f'finger {finger}'} finger did not match the card after "
+            f"{attempts} {'attempt' if attempts == 1 else 'attempts'} (best score "
+            f"{best_score:.0f}): the card is refused for this session; {sent_text}. Do not "
+            "accept the card as proof of identity: ask for another document or refer the "
+            "citizen to Dukcapil")
+        self.attempts = attempts
+        self.finger = finger
+        self.finger_name = finger_name
+        self.best_score = best_score
+        self.sent = sent
+        self.result = result
+
+
+class CardRefused(CardError):
+    """A step was asked for that this session cannot take: no card read yet, the card was
+    refused earlier (failed fingerprint), or the fingerprint was not matched."""
+
+
+class SamError(CardError):
+    """The SAM refused a command or is not the SAM expected."""
+
+
+class SamSecretWrong(SamError):
+    """The unlock secret was wrong; `tries_left` more attempts before the SAM locks."""
+
+    def __init__(self, tries_left: int) -> None:
+        super().__init__(f"the SAM unlock secret is wrong: {tries_left} "
+                         f"{'try' if tries_left == 1 else 'tries'} left before the SAM "
+                         "locks itself; check the secret in the reader's configuration")
+        self.tries_left = tries_left
+
+
+class SamLocked(SamError):
+    """The SAM blocked itself after too many wrong secrets; only Dukcapil can replace it."""
+
+    def __init__(self) -> None:
+        super().__init__("the SAM is locked after too many wrong unlock secrets; the reader "
+                         "cannot read cards until Dukcapil issues a new SAM")
+
+
 class RemoteError(NikgateError):
     """The server (or the transport) ended a call with a status no class here stands for
     (e.g. CANCELLED, UNIMPLEMENTED, INTERNAL); `grpc_code` names it."""
@@ -263,7 +383,10 @@ def from_status(code: str, message: str, *, name: str = "", transaction_id: str 
         cls = _FAMILY_OF.get(code, RemoteError)
         if cls is InvalidInputError and attributes.get("reason"):
             cls = InvalidNikError
-    error = cls(message)
+    try:
+        error = cls(message)
+    except TypeError:   # a class made only on this side (a card error): not from a server
+        error = _FAMILY_OF.get(code, RemoteError)(message)
     for attr, value in attributes.items():
         if attr not in _ATTRIBUTES:
             raise TypeError(f"from_status() got an unknown attribute {attr!r}")

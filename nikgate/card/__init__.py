@@ -7,15 +7,11 @@ KDFs; why AES), `sm` (ISO 7816-4 secure messaging), `layout` (DF 7F0A and its EF
 (the Dukcapil document-signer key), `reader` (Reader, SimReader, PcscReader), `vpcd` (an
 emulated card on a vsmartcard virtual reader), `pcscd` (a private pcscd for tests and
 demos), `session` (read_card, SamSession, Readout), `readout` (what the SAM signs for
-CardVerify, and the server's check), `errors`. See docs/card-reader.md.
+CardVerify, and the server's check). Its errors are in nikgate/errors.py (CardError).
+See docs/card-reader.md.
 """
 
-from .docsigner import (
-    load_document_signer_public_key,
-    load_or_create_card_master_key,
-    load_or_create_document_signer,
-)
-from .errors import (
+from nikgate.errors import (
     CardAuthenticationFailed,
     CardError,
     CardRemoved,
@@ -26,6 +22,12 @@ from .errors import (
     SamLocked,
     SamSecretWrong,
     SecureMessagingError,
+)
+
+from .docsigner import (
+    load_document_signer_public_key,
+    load_or_create_card_master_key,
+    load_or_create_document_signer,
 )
 from .images import CardImage, SamImage, issue_card, issue_sam, new_master_key, random_uid
 from .reader import PcscReader, Reader, SimReader, open_reader, pcsc_readers

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from nikgate.errors import CardRemoved, ReaderError
+
 from .apdu import CommandAPDU, ResponseAPDU
 from .chip import ChipEmulator
-from .errors import CardRemoved, ReaderError
 from .images import CARD_KIND, SAM_KIND, CardImage, SamImage
 from .sam import SamEmulator
 

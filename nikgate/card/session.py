@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from . import apdu, layout, tlv
-from .apdu import CommandAPDU, ResponseAPDU
-from .errors import (
+from nikgate.errors import (
     CardAuthenticationFailed,
     CardRemoved,
     CardStatusError,
@@ -32,6 +30,9 @@ from .errors import (
     SamSecretWrong,
     SecureMessagingError,
 )
+
+from . import apdu, layout, tlv
+from .apdu import CommandAPDU, ResponseAPDU
 from .reader import Reader, exchange
 from .readout import biodata_digest
 from .sam import (

@@ -21,6 +21,32 @@ def test_every_error_class_lives_in_one_module_and_names_a_real_code():
         assert grpc.StatusCode[cls.code], cls    # KeyError for a misspelt name
 
 
+def test_no_module_defines_an_error_class_of_its_own():
+    """Every NikgateError subclass anywhere in the package is defined in nikgate.errors: a
+    copy elsewhere would be answered (and caught by clients) as a different class."""
+    import importlib
+    import pkgutil
+
+    import nikgate
+
+    # nikgate.engine, .server, .clients and .v1 live in folders of their own (package-dir)
+    packages = [nikgate, *(importlib.import_module(f"nikgate.{name}")
+                           for name in ("engine", "server", "clients"))]
+    for package in packages:
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if not module.name.endswith(("_pb2", "_pb2_grpc", "__main__")):
+                importlib.import_module(module.name)
+    everywhere, todo = [], [errors.NikgateError]
+    while todo:
+        cls = todo.pop()
+        everywhere.append(cls)
+        todo.extend(cls.__subclasses__())
+    assert len(everywhere) >= 35       # the card reader's included: the walk imported them
+    strays = [f"{c.__module__}.{c.__qualname__}" for c in everywhere
+              if c.__module__ != "nikgate.errors"]
+    assert not strays, f"define these in nikgate/errors.py: {strays}"
+
+
 def test_the_status_table_is_each_class_code():
     assert set(status.STATUS_OF) == set(CLASSES)
     for cls, code in status.STATUS_OF.items():
