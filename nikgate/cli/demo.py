@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nikgate.methods import rpc
+
 from .output import table
 
 DEFAULT_DIR = "var/demo"
@@ -364,7 +366,7 @@ def _demo(args) -> int:
               f"--name {shlex.quote(claims['NAMA_LGKP'])} --birth-date {claims['TGL_LHR']}")
         print(f"  grpcurl -cacert {root / 'pki/ca/ca.crt'} -cert {root / bank['cert']} "
               f"-key {root / bank['key']} -d {shlex.quote(body)} localhost:{port} "
-              "nikgate.v1.Verification/Verify")
+              + rpc("Verification", "Verify").path.lstrip("/"))
         _print_card_commands(root, conn_path, cards)
         print("\nCtrl-C stops the server (health goes NOT_SERVING, calls drain).", flush=True)
 
