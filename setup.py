@@ -34,6 +34,7 @@ def generate_stubs() -> None:
         "grpc_tools.protoc",
         f"--proto_path={PROTO_ROOT}",
         f"--proto_path={well_known}",
+        f"--proto_path={googleapis_protos()}",
         f"--python_out={PROTO_ROOT}",
         f"--pyi_out={PROTO_ROOT}",
         f"--grpc_python_out={PROTO_ROOT}",
@@ -41,6 +42,15 @@ def generate_stubs() -> None:
     ]
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed on " + " ".join(protos))
+
+
+def googleapis_protos() -> str:
+    """The directory holding google/api/annotations.proto and http.proto (the HTTP
+    annotations of the JSON gateway): googleapis-common-protos ships them beside their
+    generated modules, which the stubs import at runtime."""
+    import google.api.annotations_pb2 as annotations
+
+    return str(Path(annotations.__file__).resolve().parents[2])
 
 
 def generate_constants() -> None:
