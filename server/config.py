@@ -111,6 +111,29 @@ class CardReaderSection:
 
 
 @dataclass(frozen=True)
+class PortalSection:
+    """The web portal (docs/portal.md): `nikgate portal` serves it; relative paths are
+    relative to the config file."""
+    address: str = "127.0.0.1:8443"       # HTTPS host:port; port 0 lets the OS pick
+    state: str = "var/demo/portal"        # its own store: users, sessions, activity (SQLite)
+    https_cert: str = "var/demo/pki/portal-https/server.crt"   # a nikgate PKI server cert
+    https_key: str = "var/demo/pki/portal-https/server.key"
+    nikgate_address: str = ""             # nikgate's gRPC address; empty = [server] address
+    client_cert: str = "var/demo/pki/portal/portal-web.crt"    # the portal adapter's
+    client_key: str = "var/demo/pki/portal/portal-web.key"     # certificate (kind portal)
+    service_operator: str = ""            # operator id for reading a user's own grant and
+                                          # usage (GetGrant/GetUsage); empty = not shown
+    public_url: str = ""                  # base of set-password links; empty = https://address
+    idle_timeout_seconds: float = 900.0   # a session ends after this long without a request
+    absolute_timeout_seconds: float = 28800.0   # and this long after sign-in, whatever
+    max_failures: int = 5                 # failed sign-ins in a row before the account locks
+    signin_per_minute: int = 10           # sign-in attempts per source address and minute
+    set_password_hours: float = 72.0      # a set-password link is valid this long
+    max_batch_rows: int = 100_000         # rows of a Verifikasi massal upload
+    port_file: str = ""                   # where to write the bound port (tests, demo)
+
+
+@dataclass(frozen=True)
 class MetricsSection:
     address: str = "127.0.0.1:0"   # Prometheus endpoint; empty disables it
     directory: str = ""            # multiprocess files; empty = a private temp dir
@@ -131,6 +154,7 @@ class Config:
     audit: AuditSection = field(default_factory=AuditSection)
     return_data: ReturnDataSection = field(default_factory=ReturnDataSection)
     card_reader: CardReaderSection = field(default_factory=CardReaderSection)
+    portal: PortalSection = field(default_factory=PortalSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
 
