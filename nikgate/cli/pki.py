@@ -32,12 +32,15 @@ def register(sub) -> None:
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=_issue_server)
 
-    c = s.add_parser("issue", help="issue a client certificate and key for an institution "
-                                   "(DIR/issued/ID.crt|.key)")
-    c.add_argument("institution_id", metavar="INSTITUTION_ID")
+    c = s.add_parser("issue", help="issue a client certificate and key: an institution's "
+                                   "(DIR/issued/ID.crt|.key), an operator's or an adapter's "
+                                   "(DIR/issued/ID.KIND.crt|.key)")
+    c.add_argument("institution_id", metavar="ID", nargs="?",
+                   help="the id the certificate names (or --id)")
+    c.add_argument("--id", dest="id_option", metavar="ID",
+                   help="the id the certificate names (instead of the positional ID)")
     _dir(c)
-    c.add_argument("--operator", action="store_true",
-                   help="a Dukcapil operator certificate instead of an institution one")
+    _kind(c)
     c.add_argument("--days", type=int, default=365)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_issue)
@@ -45,9 +48,10 @@ def register(sub) -> None:
     r = s.add_parser("sign-csr", help="sign an institution's CSR (it keeps its own key)")
     r.add_argument("csr", metavar="CSR_FILE")
     _dir(r)
-    r.add_argument("--institution", required=True, metavar="ID",
+    r.add_argument("--institution", "--id", required=True, metavar="ID",
+                   dest="institution",
                    help="the id the certificate names (the CSR's subject is ignored)")
-    r.add_argument("--operator", action="store_true")
+    _kind(r)
     r.add_argument("--days", type=int, default=365)
     r.add_argument("--out", required=True, metavar="CERT", help="where to write the PEM")
     r.add_argument("--json", action="store_true")
@@ -77,6 +81,35 @@ def register(sub) -> None:
 
 def _dir(p) -> None:
     p.add_argument("--dir", required=True, help="the PKI directory")
+
+
+def _kind(p) -> None:
+    from nikgate.server.pki.layout import KINDS
+
+    p.add_argument("--kind", choices=KINDS, default=None,
+                   help="institution (default), operator (a Dukcapil operator), or an "
+                        "adapter that acts on behalf of others: portal (the web portal), "
+                        "gateway (the JSON gateway); docs/pki.md")
+    p.add_argument("--operator", action="store_true", help="the same as --kind operator")
+
+
+def _kind_of(args) -> str:
+    from nikgate.errors import InvalidInputError
+
+    if args.operator and args.kind not in (None, "operator"):
+        raise InvalidInputError(f"--operator and --kind {args.kind} disagree: give one",
+                                field="kind")
+    return "operator" if args.operator else (args.kind or "institution")
+
+
+def _id_of(args) -> str:
+    from nikgate.errors import InvalidInputError
+
+    given = {v for v in (args.institution_id, args.id_option) if v is not None}
+    if len(given) != 1:
+        raise InvalidInputError("give the certificate's id once: `nikgate pki issue ID` or "
+                                "`nikgate pki issue --id ID`", field="institution_id")
+    return given.pop()
 
 
 def _positive(days: int) -> int:
@@ -132,11 +165,11 @@ def _issue_server(args) -> int:
 def _issue(args) -> int:
     from nikgate.server.pki import ca as pki
 
+    kind, ident = _kind_of(args), _id_of(args)
     ca = pki.load_ca(args.dir)
-    kind = "operator" if args.operator else "institution"
-    issued = pki.issue_client(ca, args.institution_id, kind=kind, days=_positive(args.days))
+    issued = pki.issue_client(ca, ident, kind=kind, days=_positive(args.days))
     return _report(args, {"serial": issued.serial_hex, "kind": kind,
-                          "institution_id": args.institution_id,
+                          "institution_id": ident,
                           "certificate": str(issued.cert_path), "key": str(issued.key_path),
                           "not_after": _when(issued.cert.not_valid_after_utc)})
 
@@ -149,8 +182,8 @@ def _sign_csr(args) -> int:
         csr_pem = Path(args.csr).read_bytes()
     except OSError as e:
         raise InvalidInputError(f"cannot read CSR file {args.csr}: {e.strerror}") from None
+    kind = _kind_of(args)
     ca = pki.load_ca(args.dir)
-    kind = "operator" if args.operator else "institution"
     issued = pki.sign_csr(ca, csr_pem, args.institution, kind=kind, days=_positive(args.days))
     out = Path(args.out)
     pki.write_atomic(out, issued.cert_pem)

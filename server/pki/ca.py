@@ -10,10 +10,11 @@ Layout of a PKI directory (see docs/pki.md)::
     DIR/ca/certs/<SERIAL>.pem  a copy of every certificate issued
     DIR/ca/.lock             flock'ed around every change to index.json and the CRL
     DIR/server/server.crt|.key   the server's TLS pair (rewritten on rotation)
-    DIR/issued/<ID>.crt|.key     institution pairs made here (operators: <ID>.operator.*)
+    DIR/issued/<ID>.crt|.key     institution pairs made here (others: <ID>.<kind>.crt|.key)
 
 A client certificate names its holder in a URI SAN ``nikgate:<kind>:<id>`` (kind is
-``institution`` or ``operator``); the server trusts that SAN, the subject CN is for humans.
+``institution``, ``operator``, ``portal`` or ``gateway``: layout.KINDS); the server trusts
+that SAN, the subject CN is for humans.
 Every file is written atomically (temp file + os.replace), private keys with mode 0600.
 """
 
@@ -398,7 +399,7 @@ def issue_client(ca: CA, institution_id: str, kind: str = "institution", days: i
     """Issue a clientAuth certificate naming `institution_id` (P-256 key made here).
 
     Subject CN = id, O = "nikgate <kind>", URI SAN ``nikgate:<kind>:<id>``. With `write`
-    the pair goes to DIR/issued/<id>.crt|.key (operators: <id>.operator.crt|.key).
+    the pair goes to DIR/issued/<id>.crt|.key (other kinds: <id>.<kind>.crt|.key).
     `not_before`/`not_after` override `days` (tests use them for an expired certificate).
     """
     validate_institution_id(institution_id, kind)

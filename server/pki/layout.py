@@ -3,7 +3,9 @@ the offline CA (ca.py), which writes both, and the worker's checks (runtime.py),
 them.
 
 A client certificate names its holder in a URI SAN ``nikgate:<kind>:<id>`` (kind is
-``institution`` or ``operator``); the server trusts that SAN, the subject CN is for humans.
+``institution``, ``operator``, or an adapter: ``portal`` or ``gateway``); the server trusts
+that SAN, the subject CN is for humans. An adapter is a thin client (the web portal, the
+JSON gateway) that may act on behalf of someone else (docs/pki.md, "Adapters").
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["INSTITUTION_ID_RE", "KINDS", "SAN_PREFIX", "Layout", "serial_hex"]
+__all__ = ["ADAPTER_KINDS", "INSTITUTION_ID_RE", "KINDS", "SAN_PREFIX", "Layout", "serial_hex"]
 
-KINDS = ("institution", "operator")
+# Adapters act on behalf of institutions or operators; they never hold a grant themselves.
+ADAPTER_KINDS = ("portal", "gateway")
+KINDS = ("institution", "operator", *ADAPTER_KINDS)
 SAN_PREFIX = "nikgate"
 INSTITUTION_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
@@ -70,10 +74,9 @@ class Layout:
         return self.root / "issued"
 
     def client_paths(self, kind: str, ident: str) -> tuple[Path, Path]:
-        # "." cannot occur in an id, so "<id>.operator" never collides with an institution.
+        # "." cannot occur in an id, so "<id>.<kind>" never collides with an institution.
         stem = ident if kind == "institution" else f"{ident}.{kind}"
         return self.issued_dir / f"{stem}.crt", self.issued_dir / f"{stem}.key"
-
 
 
 def serial_hex(serial: int) -> str:

@@ -154,6 +154,18 @@ def test_operator_cert(ca):
     assert issued.cert_path.name == "ops-01.operator.crt"
 
 
+@pytest.mark.parametrize("kind", ["portal", "gateway"])
+def test_adapter_certs_name_their_kind(ca, kind):
+    issued = pki.issue_client(ca, f"{kind}-01", kind=kind)
+    uris = _ext(issued.cert, x509.SubjectAlternativeName).get_values_for_type(
+        x509.UniformResourceIdentifier)
+    assert uris == [f"nikgate:{kind}:{kind}-01"]
+    assert runtime.identity_of(issued.cert) == runtime.PeerIdentity(
+        kind, f"{kind}-01", issued.serial)
+    assert issued.cert_path.name == f"{kind}-01.{kind}.crt"
+    assert [r.kind for r in pki.list_certs(ca) if r.serial == issued.serial_hex] == [kind]
+
+
 def test_wrong_ca_does_not_verify(ca, other_ca):
     stranger = pki.issue_client(other_ca, "bank-abc")
     with pytest.raises(ValueError, match="does not match"):
@@ -199,7 +211,7 @@ def test_identity_of_needs_the_san(ca):
             .public_key(key.public_key()).serial_number(7)
             .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
             .sign(ca.key, hashes.SHA256()))
-    with pytest.raises(PkiError, match=re.escape("nikgate:<institution|operator>:<id>")):
+    with pytest.raises(PkiError, match=re.escape("nikgate:<institution|operator|portal|gateway>:<id>")):
         runtime.identity_of(bare)
 
 
@@ -397,3 +409,69 @@ def test_concurrent_issues_all_land_in_the_index(fresh_ca):
     with ThreadPoolExecutor(6) as pool:
         serials = set(pool.map(lambda i: pki.issue_client(fresh_ca, i).serial_hex, ids))
     assert {r.serial for r in pki.list_certs(fresh_ca)} == serials
+
+
+# --------------------------------------------------------------------------- forwarded
+
+
+def _b64(issued) -> str:
+    import base64
+    return base64.b64encode(issued.cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def test_a_forwarded_certificate_is_verified_once_then_served_from_the_cache(ca):
+    issued = pki.issue_client(ca, "bank-fwd", write=False)
+    fwd = runtime.ForwardedCerts(ca.cert)
+    verified = []
+    real = fwd._verify
+    fwd._verify = lambda text: verified.append(text) or real(text)   # type: ignore[method-assign]
+    for _ in range(3):
+        assert fwd.identity(_b64(issued)) == runtime.PeerIdentity(
+            "institution", "bank-fwd", issued.serial)
+    assert len(verified) == 1 and fwd.cached == 1
+
+
+def test_the_forwarded_cache_is_bounded(ca):
+    fwd = runtime.ForwardedCerts(ca.cert, max_entries=2)
+    certs = [_b64(pki.issue_client(ca, f"bank-b{i}", write=False)) for i in range(3)]
+    for text in certs:
+        fwd.identity(text)
+    assert fwd.cached == 2 and certs[0] not in fwd._cache
+
+
+def test_a_forwarded_certificate_expires_even_when_cached(ca):
+    now = dt.datetime.now(dt.UTC)
+    issued = pki.issue_client(ca, "bank-soon", not_after=now + dt.timedelta(hours=1),
+                              write=False)
+    clock = FakeClock()
+    clock.t = now.timestamp()
+    fwd = runtime.ForwardedCerts(ca.cert, clock=clock)
+    fwd.identity(_b64(issued))
+    clock.t += 2 * 3600
+    with pytest.raises(PkiError, match="has expired"):
+        fwd.identity(_b64(issued))
+    clock.t = now.timestamp() - 3600   # before notBefore (5 minutes back)
+    with pytest.raises(PkiError, match="not valid yet"):
+        fwd.identity(_b64(issued))
+
+
+def test_forwarded_certificates_nikgate_does_not_accept(ca, other_ca, tmp_path):
+    fwd = runtime.ForwardedCerts(ca.cert)
+    with pytest.raises(PkiError, match="not signed by the nikgate CA"):
+        fwd.identity(_b64(pki.issue_client(other_ca, "bank-abc", write=False)))
+    impostor = pki.init_ca(tmp_path, name=ca.cert.subject.get_attributes_for_oid(
+        NameOID.COMMON_NAME)[0].value)
+    with pytest.raises(PkiError, match="not signed by the nikgate CA"):
+        fwd.identity(_b64(pki.issue_client(impostor, "bank-abc", write=False)))
+    with pytest.raises(PkiError, match="not a client certificate"):
+        fwd.identity(_b64(pki.issue_server(ca, write=False)))
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    with pytest.raises(PkiError, match="has expired"):
+        fwd.identity(_b64(pki.issue_client(ca, "bank-abc", not_before=past,
+                                           not_after=past + dt.timedelta(days=1), write=False)))
+    for garbage in ("not base64!", "QUJD", _b64(pki.issue_client(ca, "bank-abc",
+                                                                 write=False))[:-8]):
+        with pytest.raises(InvalidInputError, match="not standard base64"):
+            fwd.identity(garbage)
+    # only the expired one is cached: it is the CA's, and its window is compared per call
+    assert fwd.cached == 1
