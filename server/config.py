@@ -134,6 +134,23 @@ class PortalSection:
 
 
 @dataclass(frozen=True)
+class GatewaySection:
+    """`nikgate gateway`: the JSON/HTTPS face (docs/json-api.md)."""
+
+    address: str = "127.0.0.1:8443"      # HTTPS host:port; port 0 lets the OS pick
+    upstream: str = ""                    # the gRPC service; empty = [server] address
+    cert: str = ""                        # HTTPS certificate (nikgate PKI server cert);
+    key: str = ""                         # empty = [tls] cert and key
+    adapter_cert: str = "var/demo/pki/issued/json.gateway.crt"   # kind "gateway": acts
+    adapter_key: str = "var/demo/pki/issued/json.gateway.key"    # for the presented cert
+    server_name: str = "localhost"        # the name on the gRPC service's certificate
+    channels: int = 4                     # HTTP/2 connections to the service
+    max_body_bytes: int = 16 * MiB        # larger bodies get 413 before any parsing
+    deadline_seconds: float = 30.0        # per call to the service
+    port_file: str = ""                   # where to write the bound port (tests, demo)
+
+
+@dataclass(frozen=True)
 class MetricsSection:
     address: str = "127.0.0.1:0"   # Prometheus endpoint; empty disables it
     directory: str = ""            # multiprocess files; empty = a private temp dir
@@ -154,6 +171,7 @@ class Config:
     audit: AuditSection = field(default_factory=AuditSection)
     return_data: ReturnDataSection = field(default_factory=ReturnDataSection)
     card_reader: CardReaderSection = field(default_factory=CardReaderSection)
+    gateway: GatewaySection = field(default_factory=GatewaySection)
     portal: PortalSection = field(default_factory=PortalSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
@@ -239,4 +257,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
                                         store=fix(config.return_data.store)),
         audit=dataclasses.replace(config.audit, directory=fix(config.audit.directory),
                                   key=fix(config.audit.key)),
+        gateway=dataclasses.replace(config.gateway, cert=fix(config.gateway.cert),
+                                    key=fix(config.gateway.key),
+                                    adapter_cert=fix(config.gateway.adapter_cert),
+                                    adapter_key=fix(config.gateway.adapter_key)),
     )

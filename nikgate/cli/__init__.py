@@ -16,6 +16,7 @@ from . import (
     card,
     data,
     demo,
+    gateway,
     grant,
     index,
     lookup,
@@ -28,8 +29,8 @@ from . import (
     verify,
 )
 
-AREAS = (data, index, nik, verify, lookup, demo, serve, pki, receipt, grant, audit, bench, returns,
-         card, sam)
+AREAS = (data, index, nik, verify, lookup, demo, serve, gateway, pki, receipt, grant, audit,
+         bench, returns, card, sam)
 
 
 # Exit status per family of errors: stable, so a script can tell "fix the input" from
