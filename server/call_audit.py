@@ -91,7 +91,7 @@ class CallAudit:
         self.budget = RefusalBudget(refusal_rate, refusal_burst)
         self.summary_seconds = summary_seconds
         self.health: HealthBoard | None = None
-        self._pending: dict[tuple[str, str, str, str], _Summary] = {}
+        self._pending: dict[tuple[str, str, str, str, str], _Summary] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._recovering: asyncio.Task | None = None
 
@@ -135,7 +135,7 @@ class CallAudit:
             return True
         if not self.log.usable:
             raise self.unavailable(call.tx)
-        key = (principal_of(call), call.method, code, call.channel)
+        key = (principal_of(call), call.method, code, call.channel, _adapter(call))
         s = self._pending.get(key)
         if s is None:
             s = self._pending[key] = _Summary(call, code,
@@ -163,7 +163,7 @@ class CallAudit:
                     institution=principal_of(c), cert_serial=_serial(c), channel=c.channel,
                     method=c.method, purpose="", result=s.code, latency_us=0,
                     fields_requested=(), fields_returned=(), peer=c.peer, items=s.items,
-                    calls=s.count))
+                    calls=s.count, adapter=_adapter(c)))   # users vary: the summary names none
             except AuditError as e:
                 self.record_failed(e)
                 ok = False
@@ -219,12 +219,17 @@ def principal_of(call: CallRecord) -> str:
     return caller.principal
 
 
+def _adapter(call: CallRecord) -> str:
+    return call.caller.adapter if call.caller else ""
+
+
 def _serial(call: CallRecord) -> str:
     return f"{call.caller.serial:x}" if call.caller else ""
 
 
 def entry_of(call: CallRecord, code: str) -> AuditEntry:
     ok = code == "OK"
+    caller = call.caller
     niks = call.niks
     items = len(niks)
     if not ok and items > REFUSED_NIKS:
@@ -246,4 +251,6 @@ def entry_of(call: CallRecord, code: str) -> AuditEntry:
         peer=call.peer,
         items=items if len(niks) != items else -1,
         card=call.card,
+        adapter=caller.adapter if caller else "",
+        user=caller.user if caller else "",
     )

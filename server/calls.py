@@ -13,7 +13,9 @@ long-lived stream cannot outlive a revocation or a grant change unnoticed.
 
 Until its identity is checked a call is a bare `CallRecord` (what a refusal at the door is
 audited as, caller None); from then on it is a `Call`, whose caller is never None, and
-only a `Call` reaches a handler.
+only a `Call` reaches a handler. An adapter's call (server/identity.py) is admitted as the
+institution or operator it acts for, under the adapter's channel unless the route has a
+channel of its own; a refused claim to act for someone is audited under whoever made it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from .status import abort_with, status_code_of
 
 log = logging.getLogger(__name__)
 
+WEB_SERVICE = "web_service"   # the channel of a route that names none
+
 
 @dataclass(slots=True)
 class CallRecord:
@@ -70,7 +74,7 @@ class CallRecord:
     caller: Caller | None = None
     operation: str = ""
     purpose: str = ""
-    channel: str = "web_service"
+    channel: str = WEB_SERVICE
     fields_requested: tuple[str, ...] = ()
     fields_returned: tuple[str, ...] = ()
     niks: Sequence = ()
@@ -82,10 +86,20 @@ class CallRecord:
     started: float = field(default_factory=time.perf_counter)
 
     def admit(self, caller: Caller) -> Call:
-        """This call once authentication has passed: the same record with its caller."""
+        """This call once authentication has passed: the same record with its caller (and
+        an adapter's channel, on a route that has none of its own)."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         values["caller"] = caller
+        if caller.channel and self.channel == WEB_SERVICE:
+            values["channel"] = caller.channel
         return Call(**values)
+
+    def attribute(self, caller: Caller) -> None:
+        """Who made a claim to act for someone that is being refused: the refusal is
+        audited under them (an adapter, with the user it named)."""
+        self.caller = caller
+        if caller.channel and self.channel == WEB_SERVICE:
+            self.channel = caller.channel
 
 
 @dataclass(slots=True)
@@ -121,7 +135,7 @@ class Route:
     sealed: bool = True          # the answer carries a signed receipt
     batched: bool = False        # metrics: items per message
     operators_only: bool = False
-    channel: str = "web_service"  # the access channel the grant must allow, audited
+    channel: str = WEB_SERVICE  # the access channel the grant must allow, audited
 
 
 @dataclass
@@ -196,7 +210,9 @@ class CallGuard:
     def _answer(self, rpc: Rpc, route: Route, call: Call, response: Message) -> bytes:
         body = response.SerializeToString()
         if route.sealed and self.signer is not None:
-            body = self.signer.seal(body, call.raw, call.tx, rpc.path, call.institution)
+            caller = call.caller
+            body = self.signer.seal(body, call.raw, call.tx, rpc.path, caller.institution_id,
+                                    caller.adapter, caller.user)
         return body
 
     def _metrics(self, call: CallRecord, code: str, batched: bool) -> None:
@@ -229,7 +245,7 @@ class CallGuard:
                                 channel=route.channel)
             try:
                 with self._slot():
-                    call = record = record.admit(self.auth.caller(context))
+                    call = record = record.admit(self.auth.caller(context, record.attribute))
                     message = self._accept(rpc, route, call)
                     remaining = context.time_remaining()
                     if remaining is None or remaining > cap:
@@ -269,7 +285,7 @@ class CallGuard:
             state = _StreamState()
             try:
                 with self._slot():
-                    call = record = record.admit(self.auth.caller(context))
+                    call = record = record.admit(self.auth.caller(context, record.attribute))
                     ends = time.monotonic() + lifetime
                     messages = self._messages(rpc, route, call, requests, context, ends, state)
                     async for response, part in handler(messages):
@@ -315,7 +331,7 @@ class CallGuard:
             seq += 1
             part = call.part(seq, raw)
             state.current = part
-            part.caller = self.auth.caller(context)   # a revoked certificate ends the stream
+            part.caller = self.auth.caller(context, part.attribute)   # revoked: the end
             message = self._accept(rpc, route, part)
             yield message, part
 

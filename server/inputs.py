@@ -11,12 +11,15 @@ the engine and the return-data checks, which never echo or store them in clear.
 from __future__ import annotations
 
 import functools
+import re
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from nikgate.errors import InvalidInputError
 from nikgate.redact import redact
+
+from .pki.layout import INSTITUTION_ID_RE
 
 # Longest string, in characters, per field name (scalar strings and map keys/values).
 MAX_CHARS: dict[str, int] = {
@@ -59,6 +62,12 @@ COLUMNS = frozenset({"niks", "nik_numbers", "item_ids", "columns", "record_ids",
 NAME_LISTS = frozenset({"fields", "operations", "channels", "return_data_kinds", "names",
                         "purposes", "networks"})
 NAME_MAPS = frozenset({"claims", "thresholds", "fields"})
+
+# Request metadata an adapter sends to act on behalf of someone (server/identity.py); gRPC
+# bounds all headers together (8 KiB by default), these bound each one and its form.
+PORTAL_USER_CHARS = 128      # nikgate-portal-user: 1-128 printable ASCII
+FORWARDED_CERT_CHARS = 8192  # nikgate-on-behalf-of-cert: base64 of a DER certificate
+_PORTAL_USER = re.compile(rf"[\x20-\x7e]{{1,{PORTAL_USER_CHARS}}}")
 
 _STRING = FieldDescriptor.TYPE_STRING
 _BYTES = FieldDescriptor.TYPE_BYTES
@@ -120,3 +129,34 @@ def _check_chars(what: str, text: str, limit: int, field: str | None = None) -> 
         raise InvalidInputError(f"{what} is {len(text):,} characters long; at most {limit} "
                                 f"(got {redact(text, 16)})", field=field or what)
 
+
+
+def check_portal_user(value: str) -> str:
+    """The portal user an adapter names, or InvalidInputError (the value is not echoed:
+    it may be an e-mail address)."""
+    if not _PORTAL_USER.fullmatch(value):
+        raise InvalidInputError(
+            f"nikgate-portal-user must be 1-{PORTAL_USER_CHARS} printable ASCII characters "
+            f"(the portal's account id or e-mail), got {len(value)} characters"
+            + ("" if len(value) > PORTAL_USER_CHARS or not value else
+               " with a character outside printable ASCII"), field="nikgate-portal-user")
+    return value
+
+
+def check_header_id(header: str, value: str) -> str:
+    """An institution or operator id in a header, or InvalidInputError saying its form."""
+    if not INSTITUTION_ID_RE.fullmatch(value):
+        raise InvalidInputError(
+            f"{header} must be an id of 2-63 characters of a-z, 0-9 and '-', starting with a "
+            f"letter or digit, got {redact(value, 16)!r}", field=header)
+    return value
+
+
+def check_forwarded_cert(value: str) -> str:
+    """The size of a forwarded certificate's base64 text (its form is checked when it is
+    parsed, server/pki/runtime.py)."""
+    if not value or len(value) > FORWARDED_CERT_CHARS:
+        raise InvalidInputError(
+            f"nikgate-on-behalf-of-cert must be 1-{FORWARDED_CERT_CHARS:,} characters of "
+            f"base64, got {len(value):,}", field="nikgate-on-behalf-of-cert")
+    return value

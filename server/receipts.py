@@ -1,7 +1,8 @@
 """Signed receipts: an Ed25519 signature over what nikgate answered, checkable offline.
 
 The server signs a serialized ReceiptPayload (transaction id, method, institution, time,
-SHA-256 of the request bytes as received and of the response bytes before the receipt).
+SHA-256 of the request bytes as received and of the response bytes before the receipt;
+for a call an adapter made on the institution's behalf, the adapter and the portal user).
 The receipt is appended as the response's last field, so the signed response digest is
 the digest of every byte before it: a client that keeps the raw response can prove it.
 """
@@ -78,8 +79,11 @@ class ReceiptSigner:
         return cls(nacl.signing.SigningKey(seed), key_id_of(key.public_key()))
 
     def seal(self, response_bytes: bytes, request_bytes: bytes, transaction_id: str,
-             method: str, institution_id: str) -> bytes:
-        """The response bytes with a signed receipt appended as their last field."""
+             method: str, institution_id: str, adapter: str = "",
+             acting_user: str = "") -> bytes:
+        """The response bytes with a signed receipt appended as their last field.
+        `adapter` and `acting_user` name who acted for the institution (empty for a direct
+        call, and then absent from the payload's bytes)."""
         payload = common_pb2.ReceiptPayload(
             transaction_id=transaction_id,
             method=method,
@@ -88,6 +92,8 @@ class ReceiptSigner:
             request_sha256=hashlib.sha256(request_bytes).digest(),
             response_sha256=hashlib.sha256(response_bytes).digest(),
             key_id=self.key_id,
+            adapter=adapter,
+            acting_user=acting_user,
         ).SerializeToString()
         receipt = common_pb2.Receipt(payload=payload,
                                      signature=self.key.sign(payload).signature,

@@ -46,6 +46,8 @@ def _verify(args) -> int:
     if p is not None:
         info.update(transaction_id=p.transaction_id, method=p.method,
                     institution_id=p.institution_id, issued_at_unix_ms=p.issued_at_unix_ms)
+        if p.adapter:   # an adapter acted for the institution (the portal, the gateway)
+            info.update(adapter=p.adapter, acting_user=p.acting_user)
     if args.json:
         emit_json(info)
     else:

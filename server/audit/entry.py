@@ -37,7 +37,8 @@ class AuditEntry:
     `result` is the gRPC status name ("OK", "PERMISSION_DENIED", ...). `niks` are the NIKs the
     call named (str or int, as received); `item_results` holds one status code (0-255) per
     NIK for batches, or is empty. A refused call keeps at most a few NIKs (its record stays
-    small whatever it asked) with `items` saying how many it named.
+    small whatever it asked) with `items` saying how many it named. A call an adapter made
+    on the institution's behalf names the adapter and the user it acted for as well.
     """
 
     time_ms: int
@@ -57,3 +58,5 @@ class AuditEntry:
     items: int = -1         # NIKs the call named, when more than `niks` holds; -1: len(niks)
     calls: int = 1          # a summary record stands for this many refused calls
     card: CardReaderAudit | None = None   # channel card_reader: SAM, reader, fingerprint
+    adapter: str = ""       # "portal:<id>" / "gateway:<id>" when an adapter acted; "" direct
+    user: str = ""          # the portal user the adapter named

@@ -133,6 +133,10 @@ class AuditLog:
             fields["calls"] = entry.calls
         if entry.card is not None:
             fields.update(entry.card.members())
+        if entry.adapter:   # members only on delegated calls: direct records are unchanged
+            fields["adapter"] = entry.adapter
+            if entry.user:
+                fields["user"] = entry.user
         # base64: 21.3 bytes per 16-byte reference against hex's 32, and the log is what the
         # disk has to keep up with at batch rates
         blobs = {"nik_refs": b2a_base64(refs, newline=False),
