@@ -6,7 +6,8 @@ pages completely; duplicates are rejected naming the first line, which wins. An 
 larger than the memory budget is sorted in runs spilled to temp files and merged. Every
 stored NIK also goes to the generation's key file (engine/keyset.py). The generation is
 synced, verified from disk (engine/integrity.py: a damaged one is deleted, never
-published) and published atomically (layout.py).
+published), sealed with its files' checksums (engine/generations.py) and published
+atomically (layout.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from nikgate.errors import IndexDamagedError
 
 from . import _core
 from .constants import RECORD_LAYOUT
+from .generations import seal
 from .index import attach_key_file, read_manifest
 from .integrity import VerifyReport, verify_env
 from .keyset import KEYS_FILE, digest_hex
@@ -192,6 +194,7 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
                 f"the new generation failed verification and was not published: "
                 f"{'; '.join(checked.lines())}. Check the disk and memory of this machine, "
                 "then build again", report=checked)
+        seal(partial, manifest)   # the files' checksums, for replicas (generations.py)
     except BaseException:
         env.close()
         shutil.rmtree(partial, ignore_errors=True)

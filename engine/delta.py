@@ -10,6 +10,12 @@ Records added or removed are also noted in the `delta_keys` side table and in th
 manifest's count and key-set digest, in the same transaction (engine/keyset.py); the
 generation's key file never changes. Before committing, the whole index is verified
 inside the write transaction (engine/integrity.py): a damaged result is not committed.
+
+In place (the default) the generation's seal is removed first (engine/generations.py):
+its files change, so replicas cannot pull it. `new_generation=True` (`--new-generation`)
+applies the delta to a copy instead and publishes that as a new sealed generation: how
+deltas reach replicas (docs/replicas.md), and how a running server sees a delta without
+the in-place write.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +31,12 @@ from pathlib import Path
 from nikgate.errors import IndexDamagedError, IndexFormatError, WarehouseFileError
 
 from . import _core
+from .generations import DATA_FILE, seal, unseal
 from .index import attach_key_file, read_manifest
 from .integrity import verify_env
-from .keyset import MOD, digest_hex
-from .layout import MANIFEST_KEY, current_generation
+from .keyset import KEYS_FILE, MOD, digest_hex
+from .layout import MANIFEST_KEY, current_generation, publish
+from .layout import new_generation as new_generation_dir
 from .nik import REASONS, explain
 from .record import RowEncoder, RowRejected
 from .warehouse import ExportReader, Rejects
@@ -45,6 +54,9 @@ class ApplyReport:
     record_count: int = 0
     verify_seconds: float = 0.0
     digest_change: int = 0  # key-set digest change, modulo 2^128
+    generation: str = ""    # the new generation (--new-generation), else ""
+    copied_bytes: int = 0   # bytes of the generation copied for it (--new-generation)
+    unsealed: bool = False  # applied in place to a sealed generation: seal removed
 
     def summary(self) -> dict:
         return {
@@ -53,15 +65,67 @@ class ApplyReport:
             "rejected_by_reason": dict(sorted(self.rejects.by_reason.items())),
             "record_count": self.record_count, "seconds": round(self.seconds, 3),
             "verify_seconds": round(self.verify_seconds, 3),
+            **({"generation": self.generation, "copied_bytes": self.copied_bytes}
+               if self.generation else {}),
+            **({"unsealed": "the generation changed in place; replicas cannot pull it "
+                            "(use --new-generation on a builder that feeds replicas)"}
+               if self.unsealed else {}),
         }
 
 
 def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
                 rejects_path: str | os.PathLike | None = None, force: bool = False,
-                today: dt.date | None = None) -> ApplyReport:
+                today: dt.date | None = None,
+                new_generation: bool = False) -> ApplyReport:
+    """Apply `delta` to the current generation in place, or, with `new_generation`, to a
+    copy of it published as a new sealed generation (what replicas pull: replica.py)."""
+    if new_generation:
+        return _apply_as_generation(index_dir, delta, rejects_path, force, today)
+    return _apply(current_generation(index_dir), index_dir, delta, rejects_path, force, today)
+
+
+def _apply_as_generation(index_dir, delta, rejects_path, force, today) -> ApplyReport:
+    """Copy the current generation under its writer lock (no delta can commit meanwhile),
+    apply the delta to the copy, verify it, seal it and publish it atomically. Readers of
+    the old generation are not touched; a server moves to the new one live."""
+    started = time.perf_counter()
+    source = current_generation(index_dir)
+    gen_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    partial = new_generation_dir(index_dir, gen_id)
+    try:
+        env = _core.Env(str(source), readonly=False, durable=True)
+        try:
+            txn = env.begin_write()   # holds LMDB's writer lock: data.mdb cannot change
+            try:
+                for name in (DATA_FILE, KEYS_FILE):
+                    if (source / name).exists():
+                        shutil.copyfile(source / name, partial / name)
+            finally:
+                txn.abort()
+        finally:
+            env.close()
+        report = _apply(partial, index_dir, delta, rejects_path, force, today,
+                        {"generation": gen_id, "derived_from": source.name})
+        report.copied_bytes = sum((partial / n).stat().st_size for n in (DATA_FILE, KEYS_FILE)
+                                  if (partial / n).exists())
+        env = _core.Env(str(partial), readonly=True)
+        try:
+            manifest = read_manifest(env, partial)
+        finally:
+            env.close()
+        seal(partial, manifest, gen_id)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    report.generation = publish(index_dir, partial).name
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _apply(generation: Path, index_dir, delta, rejects_path, force, today,
+           manifest_changes: dict | None = None) -> ApplyReport:
     started = time.perf_counter()
     report = ApplyReport()
-    generation = current_generation(index_dir)
     env = _core.Env(str(generation), readonly=False, durable=True)
     try:
         manifest = read_manifest(env, generation)
@@ -94,6 +158,7 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
                 "added": report.added, "updated": report.updated, "deleted": report.deleted,
                 "rejected": len(report.rejects),
             }])[-KEEP_DELTA_HISTORY:]
+            manifest.update(manifest_changes or {})
             txn.put_meta(MANIFEST_KEY, json.dumps(manifest, sort_keys=True).encode())
             checked = verify_env(env, generation.name, txn)
             report.verify_seconds = checked.seconds
@@ -101,6 +166,10 @@ def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
                 raise IndexDamagedError(
                     f"{delta} was not applied: the index with it failed verification: "
                     f"{'; '.join(checked.lines())}", report=checked)
+            # A sealed generation changed in place no longer matches its files' checksums:
+            # the seal goes first, so no replica ever copies it under a stale seal.
+            if manifest_changes is None:
+                report.unsealed = unseal(generation)
             txn.commit()
         finally:
             txn.abort()
