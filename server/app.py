@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import logging
 import os
@@ -36,6 +35,7 @@ from .handlers.return_data import ReturnDataHandlers
 from .handlers.verification import VerificationHandlers
 from .health import AsyncHealthServicer, HealthBoard
 from .identity import Authenticator, Caller
+from .index_holder import ServingIndex
 from .pki.runtime import CrlChecker, ServerCertWatcher, load_keypair
 from .receipts import ReceiptSigner
 from .returns.committer import ReturnCommitter
@@ -55,7 +55,7 @@ class RunningServer:
     port: int
     health: AsyncHealthServicer
     board: HealthBoard
-    index: NikIndex
+    serving: ServingIndex           # the generation served now, swapped live (index_holder)
     guard: CallGuard
     store: ControlStore
     policy: AccessPolicy            # refresh(force=True): apply a grant change at once
@@ -65,6 +65,11 @@ class RunningServer:
     ledger: AccessLedger
     committer: ReturnCommitter
     background: list[asyncio.Task]
+
+    @property
+    def index(self) -> NikIndex:
+        """The generation served now (tests, figures); calls use serving.acquire()."""
+        return self.serving.index
 
     async def stop(self, grace: float) -> None:
         """Health NOT_SERVING first, so balancers move away; then drain for `grace` s."""
@@ -76,7 +81,7 @@ class RunningServer:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.committer.close)
         await loop.run_in_executor(None, self.ledger.stop)
-        self.index.close()
+        self.serving.close()
         if self.audit_log is not None:
             self.audit_log.close()
         self.returns.release()
@@ -174,7 +179,7 @@ async def build_server(config: Config, *, port: int | None = None,
                        index: NikIndex | None = None,
                        worker_id: int | None = None) -> RunningServer:
     """Start a server per `config`; `port` overrides the configured one (0 = any free)."""
-    index = index or NikIndex.open(config.index.path)
+    serving = ServingIndex(config.index.path, first=index, verify=config.index.reload_verify)
     signer = ReceiptSigner.load(config.receipts.signing_key)
     store = ControlStore.shared(config.access.store)
     store.start_syncing()
@@ -195,14 +200,15 @@ async def build_server(config: Config, *, port: int | None = None,
     s = config.server
     guard = CallGuard(auth, Limits(s.max_in_flight, s.max_deadline_seconds,
                                    s.max_stream_seconds), call_audit, signer)
-    verification = VerificationHandlers(index, access, s.max_batch_items)
-    lookup = LookupHandlers(index, access, s.max_batch_items)
+    verification = VerificationHandlers(serving, access, s.max_batch_items)
+    lookup = LookupHandlers(serving, access, s.max_batch_items)
     audited = config.audit.enabled
     admin = AdminHandlers(store, audit_dir=config.audit.directory if audited else None,
-                          audit_key=config.audit.key if audited else None)
+                          audit_key=config.audit.key if audited else None,
+                          serving=serving, worker_id=worker_id)
     return_data = ReturnDataHandlers(returns, committer, access, rd.stream_window)
     cr = config.card_reader
-    card_reader = CardReaderHandlers(index, access, SamRegistry(
+    card_reader = CardReaderHandlers(serving, access, SamRegistry(
         store, cr.challenge_seconds, cr.max_outstanding_challenges))
     routes = {
         "Verification": {
@@ -241,8 +247,6 @@ async def build_server(config: Config, *, port: int | None = None,
     if bound == 0:
         raise OSError(f"cannot bind {host}:{bind_port}")
     await server.start()
-    metrics.set_index_built_at(
-        dt.datetime.fromisoformat(index.manifest["built_at"]).timestamp())
     await board.start()
     background = []
     # One enforcer per server: worker 0 under the supervisor, or an in-process server.
@@ -253,13 +257,18 @@ async def build_server(config: Config, *, port: int | None = None,
                                                                     rd.check_seconds)))
     # One index scrub per server too; damage found turns health NOT_SERVING via the board.
     if config.index.scrub_interval_seconds > 0 and worker_id in (None, 0):
-        scrubber = IndexScrubber(index, config.index.scrub_interval_seconds,
+        scrubber = IndexScrubber(serving, config.index.scrub_interval_seconds,
                                  lambda ok, detail: board.report("index", ok, detail),
                                  config.index.scrub_records_per_second)
         background.append(asyncio.create_task(scrubber.run()))
-    log.info("serving", extra={"port": bound, "records": index.record_count,
-                               "generation": index.generation.name})
-    return RunningServer(server, bound, health_servicer, board, index, guard, store, policy,
+        loop = asyncio.get_running_loop()   # a swapped-in generation is scrubbed at once
+        serving.on_swap.append(lambda: loop.call_soon_threadsafe(scrubber.wake))
+    if config.index.reload_check_seconds > 0:   # every worker follows `current` itself
+        background.append(asyncio.create_task(
+            serving.watch(config.index.reload_check_seconds)))
+    log.info("serving", extra={"port": bound, "records": serving.index.record_count,
+                               "generation": serving.index.generation.name})
+    return RunningServer(server, bound, health_servicer, board, serving, guard, store, policy,
                          scraping, call_audit.log, returns, ledger, committer, background)
 
 

@@ -54,6 +54,8 @@ class IndexSection:
     path: str = "var/demo/index"
     scrub_interval_seconds: float = 3600.0   # re-verify the open index this often; 0 = off
     scrub_records_per_second: int = 200_000  # the scrub's pace: bounded I/O and CPU
+    reload_check_seconds: float = 1.0        # look for a new generation this often; 0 = off
+    reload_verify: bool = True               # check a new generation in full before serving it
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,10 @@ BATCH_ITEMS = Histogram("nikgate_batch_items", "Items per batch message", ["meth
 INDEX_BUILT = Gauge("nikgate_index_built_timestamp_seconds",
                     "Build time of the oldest index generation a worker serves",
                     multiprocess_mode="min")
+# 1 for the generation each live worker serves, 0 for one it served before (index_holder.py)
+INDEX_GENERATION = Gauge("nikgate_index_generation", "1 for the index generation a worker "
+                         "serves now (label), 0 for one it served before", ["generation"],
+                         multiprocess_mode="liveall")
 # Set by the one worker that scrubs (worker 0): a Prometheus alert on == 0 pages someone.
 INDEX_SCRUB_OK = Gauge("nikgate_index_scrub_ok", "1 when the last complete scrub of the "
                        "index passed, 0 when it found damage (server/scrub.py)",

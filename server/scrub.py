@@ -10,20 +10,25 @@ the GIL released, pausing between chunks so it reads at most
 stall of the event loop. A failed scrub sets `nikgate_index_scrub_ok` to 0 and calls
 `on_change(False, detail)` (the server reports it to its health board: NOT_SERVING for
 every service); a later passing scrub sets it to 1 and calls `on_change(True, "")`.
+
+It scrubs the generation the worker serves (server/index_holder.py): it holds that
+generation only while walking it, and when a new one is swapped in mid-walk it drops the
+old (which can then close) and starts again on the new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from nikgate.engine import NikIndex
 from nikgate.engine.integrity import VerifyReport
 
 from . import metrics
+from .index_holder import ServingIndex
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +39,9 @@ OnChange = Callable[[bool, str], Awaitable[None] | None]
 
 
 class IndexScrubber:
-    """Verifies `index` every `interval` seconds at `records_per_second` at most."""
+    """Verifies the served index every `interval` seconds at `records_per_second` at most."""
 
-    def __init__(self, index: NikIndex, interval: float, on_change: OnChange,
+    def __init__(self, index: ServingIndex, interval: float, on_change: OnChange,
                  records_per_second: int = 200_000, chunk: int = CHUNK) -> None:
         self.index = index
         self.interval = interval
@@ -45,6 +50,7 @@ class IndexScrubber:
         self.chunk = max(1, min(chunk, self.rate))
         self.ok: bool | None = None      # None until the first complete scrub
         self.last: VerifyReport | None = None
+        self._wake = asyncio.Event()
 
     async def run(self) -> None:
         """Scrub now, then every `interval` seconds, until cancelled."""
@@ -55,19 +61,17 @@ class IndexScrubber:
                 raise
             except Exception:
                 log.exception("index scrub failed to run; will try again")
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):   # or at once after a swap: wake()
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Scrub again now (a new generation was swapped in); call on the loop's thread."""
+        self._wake.set()
 
     async def scrub_once(self) -> VerifyReport:
-        loop = asyncio.get_running_loop()
-        steps = self.index.integrity_steps(self.chunk)
-        while True:
-            began = time.perf_counter()
-            done, finished = await loop.run_in_executor(None, _advance, steps)
-            if done and finished is not None:
-                report = finished
-                break
-            spent = time.perf_counter() - began
-            await asyncio.sleep(max(MIN_PAUSE, self.chunk / self.rate - spent))
+        while (report := await self._walk()) is None:
+            log.info("index generation swapped during the scrub: scrubbing the new one")
         self.last = report
         if report.complete:
             await self._settle(report)
@@ -88,6 +92,22 @@ class IndexScrubber:
         detail = "; ".join(report.lines())
         log.error("index scrub found damage in %s: %s", report.generation, detail)
         await _call(self.on_change, False, detail)
+
+    async def _walk(self) -> VerifyReport | None:
+        """One paced walk of the served generation; None when it was swapped meanwhile."""
+        loop = asyncio.get_running_loop()
+        with self.index.acquire() as index:
+            steps = index.integrity_steps(self.chunk)
+            while True:
+                began = time.perf_counter()
+                done, finished = await loop.run_in_executor(None, _advance, steps)
+                if done and finished is not None:
+                    return finished
+                if self.index.index is not index:
+                    steps.close()
+                    return None
+                spent = time.perf_counter() - began
+                await asyncio.sleep(max(MIN_PAUSE, self.chunk / self.rate - spent))
 
 
 def _advance(steps) -> tuple[bool, VerifyReport | None]:

@@ -5,7 +5,9 @@ nikgate silently share it), then forks the workers before any gRPC object exists
 process; each worker opens the index read-only and runs its own grpc.aio server on uvloop
 with SO_REUSEPORT, and the kernel spreads connections across them. A worker that dies is
 restarted (with a back-off if it keeps dying). SIGTERM/SIGINT: the workers set health to
-NOT_SERVING, drain calls for the grace period and exit; stragglers are killed.
+NOT_SERVING, drain calls for the grace period and exit; stragglers are killed. SIGHUP
+is forwarded to every worker, which looks for a newly published index generation at once
+(server/index_holder.py; workers also look every `[index] reload_check_seconds`).
 The supervisor raises the file-descriptor limit to the hard limit first (workers inherit
 it); each worker runs a shedding thread that keeps its connections under the cap.
 
@@ -66,6 +68,8 @@ def _worker_main(config: Config, host: str, port: int, worker_id: int) -> None:
             loop.add_signal_handler(sig, stop.set)
         cfg = config.with_overrides(server={"address": f"{host}:{port}"})
         running = await build_server(cfg, port=port, worker_id=worker_id)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(
+            running.serving.reload(force=True)))
         shedder = Shedder(running.port, limits.connection_caps(cfg.server.max_connections)[0])
         shedder.start()
         # Everything allocated so far lives as long as the worker: keep it out of the
@@ -98,6 +102,7 @@ class Supervisor:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)   # until the worker serves
                 _exit_with_parent()
                 _worker_main(self.config, host, port, worker_id)
             except BaseException:
@@ -127,6 +132,7 @@ class Supervisor:
         count = cfg.server.workers or os.cpu_count() or 1
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
         for worker_id in range(count):
             self._spawn(worker_id, host, port)
         log.info("supervisor started", extra={"workers": count, "port": port,
@@ -148,6 +154,11 @@ class Supervisor:
             log.info("stopping: draining workers", extra={"signal": signum})
             for pid in list(self.workers):
                 _signal(pid, signal.SIGTERM)
+
+    def _on_reload(self, signum, frame) -> None:
+        log.info("SIGHUP: workers look for a new index generation")
+        for pid in list(self.workers):
+            _signal(pid, signal.SIGHUP)
 
     def _watch(self, host: str, port: int) -> int:
         from . import metrics_setup

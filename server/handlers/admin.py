@@ -1,10 +1,11 @@
-"""nikgate.v1.Admin: institutions, grants and the SAM registry, for operator certificates
-only."""
+"""nikgate.v1.Admin: institutions, grants, the SAM registry and the index generation a
+worker serves, for operator certificates only."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 
 from nikgate.errors import InvalidInputError
 from nikgate.v1 import admin_pb2 as pb
@@ -13,6 +14,7 @@ from ..access.admin import Admin
 from ..access.grants import Grant
 from ..access.sams import Sam
 from ..calls import Call
+from ..index_holder import ServingIndex
 
 SERVICE = "nikgate.v1.Admin"
 
@@ -52,8 +54,11 @@ class AdminHandlers:
     """Operator certificates only: the guard checks the role before a request is parsed."""
 
     def __init__(self, store, audit_dir: str | None = None,
-                 audit_key: str | None = None) -> None:
+                 audit_key: str | None = None, serving: ServingIndex | None = None,
+                 worker_id: int | None = None) -> None:
         self.store = store
+        self.serving = serving        # the worker's index generation (GetServing)
+        self.worker_id = worker_id or 0
         # Changes take their turn on the "admin" audit stream, as the CLI's do: the change
         # and its record there succeed or fail together (the per-call record comes on top).
         self.audit_dir = audit_dir
@@ -131,6 +136,21 @@ class AdminHandlers:
         admin = self._admin(call, "sam.list", req.institution)
         return pb.ListSamsResponse(sams=[_sam_to_pb(s)
                                          for s in admin.list_sams(req.institution or None)])
+
+    # -- the index generation this worker serves ------------------------------------------
+
+    async def get_serving(self, req: pb.GetServingRequest, call: Call) -> pb.Serving:
+        call.operation = "admin.index.reload" if req.reload else "admin.index.serving"
+        if self.serving is None:
+            raise InvalidInputError("this server was started with a fixed index: it does "
+                                    "not follow new generations", field="reload")
+        reloaded = await self.serving.reload(force=True) if req.reload else False
+        s = self.serving.serving()
+        return pb.Serving(worker_id=self.worker_id, pid=os.getpid(), generation=s.generation,
+                          index_path=s.path, record_count=s.record_count,
+                          opened_at=s.opened_at, built_at=s.built_at,
+                          generations_open=s.generations_open, last_error=s.last_error,
+                          swaps=s.swaps, reloaded=reloaded)
 
 
 async def _off_loop(fn, *args):

@@ -20,7 +20,6 @@ from __future__ import annotations
 from nikgate import codes
 from nikgate.card import layout
 from nikgate.card.readout import digest_of, readout_values, verify_readout_signature
-from nikgate.engine import NikIndex
 from nikgate.engine.constants import ItemStatus, Outcome
 from nikgate.engine.nik import check_nik
 from nikgate.engine.schema import VERIFIABLE
@@ -33,6 +32,7 @@ from ..access.policy import check_purpose
 from ..access.sams import CHALLENGE_BYTES, SamRegistry, validate_reader_serial, validate_sam_id
 from ..audit.entry import CardReaderAudit
 from ..calls import Call
+from ..index_holder import ServingIndex
 
 SERVICE = "nikgate.v1.CardReader"
 CHANNEL = "card_reader"
@@ -75,8 +75,8 @@ MESSAGES = {
 
 
 class CardReaderHandlers:
-    def __init__(self, index: NikIndex, access: Access, registry: SamRegistry) -> None:
-        self.index = index
+    def __init__(self, index: ServingIndex, access: Access, registry: SamRegistry) -> None:
+        self.index = index   # one generation per call: acquire() (server/index_holder.py)
         self.access = access
         self.registry = registry
 
@@ -128,7 +128,8 @@ class CardReaderHandlers:
         granted = self._granted_fields(call)
         claims = {name: chip[name] for name in CHIP_FIELDS if name in granted and chip[name]}
         self.access.check(call, OPERATION, tuple(claims), 1, req.purpose)   # counts 1 NIK
-        result = self.index.verify(nik, claims)
+        with self.index.acquire() as index:
+            result = index.verify(nik, claims)
         call.fields_returned = tuple(r.field.name for r in result.fields)
         call.item_results = bytes((int(result.status),))
         self.access.observe(call)

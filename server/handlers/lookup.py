@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from nikgate import codes
-from nikgate.engine import ItemStatus, NikIndex
+from nikgate.engine import ItemStatus
 from nikgate.engine.nik import check_nik
 from nikgate.errors import InvalidInputError
 from nikgate.v1 import lookup_pb2 as pb
 
 from ..access.checks import Access
 from ..calls import Call
+from ..index_holder import ServingIndex
 from .batching import batch_niks, check_item_ids, run_batch
 
 SERVICE = "nikgate.v1.Lookup"
@@ -23,8 +24,8 @@ def _fields(fields) -> tuple[str, ...]:
 
 
 class LookupHandlers:
-    def __init__(self, index: NikIndex, access: Access, max_items: int) -> None:
-        self.index = index
+    def __init__(self, index: ServingIndex, access: Access, max_items: int) -> None:
+        self.index = index   # one generation per call: acquire() (server/index_holder.py)
         self.access = access
         self.max_items = max_items
 
@@ -33,7 +34,8 @@ class LookupHandlers:
         check_nik(nik)   # the NIK's fault first, as the engine words it (EMPTY included)
         call.niks, call.items = (nik,), 1
         fields = self.access.check(call, "lookup", _fields(req.fields), 1, req.purpose)
-        values = self.index.lookup(nik, fields)
+        with self.index.acquire() as index:
+            values = index.lookup(nik, fields)
         status = ItemStatus.FOUND if values is not None else ItemStatus.NOT_FOUND
         call.item_results = bytes((int(status),))
         self.access.observe(call)
@@ -48,7 +50,8 @@ class LookupHandlers:
         call.niks, call.items = niks, len(niks)
         fields = self.access.check(call, "lookup", _fields(req.fields), len(niks),
                                    req.purpose)
-        result = self.index.lookup_batch(niks, fields)
+        with self.index.acquire() as index:   # held while the batch runs, in any thread
+            result = index.lookup_batch(niks, fields)
         call.item_results = result.status
         self.access.observe(call)
         call.fields_returned = fields

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from nikgate import codes
-from nikgate.engine import NikIndex
 from nikgate.engine.claims import canonical_name
 from nikgate.engine.nik import check_nik
 from nikgate.errors import InvalidInputError
@@ -13,6 +12,7 @@ from nikgate.v1 import verification_pb2 as pb
 
 from ..access.checks import Access
 from ..calls import Call
+from ..index_holder import ServingIndex
 from .batching import batch_niks, check_item_ids, run_batch
 
 SERVICE = "nikgate.v1.Verification"
@@ -22,8 +22,8 @@ _OUTCOME = codes.OUTCOME_BYTES
 
 
 class VerificationHandlers:
-    def __init__(self, index: NikIndex, access: Access, max_items: int) -> None:
-        self.index = index
+    def __init__(self, index: ServingIndex, access: Access, max_items: int) -> None:
+        self.index = index   # one generation per call: acquire() (server/index_holder.py)
         self.access = access
         self.max_items = max_items
 
@@ -33,7 +33,8 @@ class VerificationHandlers:
         call.niks, call.items = (nik,), 1
         self.access.check(call, "verify", tuple(req.claims), 1, req.purpose)
         claims = {canonical_name(k).name: v for k, v in req.claims.items()}  # type: ignore[union-attr]
-        result = self.index.verify(nik, claims, dict(req.thresholds) or None)
+        with self.index.acquire() as index:
+            result = index.verify(nik, claims, dict(req.thresholds) or None)
         call.fields_returned = tuple(r.field.name for r in result.fields)
         call.item_results = bytes((int(result.status),))
         self.access.observe(call)
@@ -65,7 +66,8 @@ class VerificationHandlers:
         # the engine takes one copy of each column; names are canonical once checked
         claims = {canonical_name(name).name: column.values  # type: ignore[union-attr]
                   for name, column in zip(req.fields, req.columns)}
-        result = self.index.verify_batch(niks, claims, dict(req.thresholds) or None)
+        with self.index.acquire() as index:   # held while the batch runs, in any thread
+            result = index.verify_batch(niks, claims, dict(req.thresholds) or None)
         call.fields_returned = tuple(f.name for f in result.fields)
         call.item_results = result.status
         self.access.observe(call)
