@@ -194,3 +194,26 @@ def test_admin_reload_swaps_without_the_periodic_check(server_config, certs, exp
         assert r.status == NOT_FOUND
     finally:
         srv.stop()
+
+
+def test_index_status_names_the_generation_each_worker_serves(server_config, certs,
+                                                               index_copy, tmp_path):
+    import json
+
+    from ..conftest import run_cli
+
+    (tmp_path / "ca.crt").write_bytes(certs.ca)
+    (tmp_path / "ops.key").write_bytes(certs.operator[0])
+    (tmp_path / "ops.crt").write_bytes(certs.operator[1])
+    srv = ServerThread(server_config.with_overrides(index={"path": str(index_copy)}))
+    try:
+        (tmp_path / "connection.json").write_text(json.dumps({
+            "address": f"127.0.0.1:{srv.port}", "ca": "ca.crt",
+            "institutions": {"ops": {"cert": "ops.crt", "key": "ops.key"}}}))
+        done = run_cli("index", "status", "--connection", str(tmp_path / "connection.json"),
+                       "--as", "ops", "--probes", "2")
+        assert done.returncode == 0, done.stderr
+        assert current_generation(index_copy).name in done.stdout
+        assert "GENERATION" in done.stdout.splitlines()[0]
+    finally:
+        srv.stop()
