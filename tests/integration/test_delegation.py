@@ -302,9 +302,9 @@ def test_the_gateway_is_refused_a_certificate_nikgate_would_refuse(
      "acts only for the certificate it was presented"),
     (((ON_BEHALF_OF_CERT, "not base64!"),), grpc.StatusCode.INVALID_ARGUMENT,
      "not standard base64"),
-    (((ON_BEHALF_OF_CERT, "A" * 8196),), grpc.StatusCode.INVALID_ARGUMENT,
-     "must be 1-8,192 characters"),
-], ids=["no-headers", "names-an-institution", "portal-headers", "garbage", "too-long"])
+    # (over 8,192 characters: tests/unit/test_identity.py; gRPC's own 8 KiB header cap
+    # refuses such a call at random before the server sees it)
+], ids=["no-headers", "names-an-institution", "portal-headers", "garbage"])
 def test_the_gateway_is_refused_and_audited(adapters, server_config, metadata, code, words):
     tx = refused(adapters.gateway, metadata, code, words)
     rec = audit_of(server_config, tx)
