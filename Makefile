@@ -14,8 +14,11 @@ PEER_APT_PACKAGES := redis-server postgresql
 # The card reader's PC/SC stack (docs/card-reader.md): pcscd, the vsmartcard virtual reader
 # driver, and the headers and swig that pyscard's source build needs.
 CARD_APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig
+# The JSON gateway's tests call it as integrators do: with curl and with Node's https module
+# (tests/integration/gateway); they are skipped where these are missing.
+CLIENT_APT_PACKAGES := curl nodejs
 
-.PHONY: setup system-deps peers cardreader demo test bench microbench soak lint typecheck clean
+.PHONY: setup system-deps peers cardreader clients demo test bench microbench soak lint typecheck clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +45,13 @@ cardreader:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(CARD_APT_PACKAGES); \
 	fi
 
+# Installs curl and Node.js when missing (the JSON gateway's client tests).
+clients:
+	@if ! command -v curl >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then \
+		echo "installing $(CLIENT_APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(CLIENT_APT_PACKAGES); \
+	fi
+
 $(VENV)/.installed: pyproject.toml setup.py engine/constants.py $(wildcard engine/*.pyx engine/*.pxi proto/nikgate/v1/*.proto) | system-deps cardreader
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -54,6 +64,7 @@ demo: setup
 
 test: setup
 	@$(MAKE) --no-print-directory cardreader
+	@$(MAKE) --no-print-directory clients || echo "warning: could not install $(CLIENT_APT_PACKAGES); the JSON gateway's curl/Node tests will be skipped"
 	@$(MAKE) --no-print-directory peers || echo "warning: could not install $(PEER_APT_PACKAGES); the compare-mode peer tests will be skipped"
 	$(BIN)/python -m pytest -q
 
