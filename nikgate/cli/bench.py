@@ -4,6 +4,12 @@
     nikgate bench --workload verify --rate 500      # open loop, 500 calls/s
     nikgate bench --json out.json --plot out.png
     nikgate bench --compare                         # vs Redis, PostgreSQL, the engine
+    nikgate bench --workload verify,verify_json,verify_batch,verify_batch_json
+                                                    # the JSON gateway against gRPC
+
+Several workloads (comma-separated) run one after the other against the same server and
+end with a table setting each `*_json` workload (through `nikgate gateway`) against its
+gRPC twin in the same run.
 
 Defaults target the demo: var/demo/connection.json as bank-demo, NIKs and claims from the
 index next to it. Exit status 0 when every call succeeded, 1 when some failed.
@@ -14,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nikgate.errors import InvalidInputError
+from nikgate.loadgen.workload import WORKLOADS
 
 DEMO = Path("var/demo/connection.json")
 
@@ -33,10 +40,12 @@ def register(sub) -> None:
     t.add_argument("--server-name", default=None, help="name on the server certificate")
     t.add_argument("--index", help="index to draw NIKs and claims from (default: the "
                                    "connection file's directory /index)")
+    t.add_argument("--gateway", help="the JSON gateway for *_json workloads, "
+                                     "https://host:port (default: the connection file's)")
     w = p.add_argument_group("workload")
     w.add_argument("--workload", default="verify_batch",
-                   choices=("verify", "verify_batch", "verify_stream", "lookup",
-                            "return_data"))
+                   help="one or several, comma-separated, of: " + ", ".join(WORKLOADS)
+                        + " (default verify_batch)")
     w.add_argument("--batch", type=int, default=1000, help="items per message (default 1000)")
     w.add_argument("--hit-rate", type=float, default=0.9,
                    help="share of NIKs that are stored (default 0.9)")
@@ -71,7 +80,7 @@ def register(sub) -> None:
     p.set_defaults(func=_bench)
 
 
-def spec_from_args(args):
+def spec_from_args(args, workload: str | None = None):
     from nikgate.loadgen.runner import BenchSpec
 
     if args.target:
@@ -81,6 +90,7 @@ def spec_from_args(args):
         target, ca, cert, key = args.target, args.ca, args.cert, args.key
         server_name = args.server_name or "localhost"
         base = Path(".")
+        gateway = args.gateway or ""
     else:
         from nikgate.clients import Connection
 
@@ -96,18 +106,19 @@ def spec_from_args(args):
         target, ca, cert, key = conn.address, str(conn.ca), str(conn.cert), str(conn.key)
         server_name = args.server_name or conn.server_name
         base = conn_path.parent
+        gateway = args.gateway or _gateway_of(conn_path)
     index = Path(args.index) if args.index else base / "index"
     if not index.exists():
         raise InvalidInputError(f"no index at {index}: give --index (the NIKs and claims "
                                 "come from the index the server serves)")
     spec = BenchSpec(
         target=target, ca=ca, cert=cert, key=key, index=str(index), server_name=server_name,
-        workload=args.workload, batch=args.batch, mode="open" if args.rate > 0 else "closed",
+        workload=workload or args.workload, batch=args.batch, mode="open" if args.rate > 0 else "closed",
         concurrency=args.concurrency, rate=args.rate, processes=args.processes,
         channels=args.channels, duration=args.duration, count=args.count,
         warmup=args.warmup, window=args.window, hit_rate=args.hit_rate,
         hot_share=args.hot_share, hot_set=args.hot_set, items=args.items, seed=args.seed,
-        deadline=args.deadline)
+        deadline=args.deadline, gateway=gateway)
     try:
         spec.check()
     except ValueError as e:
@@ -115,11 +126,56 @@ def spec_from_args(args):
     return spec
 
 
+def _gateway_of(conn_path: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads(conn_path.read_text()).get("gateway") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _workloads(text: str) -> list[str]:
+    names = [w.strip() for w in text.split(",") if w.strip()]
+    unknown = [w for w in names if w not in WORKLOADS]
+    if unknown or not names:
+        raise InvalidInputError(f"unknown workload(s) {', '.join(unknown) or '(none)'}; "
+                                f"choose from {', '.join(WORKLOADS)}")
+    return names
+
+
 def _bench(args) -> int:
+    names = _workloads(args.workload)
+    if len(names) > 1:
+        return _bench_several(args, names)
+    return _bench_one(args, names[0])
+
+
+def _bench_several(args, names: list[str]) -> int:
     from nikgate.loadgen import report as rep
     from nikgate.loadgen.runner import run
 
-    spec = spec_from_args(args)
+    if args.compare or args.plot:
+        raise InvalidInputError("--compare and --plot take one workload")
+    specs = [spec_from_args(args, name) for name in names]   # all checked before any run
+    reports = []
+    for spec in specs:
+        report = rep.merge(spec, run(spec))
+        print(rep.render(report), end="")
+        reports.append(report)
+    table = rep.json_vs_grpc(reports)
+    print(rep.render_json_vs_grpc(table), end="")
+    if args.json:
+        rep.write_json({"runs": reports, "json_vs_grpc": table}, args.json)
+        print(f"\nJSON: {args.json}")
+    return 0 if all(r["failed"] == 0 for r in reports) else 1
+
+
+def _bench_one(args, workload: str) -> int:
+    from nikgate.loadgen import report as rep
+    from nikgate.loadgen.runner import run
+
+    spec = spec_from_args(args, workload)
     if args.compare and spec.workload != "verify_batch":
         raise InvalidInputError("--compare measures batched verification: use "
                                 "--workload verify_batch")

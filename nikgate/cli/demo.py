@@ -3,7 +3,8 @@
 First run: 1M synthetic records, the index, a development CA with a server certificate and
 certificates for sample institutions (a bank, a telco, the portal, a card-reader user, an
 operator), a receipt signing key and a config. Later runs reuse what exists. Then it
-starts the web service on 127.0.0.1, writes DIR/connection.json and prints calls to paste.
+starts the web service on 127.0.0.1 and the JSON gateway in front of it (nikgate gateway,
+HTTPS on --gateway-port), writes DIR/connection.json and prints calls to paste (curl too).
 The card reader's demo (DIR/cards/): emulated KTP-el chips for a current card, a replaced
 one and a deceased person's, and a SAM for card-reader-demo, registered and activated for
 the reader DEMO_READER, with a `nikgate card-reader verify` command to paste.
@@ -33,6 +34,7 @@ INSTITUTIONS = (
     ("card-reader-demo", "Card reader user", "card_reader"),
 )
 OPERATOR = "ops-demo"
+GATEWAY = "json"                      # the JSON gateway's adapter certificate (kind gateway)
 CARD_READER = "card-reader-demo"
 DEMO_SAM_PREFIX = "SAM-DEMO-"         # SAM-DEMO-0001, then -0002 if it is replaced
 DEMO_READER = "DEMO-READER-0001"
@@ -48,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--port", type=int, default=50051, help="0 lets the OS pick")
     p.add_argument("--workers", type=int, default=0, help="worker processes (0 = CPU count)")
+    p.add_argument("--gateway-port", type=int, default=8443,
+                   help="the JSON gateway's HTTPS port (default 8443; 0 lets the OS pick)")
     p.add_argument("--no-serve", action="store_true", help="prepare and verify, do not serve")
     p.set_defaults(func=_demo)
 
@@ -100,6 +104,8 @@ def _pki(root: Path) -> dict[str, dict[str, str]]:
         for ident, _, _ in INSTITUTIONS:
             pki.issue_client(ca, ident)
         pki.issue_client(ca, OPERATOR, kind="operator")
+    if not layout.client_paths("gateway", GATEWAY)[0].exists():  # demos made before it
+        pki.issue_client(pki.load_ca(pki_dir), GATEWAY, kind="gateway")
     out = {}
     for ident, _, _ in INSTITUTIONS:
         cert, key = layout.client_paths("institution", ident)
@@ -179,6 +185,9 @@ def _config(root: Path, port: int, workers: int) -> Path:
     if path.exists() and "[return_data]" not in path.read_text():
         with path.open("a") as f:  # made before data balikan existed
             f.write('\n[return_data]\nstore = "returns"\n')
+    if path.exists() and "[gateway]" not in path.read_text():
+        with path.open("a") as f:  # made before the JSON gateway existed
+            f.write(GATEWAY_SECTION)
     if not path.exists():
         path.write_text(f"""# nikgate demo configuration (docs/configuration.md); paths are relative to this file.
 [server]
@@ -209,8 +218,15 @@ store = "returns"
 
 [metrics]
 address = "127.0.0.1:0"
-""")
+""" + GATEWAY_SECTION)
     return path
+
+
+GATEWAY_SECTION = f"""
+[gateway]
+adapter_cert = "pki/issued/{GATEWAY}.gateway.crt"
+adapter_key = "pki/issued/{GATEWAY}.gateway.key"
+"""
 
 
 def _sample(index_dir: Path, seed: int) -> tuple[str, dict]:
@@ -328,6 +344,7 @@ def _print_card_commands(root: Path, conn_path: Path, cards: dict[str, Path]) ->
 
 
 def _demo(args) -> int:
+    from nikgate.gateway import launch
     from nikgate.server.config import load_config
     from nikgate.server.receipts import public_key_path
     from nikgate.server.supervisor import serve
@@ -368,6 +385,26 @@ def _demo(args) -> int:
               f"-key {root / bank['key']} -d {shlex.quote(body)} localhost:{port} "
               + rpc("Verification", "Verify").path.lstrip("/"))
         _print_card_commands(root, conn_path, cards)
+        try:
+            gw_process, gw_port = launch.start(config_path, f"{host}:{port}",
+                                               f"127.0.0.1:{args.gateway_port}",
+                                               root / "gateway.port")
+        except RuntimeError as e:   # e.g. the port is taken: gRPC serves on regardless
+            print(f"\n{e}: is port {args.gateway_port} in use? (--gateway-port 0 picks one)")
+        else:
+            gateway.append(gw_process)
+            connection["gateway"] = f"https://localhost:{gw_port}"   # for nikgate bench
+            conn_path.write_text(json.dumps(connection, indent=2) + "\n")
+            print(f"\nthe JSON gateway (docs/json-api.md) is serving on https://localhost:"
+                  f"{gw_port} (mTLS); OpenAPI at /v1/openapi.json:")
+            print("  " + launch.curl_command(f"https://localhost:{gw_port}/v1/verify",
+                                             root / "pki/ca/ca.crt", root / bank["cert"],
+                                             root / bank["key"], body))
         print("\nCtrl-C stops the server (health goes NOT_SERVING, calls drain).", flush=True)
 
-    return serve(config, on_ready=ready)
+    gateway: list = []
+    try:
+        return serve(config, on_ready=ready)
+    finally:
+        for process in gateway:
+            launch.stop(process)

@@ -74,7 +74,8 @@ def render(report: dict) -> str:
     """The human report, in the spirit of ghz's."""
     s = report["spec"]
     lines = ["", "Summary:",
-             f"  Target:      {s['target']}  ({s['workload']}"
+             f"  Target:      {s.get('gateway') if s['workload'].endswith('_json') else s['target']}"
+             f"  ({s['workload']}"
              + (f", batch {s['batch']}" if report["items_per_call"] > 1 else "") + ")",
              "  Load:        " + (f"open loop at {s['rate']:g} calls/s" if s["mode"] == "open"
                                    else f"closed loop, {s['concurrency']} in flight")
@@ -183,4 +184,49 @@ def render_compare(comp: dict) -> str:
     for t in comp["targets"]:
         ratio = f"{t['ratio']:.2f}x" if t["ratio"] else "not measured"
         lines.append(f"  {'MET   ' if t['met'] else 'MISSED'} {t['target']}: {ratio}")
+    return "\n".join(lines) + "\n"
+
+
+def json_vs_grpc(reports: list[dict]) -> list[dict]:
+    """Each JSON workload of one run against its gRPC twin in the same run: calls/s and
+    latency, and their ratios (JSON / gRPC)."""
+    from .workload import grpc_twin, is_json
+
+    by_name = {r["spec"]["workload"]: r for r in reports}
+    rows = []
+    for name, r in by_name.items():
+        twin = by_name.get(grpc_twin(name))
+        if not is_json(name) or twin is None:
+            continue
+        row = {"workload": name, "grpc": twin["spec"]["workload"],
+               "items_per_call": r["items_per_call"],
+               "json_calls_per_s": r["calls_per_s"], "grpc_calls_per_s": twin["calls_per_s"],
+               "throughput_ratio": r["calls_per_s"] / twin["calls_per_s"]
+               if twin["calls_per_s"] else None}
+        for p in ("p50", "p99"):
+            j, g = (r["latency_ms"] or {}).get(p), (twin["latency_ms"] or {}).get(p)
+            row[f"json_{p}_ms"], row[f"grpc_{p}_ms"] = j, g
+            row[f"{p}_ratio"] = j / g if j and g else None
+        rows.append(row)
+    return rows
+
+
+def render_json_vs_grpc(rows: list[dict]) -> str:
+    if not rows:
+        return "\n(no JSON workload with its gRPC twin in this run)\n"
+
+    def ratio(x):
+        return f"{x:.2f}x" if x else "-"
+
+    lines = ["", "JSON (gateway) against gRPC, same run:",
+             f"  {'workload':<20} {'calls/s':>18} {'ratio':>7} {'p50 ms':>17} {'ratio':>7} "
+             f"{'p99 ms':>17} {'ratio':>7}"]
+    for r in rows:
+        lines.append(
+            f"  {r['workload']:<20} {r['json_calls_per_s']:>8,.0f} / {r['grpc_calls_per_s']:<7,.0f}"
+            f" {ratio(r['throughput_ratio']):>7} {r['json_p50_ms'] or 0:>7.2f} / "
+            f"{r['grpc_p50_ms'] or 0:<7.2f} {ratio(r['p50_ratio']):>7} "
+            f"{r['json_p99_ms'] or 0:>7.2f} / {r['grpc_p99_ms'] or 0:<7.2f} "
+            f"{ratio(r['p99_ratio']):>7}")
+    lines.append("  (JSON / gRPC; calls/s higher is better, latency lower is better)")
     return "\n".join(lines) + "\n"

@@ -9,6 +9,11 @@ on schedule whatever the server does; latency is measured from the scheduled sta
 server that falls behind shows its real queueing delay instead of hiding it (no
 coordinated omission), and the report gives the rate achieved against the one asked.
 
+The `*_json` workloads POST the same requests as proto3 JSON to the JSON gateway
+(`gateway`, https://host:port) over HTTP/1.1 keep-alive connections (httpx), C clients per
+process with the presented certificate; an answer other than 200 counts as failed, by its
+HTTP status. Answers are not decoded on either path (a gRPC call keeps its bytes too).
+
 Every process records latencies in an HDR histogram (1 us to 60 s, 3 significant digits)
 and per-second counters, and sends them back encoded; report.py merges them.
 """
@@ -24,7 +29,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .histogram import Histogram
-from .workload import METHODS, STREAMING, items_per_call, make_items, requests
+from .workload import (
+    METHODS,
+    STREAMING,
+    grpc_twin,
+    is_json,
+    items_per_call,
+    json_bodies,
+    json_path,
+    make_items,
+    requests,
+)
 
 MAX_OPEN_OUTSTANDING = 20_000   # open loop: calls started and not answered, at most
 ERRORS_KEPT = 20
@@ -55,6 +70,7 @@ class BenchSpec:
     items: int = 20_000               # distinct items drawn from the index
     seed: int = 2026
     deadline: float = 30.0
+    gateway: str = ""                 # the JSON gateway, https://host:port (*_json)
 
     def check(self) -> None:
         from .workload import WORKLOADS
@@ -75,6 +91,9 @@ class BenchSpec:
             raise ValueError("batch must be 1-10,000")
         if self.duration <= 0 and self.count <= 0:
             raise ValueError("give a duration or a count")
+        if is_json(self.workload) and not self.gateway.startswith("https://"):
+            raise ValueError(f"{self.workload} goes through the JSON gateway: give its "
+                             "address (--gateway https://host:port)")
 
 
 def run(spec: BenchSpec) -> list[dict]:
@@ -206,18 +225,69 @@ class _Recorder:
                 self.errors.append(f"{code}: {error}")
 
 
+class JsonCallError(Exception):
+    """A JSON answer other than 200: `code` is HTTP_<status>."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.code = f"HTTP_{status}"
+
+
+def _json_callers(spec: BenchSpec, slots: int) -> tuple[list, list]:
+    """One callable per client (HTTP/1.1 keep-alive, `slots` connections in all)."""
+    import ssl
+
+    import httpx
+
+    ctx = ssl.create_default_context(cafile=spec.ca)
+    ctx.load_cert_chain(spec.cert, spec.key)
+    path = json_path(spec.workload)
+    clients = [httpx.AsyncClient(base_url=spec.gateway, verify=ctx, timeout=spec.deadline,
+                                 limits=httpx.Limits(max_connections=max(1, slots)))
+               for _ in range(spec.channels)]
+    headers = {"Content-Type": "application/json"}
+
+    def caller(client):
+        async def call(body: bytes) -> None:
+            r = await client.post(path, content=body, headers=headers)
+            if r.status_code != 200:
+                raise JsonCallError(r.status_code, r.text[:200])
+        return call
+    return [caller(c) for c in clients], clients
+
+
+def _grpc_callers(channels, method: str, spec: BenchSpec) -> list:
+    def caller(channel):
+        call = channel.unary_unary(method)
+
+        async def one(body: bytes) -> None:
+            await call(body, timeout=spec.deadline)
+        return one
+    return [caller(ch) for ch in channels]
+
+
 async def _client(spec: BenchSpec, items, number: int, run_tag: str, barrier) -> dict:
     import grpc
 
-    channels = [grpc.aio.secure_channel(spec.target, _credentials(spec),
-                                        _options(spec, number * spec.channels + c))
-                for c in range(spec.channels)]
+    json_clients: list = []
+    channels = [] if is_json(spec.workload) else [
+        grpc.aio.secure_channel(spec.target, _credentials(spec),
+                                _options(spec, number * spec.channels + c))
+        for c in range(spec.channels)]
     for ch in channels:
         await asyncio.wait_for(ch.channel_ready(), 30)
-    method = METHODS[spec.workload]
+    method = METHODS[grpc_twin(spec.workload)]
     per_call = items_per_call(spec.workload, spec.batch)
-    cycled = [] if spec.workload == "return_data" else requests(
-        spec.workload, items, spec.batch, 64 if per_call > 1 else min(4096, len(items)))
+    count = 64 if per_call > 1 else min(4096, len(items))
+    if is_json(spec.workload):
+        callers, json_clients = _json_callers(
+            spec, _share(spec.concurrency, spec.processes, number) if spec.mode == "closed"
+            else 256)
+        cycled = json_bodies(spec.workload, items, spec.batch, count)
+    else:
+        callers = _grpc_callers(channels, method, spec)
+        cycled = [] if spec.workload == "return_data" else requests(
+            spec.workload, items, spec.batch, count)
     tag = f"{run_tag}-p{number}"
     counter = iter(range(1 << 62))
 
@@ -246,14 +316,16 @@ async def _client(spec: BenchSpec, items, number: int, run_tag: str, barrier) ->
                                for s in range(slots)))
     elif spec.mode == "closed":
         slots = _share(spec.concurrency, spec.processes, number)
-        await asyncio.gather(*(_unary_slot(channels[s % len(channels)], method, spec,
-                                           next_request, rec, more, state, t_start)
+        await asyncio.gather(*(_unary_slot(callers[s % len(callers)], next_request, rec,
+                                           more, state, t_start)
                                for s in range(slots)))
     else:
-        await _open_loop(channels, method, spec, next_request, rec, more, state, t_start,
+        await _open_loop(callers, spec, next_request, rec, more, state, t_start,
                          spec.rate / spec.processes)
     for ch in channels:
         await ch.close(None)   # no grace: every call has finished
+    for client in json_clients:
+        await client.aclose()
     elapsed = min(time.perf_counter(), t_stop) - t_start
     return {
         "process": number, "pid": os.getpid(), "calls": rec.calls, "items": rec.items,
@@ -273,18 +345,19 @@ def _code(e) -> tuple[str, str]:
 
     if isinstance(e, grpc.aio.AioRpcError):
         return e.code().name, (e.details() or "")[:200]
+    if isinstance(e, JsonCallError):
+        return e.code, str(e)
     return type(e).__name__, str(e)[:200]
 
 
-async def _unary_slot(channel, method, spec, next_request, rec, more, state, t_start):
-    call = channel.unary_unary(method)
+async def _unary_slot(call, next_request, rec, more, state, t_start):
     per_call = rec.items_each
     while more(time.perf_counter()):
         body = next_request()
         t0 = time.perf_counter()
         state["started"] += t0 >= t_start   # the count bound counts measured calls
         try:
-            await call(body, timeout=spec.deadline)
+            await call(body)
             code, err = "OK", ""
         except Exception as e:  # every failure is counted by its status code
             code, err = _code(e)
@@ -293,8 +366,7 @@ async def _unary_slot(channel, method, spec, next_request, rec, more, state, t_s
             rec.done(t0, t1, code, per_call, err)
 
 
-async def _open_loop(channels, method, spec, next_request, rec, more, state, t_start, rate):
-    calls = [ch.unary_unary(method) for ch in channels]
+async def _open_loop(calls, spec, next_request, rec, more, state, t_start, rate):
     per_call = rec.items_each
     outstanding: set[asyncio.Task] = set()
     interval = 1.0 / rate
@@ -302,7 +374,7 @@ async def _open_loop(channels, method, spec, next_request, rec, more, state, t_s
 
     async def one(k: int, t_sched: float) -> None:
         try:
-            await calls[k % len(calls)](next_request(), timeout=spec.deadline)
+            await calls[k % len(calls)](next_request())
             code, err = "OK", ""
         except Exception as e:
             code, err = _code(e)

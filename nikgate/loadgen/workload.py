@@ -4,6 +4,10 @@ Items come from an index (the one the target serves, e.g. var/demo/index): a sha
 `hit_rate` of stored NIKs and the rest valid-looking NIKs that are not stored; the claims
 are each person's stored name and birth date. With `hot_share` > 0 that share of items is
 drawn from a small hot set of `hot_set` NIKs (caches, repeat customers).
+
+The `*_json` workloads send the same requests through the JSON gateway (nikgate gateway):
+the body is the request in proto3 JSON, POSTed to the method's annotated path, so the
+same run can set the JSON face against gRPC (docs/json-api.md).
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from pathlib import Path
 
 from nikgate.methods import rpc
 
-WORKLOADS = ("verify", "verify_batch", "verify_stream", "lookup", "return_data")
+WORKLOADS = ("verify", "verify_batch", "verify_stream", "lookup", "return_data",
+             "verify_json", "verify_batch_json", "lookup_json")
 STREAMING = ("verify_stream", "return_data")
+JSON_SUFFIX = "_json"
 FIELDS = ("NAMA_LGKP", "TGL_LHR")
 METHODS = {
     "verify": rpc("Verification", "Verify").path,
@@ -92,6 +98,7 @@ def requests(workload: str, items: Items, batch: int, count: int, tag: str = "")
 
     n = len(items)
     out = []
+    workload = grpc_twin(workload)
     for k in range(count):
         if workload == "verify":
             i = k % n
@@ -122,4 +129,37 @@ def requests(workload: str, items: Items, batch: int, count: int, tag: str = "")
 
 
 def items_per_call(workload: str, batch: int) -> int:
-    return 1 if workload in ("verify", "lookup") else batch
+    return 1 if grpc_twin(workload) in ("verify", "lookup") else batch
+
+
+def is_json(workload: str) -> bool:
+    return workload.endswith(JSON_SUFFIX)
+
+
+def grpc_twin(workload: str) -> str:
+    """The gRPC workload a JSON one mirrors ("verify_json" -> "verify")."""
+    return workload[: -len(JSON_SUFFIX)] if is_json(workload) else workload
+
+
+def json_path(workload: str) -> str:
+    """The gateway path of a JSON workload, from the method's http annotation."""
+    from nikgate.gateway.routes import http_routes
+
+    method = METHODS[grpc_twin(workload)]
+    return next(r.path for r in http_routes() if r.rpc.path == method)
+
+
+def json_bodies(workload: str, items: Items, batch: int, count: int) -> list[bytes]:
+    """The requests of the workload's gRPC twin, as the proto3 JSON bodies a JSON client
+    sends (proto field names, columns as arrays)."""
+    import json
+
+    from google.protobuf import json_format
+
+    from nikgate.methods import RPCS
+
+    request = RPCS[METHODS[grpc_twin(workload)]].request
+    return [json.dumps(json_format.MessageToDict(request.FromString(raw),
+                                                 preserving_proto_field_name=True),
+                       separators=(",", ":")).encode()
+            for raw in requests(grpc_twin(workload), items, batch, count)]
