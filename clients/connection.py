@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import grpc
 
@@ -38,6 +39,10 @@ class Connection:
     key: Path
     receipt_public_key: Path | None = None
     server_name: str = "localhost"   # the name the server certificate carries
+    # Extra request headers sent on every call of every channel made from this connection,
+    # as (key, value) pairs with lower-case keys: e.g. an adapter's on-behalf-of headers
+    # (docs/portal.md). Empty for a direct caller.
+    metadata: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, institution: str) -> Connection:
@@ -100,10 +105,82 @@ class Connection:
         ]
 
     def channel(self) -> grpc.Channel:
-        """A new blocking channel to the server (connects lazily); see credentials()."""
-        return grpc.secure_channel(self.address, self.credentials(), options=self.options())
+        """A new blocking channel to the server (connects lazily); see credentials().
+        With `metadata`, every call on it carries those headers."""
+        channel = grpc.secure_channel(self.address, self.credentials(), options=self.options())
+        if self.metadata:
+            return grpc.intercept_channel(channel, _ExtraMetadata(self.metadata))
+        return channel
 
     def aio_channel(self) -> grpc.aio.Channel:
-        """A new asyncio channel to the server (connects lazily); see credentials()."""
+        """A new asyncio channel to the server (connects lazily); see credentials().
+        With `metadata`, every call on it carries those headers."""
+        interceptors = _aio_interceptors(self.metadata) if self.metadata else None
         return grpc.aio.secure_channel(self.address, self.credentials(),
-                                       options=self.options())
+                                       options=self.options(), interceptors=interceptors)
+
+
+class _Details(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: bool | None
+    compression: Any
+
+
+def _merged(details: Any, extra: tuple[tuple[str, str], ...]) -> list[tuple[str, Any]]:
+    return [*(details.metadata or ()), *extra]
+
+
+class _ExtraMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                     grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds fixed headers to every call of a blocking channel."""
+
+    def __init__(self, extra: tuple[tuple[str, str], ...]) -> None:
+        self._extra = extra
+
+    def _details(self, d: Any) -> Any:
+        return _Details(d.method, d.timeout, _merged(d, self._extra), d.credentials,
+                        getattr(d, "wait_for_ready", None), getattr(d, "compression", None))
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        return continuation(self._details(client_call_details), request_iterator)
+
+    def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return continuation(self._details(client_call_details), request_iterator)
+
+
+def _aio_interceptors(extra: tuple[tuple[str, str], ...]) -> list[Any]:
+    """Interceptors adding fixed headers to every call of an asyncio channel."""
+
+    def details(d: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*_merged(d, extra))
+        return grpc.aio.ClientCallDetails(d.method, d.timeout, metadata, d.credentials,
+                                          d.wait_for_ready)
+
+    class UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+        async def intercept_unary_unary(self, continuation, client_call_details, request):
+            return await continuation(details(client_call_details), request)
+
+    class UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+        async def intercept_unary_stream(self, continuation, client_call_details, request):
+            return await continuation(details(client_call_details), request)
+
+    class StreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+        async def intercept_stream_unary(self, continuation, client_call_details,
+                                         request_iterator):
+            return await continuation(details(client_call_details), request_iterator)
+
+    class StreamStream(grpc.aio.StreamStreamClientInterceptor):
+        async def intercept_stream_stream(self, continuation, client_call_details,
+                                          request_iterator):
+            return await continuation(details(client_call_details), request_iterator)
+
+    return [UnaryUnary(), UnaryStream(), StreamUnary(), StreamStream()]

@@ -261,7 +261,7 @@ async def build_server(config: Config, *, port: int | None = None,
                                  lambda ok, detail: board.report("index", ok, detail),
                                  config.index.scrub_records_per_second)
         background.append(asyncio.create_task(scrubber.run()))
-        loop = asyncio.get_running_loop()   # a swapped-in generation is scrubbed at once
+        loop = asyncio.get_running_loop()   # after a swap, re-scrub at once if damaged
         serving.on_swap.append(lambda: loop.call_soon_threadsafe(scrubber.wake))
     if config.index.reload_check_seconds > 0:   # every worker follows `current` itself
         background.append(asyncio.create_task(

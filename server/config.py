@@ -116,13 +116,13 @@ class CardReaderSection:
 class PortalSection:
     """The web portal (docs/portal.md): `nikgate portal` serves it; relative paths are
     relative to the config file."""
-    address: str = "127.0.0.1:8443"       # HTTPS host:port; port 0 lets the OS pick
+    address: str = "127.0.0.1:9443"       # HTTPS host:port; port 0 lets the OS pick
     state: str = "var/demo/portal"        # its own store: users, sessions, activity (SQLite)
     https_cert: str = "var/demo/pki/portal-https/server.crt"   # a nikgate PKI server cert
     https_key: str = "var/demo/pki/portal-https/server.key"
     nikgate_address: str = ""             # nikgate's gRPC address; empty = [server] address
-    client_cert: str = "var/demo/pki/portal/portal-web.crt"    # the portal adapter's
-    client_key: str = "var/demo/pki/portal/portal-web.key"     # certificate (kind portal)
+    client_cert: str = "var/demo/pki/issued/portal-web.portal.crt"   # the portal adapter's
+    client_key: str = "var/demo/pki/issued/portal-web.portal.key"    # certificate (kind portal)
     service_operator: str = ""            # operator id for reading a user's own grant and
                                           # usage (GetGrant/GetUsage); empty = not shown
     public_url: str = ""                  # base of set-password links; empty = https://address

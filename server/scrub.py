@@ -13,7 +13,9 @@ every service); a later passing scrub sets it to 1 and calls `on_change(True, ""
 
 It scrubs the generation the worker serves (server/index_holder.py): it holds that
 generation only while walking it, and when a new one is swapped in mid-walk it drops the
-old (which can then close) and starts again on the new one.
+old (which can then close) and starts again on the new one. After a swap it scrubs at
+once only when the last scrub found damage (the new generation was verified before it was
+swapped in), so health comes back without waiting the interval.
 """
 
 from __future__ import annotations
@@ -66,8 +68,12 @@ class IndexScrubber:
             self._wake.clear()
 
     def wake(self) -> None:
-        """Scrub again now (a new generation was swapped in); call on the loop's thread."""
-        self._wake.set()
+        """A new generation was swapped in: scrub it now if the last scrub found damage,
+        so health comes back without waiting the interval (a swapped-in generation was
+        verified already; scrubbing a good one again would only cost calls' latency).
+        Call on the loop's thread."""
+        if self.ok is False:
+            self._wake.set()
 
     async def scrub_once(self) -> VerifyReport:
         while (report := await self._walk()) is None:

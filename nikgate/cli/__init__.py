@@ -22,6 +22,7 @@ from . import (
     lookup,
     nik,
     pki,
+    portal,
     receipt,
     returns,
     sam,
@@ -30,7 +31,7 @@ from . import (
 )
 
 AREAS = (data, index, nik, verify, lookup, demo, serve, gateway, pki, receipt, grant, audit,
-         bench, returns, card, sam)
+         bench, returns, card, sam, portal)
 
 
 # Exit status per family of errors: stable, so a script can tell "fix the input" from
