@@ -17,8 +17,11 @@ CARD_APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig
 # The JSON gateway's tests call it as integrators do: with curl and with Node's https module
 # (tests/integration/gateway); they are skipped where these are missing.
 CLIENT_APT_PACKAGES := curl nodejs
+# The web portal's browser tests (tests/integration/portal) drive Debian's chromium with
+# Playwright (which cannot download its own browser here); skipped where it is missing.
+BROWSER_APT_PACKAGES := chromium
 
-.PHONY: setup system-deps peers cardreader clients demo test bench microbench soak lint typecheck clean
+.PHONY: setup system-deps peers cardreader clients browser demo test bench microbench soak lint typecheck clean
 
 setup: $(VENV)/.installed
 
@@ -52,6 +55,13 @@ clients:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(CLIENT_APT_PACKAGES); \
 	fi
 
+# Installs chromium when missing (the portal's browser tests and its screenshots).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing $(BROWSER_APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(BROWSER_APT_PACKAGES); \
+	fi
+
 $(VENV)/.installed: pyproject.toml setup.py engine/constants.py $(wildcard engine/*.pyx engine/*.pxi proto/nikgate/v1/*.proto) | system-deps cardreader
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -66,6 +76,7 @@ test: setup
 	@$(MAKE) --no-print-directory cardreader
 	@$(MAKE) --no-print-directory clients || echo "warning: could not install $(CLIENT_APT_PACKAGES); the JSON gateway's curl/Node tests will be skipped"
 	@$(MAKE) --no-print-directory peers || echo "warning: could not install $(PEER_APT_PACKAGES); the compare-mode peer tests will be skipped"
+	@$(MAKE) --no-print-directory browser || echo "warning: could not install $(BROWSER_APT_PACKAGES); the portal's browser tests will be skipped"
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -50,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--port", type=int, default=50051, help="0 lets the OS pick")
     p.add_argument("--workers", type=int, default=0, help="worker processes (0 = CPU count)")
+    p.add_argument("--portal-port", type=int, default=9443,
+                   help="the web portal's HTTPS port (default 9443; 0 lets the OS pick)")
     p.add_argument("--gateway-port", type=int, default=8443,
                    help="the JSON gateway's HTTPS port (default 8443; 0 lets the OS pick)")
     p.add_argument("--no-serve", action="store_true", help="prepare and verify, do not serve")
@@ -345,6 +347,7 @@ def _print_card_commands(root: Path, conn_path: Path, cards: dict[str, Path]) ->
 
 def _demo(args) -> int:
     from nikgate.gateway import launch
+    from nikgate.portal import demo as portal_demo
     from nikgate.server.config import load_config
     from nikgate.server.receipts import public_key_path
     from nikgate.server.supervisor import serve
@@ -356,6 +359,7 @@ def _demo(args) -> int:
     config_path = _config(root, args.port, args.workers)
     nik, claims = _sample(index_dir, args.seed)
     cards = _cards(root, index_dir, args.seed)
+    portal_logins = portal_demo.prepare(root, config_path)
     if args.no_serve:
         return 0
     config = load_config(config_path).with_overrides(
@@ -400,11 +404,22 @@ def _demo(args) -> int:
             print("  " + launch.curl_command(f"https://localhost:{gw_port}/v1/verify",
                                              root / "pki/ca/ca.crt", root / bank["cert"],
                                              root / bank["key"], body))
+        try:
+            portal_process, portal_port = portal_demo.start(config_path, f"{host}:{port}",
+                                                            args.portal_port, root)
+        except RuntimeError as e:   # e.g. the port is taken: gRPC serves on regardless
+            print(f"\n{e}: is port {args.portal_port} in use? (--portal-port 0 picks one)")
+        else:
+            portal.append(portal_process)
+            portal_demo.print_login(root, portal_port, portal_logins)
         print("\nCtrl-C stops the server (health goes NOT_SERVING, calls drain).", flush=True)
 
     gateway: list = []
+    portal: list = []
     try:
         return serve(config, on_ready=ready)
     finally:
         for process in gateway:
             launch.stop(process)
+        for process in portal:
+            portal_demo.stop(process)
