@@ -25,7 +25,7 @@ from ..conftest import full_grant
 
 QUOTA_INSTITUTION = "bank-quota"      # a daily quota of 3
 NARROW_INSTITUTION = "bank-narrow"    # may look up NAMA_LGKP only
-MAX_BODY = 256 * 1024
+MAX_BODY = 1024 * 1024     # a 10,000-item batch fits; the over-limit case is ~1 MB
 
 
 @dataclass
