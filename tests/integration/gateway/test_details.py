@@ -57,6 +57,7 @@ def test_the_receipt_covers_the_request_and_response_bytes(gateway, person,
     assert payload.request_sha256 == hashlib.sha256(request).digest()
     assert payload.institution_id == "bank-a"
     assert payload.method == "/nikgate.v1.Verification/Verify"
+    assert payload.adapter == "gateway:json-test"     # the delegation, signed
 
 
 def test_idempotency_key_rules(gateway, accessed):
