@@ -46,6 +46,7 @@ def prepare(root: Path, config_path: Path) -> dict[str, Any]:
     https = root / "pki" / "portal-https"
     if not (https / "server.crt").exists():
         issued = pki.issue_server(pki.load_ca(root / "pki"), write=False)
+        assert issued.key_pem is not None
         https.mkdir(parents=True, exist_ok=True)
         pki.write_atomic(https / "server.key", issued.key_pem, 0o600)
         pki.write_atomic(https / "server.crt", issued.cert_pem)

@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     with NikIndex.open(root / "index") as idx:
         niks = idx.sample_niks(40, start=3201000000000000)
         found = idx.lookup_batch(niks, ["NAMA_LGKP", "TGL_LHR"])
-        people = [(n, found.item(i)) for i, n in enumerate(niks) if found.item(i)]
+        people = []
+        for i, n in enumerate(niks):
+            item = found.item(i)
+            if item is not None:
+                people.append((n, {k: v or "" for k, v in item.items()}))
     used: set[int] = set()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=ARGS)
