@@ -1,9 +1,18 @@
-"""Where a server is and which certificate to present: from paths or connection.json."""
+"""Where a server is and which certificate to present: from paths or connection.json.
+
+A connection names one address (a node, or a load balancer in front of several) or, with
+`addresses`, several nodes: the channel then spreads calls over all of them itself (gRPC's
+round_robin policy, one connection per node) and the retry policy below repeats a call
+that failed UNAVAILABLE, which round_robin sends to another node. One server certificate
+serves every node: the TLS name checked is `server_name`, whatever address is dialled.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -13,18 +22,28 @@ import grpc
 from nikgate.errors import InvalidInputError
 
 # Retry only what is safe: UNAVAILABLE means the call did not reach a handler (connection
-# refused or reset, worker restarting); anything else is an answer and is not repeated.
-SERVICE_CONFIG = json.dumps({
-    "methodConfig": [{
-        "name": [{"service": "nikgate.v1.Verification"}, {"service": "nikgate.v1.Lookup"}],
-        "retryPolicy": {
-            "maxAttempts": 3,
-            "initialBackoff": "0.05s",
-            "maxBackoff": "0.5s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
-        },
-    }],
+# refused or reset, worker restarting, a node killed mid-call); anything else is an answer
+# and is not repeated. Only verification and lookup are retried here: they change nothing
+# but the caller's quota, which counts attempts that reached a handler. Return data is
+# never retried by the channel: ReturnDataSender resends unacknowledged batches itself, and
+# the server stores each (institution, record id) once, so a resend is a DUPLICATE, never
+# a second record. grpc retries a call only while its request fits the retry buffer
+# (grpc.per_rpc_retry_buffer_size, 256 KiB): a larger batch failing UNAVAILABLE reaches
+# the caller, who may resend it.
+_RETRY = {
+    "maxAttempts": 3,
+    "initialBackoff": "0.05s",
+    "maxBackoff": "0.5s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+_METHODS = [{"service": "nikgate.v1.Verification"}, {"service": "nikgate.v1.Lookup"}]
+SERVICE_CONFIG = json.dumps({"methodConfig": [{"name": _METHODS, "retryPolicy": _RETRY}]})
+# Several addresses: one subchannel per node, calls in turn over the ready ones; a retry
+# is a new pick, so it lands on the next node.
+ROUND_ROBIN_SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{"name": _METHODS, "retryPolicy": _RETRY}],
 })
 MiB = 1 << 20
 
@@ -43,6 +62,9 @@ class Connection:
     # as (key, value) pairs with lower-case keys: e.g. an adapter's on-behalf-of headers
     # (docs/portal.md). Empty for a direct caller.
     metadata: tuple[tuple[str, str], ...] = ()
+    # Several nodes' host:port, for the client's own balancing (see the module docstring);
+    # empty: `address` alone. `address` is still what messages name.
+    addresses: tuple[str, ...] = ()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, institution: str) -> Connection:
@@ -70,8 +92,13 @@ class Connection:
         def rel(p: str) -> Path:
             return Path(p) if os.path.isabs(p) else base / p
 
+        addresses = data.get("addresses") or ()
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            raise InvalidInputError(f"{path}: addresses must be a list of host:port strings",
+                                    field="connection")
         return cls(
             address=address,
+            addresses=tuple(addresses),
             ca=rel(data["ca"]),
             cert=rel(entry["cert"]),
             key=rel(entry["key"]),
@@ -92,12 +119,21 @@ class Connection:
             raise InvalidInputError(f"cannot read {e.filename}: {e.strerror or e}",
                                     field="connection") from None
 
+    def target(self) -> str:
+        """What the channel dials: `address`, or with `addresses` an `ipv4:`/`ipv6:` list
+        of every node (names are resolved now; all must be of one family)."""
+        if not self.addresses:
+            return self.address
+        return balanced_target(self.addresses)
+
     def options(self, max_message_bytes: int = 16 * MiB) -> list[tuple[str, object]]:
-        """The channel options every nikgate channel uses (retries of UNAVAILABLE only)."""
+        """The channel options every nikgate channel uses (retries of UNAVAILABLE only;
+        round_robin over `addresses` when there are several)."""
         return [
             ("grpc.ssl_target_name_override", self.server_name),
             ("grpc.default_authority", self.server_name),
-            ("grpc.service_config", SERVICE_CONFIG),
+            ("grpc.service_config",
+             ROUND_ROBIN_SERVICE_CONFIG if self.addresses else SERVICE_CONFIG),
             ("grpc.enable_retries", 1),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -107,7 +143,8 @@ class Connection:
     def channel(self) -> grpc.Channel:
         """A new blocking channel to the server (connects lazily); see credentials().
         With `metadata`, every call on it carries those headers."""
-        channel = grpc.secure_channel(self.address, self.credentials(), options=self.options())
+        channel = grpc.secure_channel(self.target(), self.credentials(),
+                                      options=self.options())
         if self.metadata:
             return grpc.intercept_channel(channel, _ExtraMetadata(self.metadata))
         return channel
@@ -116,8 +153,38 @@ class Connection:
         """A new asyncio channel to the server (connects lazily); see credentials().
         With `metadata`, every call on it carries those headers."""
         interceptors = _aio_interceptors(self.metadata) if self.metadata else None
-        return grpc.aio.secure_channel(self.address, self.credentials(),
+        return grpc.aio.secure_channel(self.target(), self.credentials(),
                                        options=self.options(), interceptors=interceptors)
+
+
+def balanced_target(addresses: tuple[str, ...] | list[str]) -> str:
+    """A gRPC target naming every address: `ipv4:10.0.0.1:50051,10.0.0.2:50051` (or
+    `ipv6:[::1]:50051,...`). A host name is resolved here, once, to its addresses; for a
+    name whose addresses change (a Kubernetes headless service) dial `dns:///name:port`
+    as the one `address` instead, with round_robin in your own service config."""
+    v4: list[str] = []
+    v6: list[str] = []
+    for entry in addresses:
+        host, sep, port = entry.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not port.isdigit() or not host:
+            raise InvalidInputError(f"address {entry!r} must be host:port", field="connection")
+        try:
+            ips = [ipaddress.ip_address(host)]
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+            except OSError as e:
+                raise InvalidInputError(f"cannot resolve {host}: {e}",
+                                        field="connection") from None
+            ips = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
+        for ip in ips:
+            (v4 if ip.version == 4 else v6).append(
+                f"{ip}:{port}" if ip.version == 4 else f"[{ip}]:{port}")
+    if v4 and v6:
+        raise InvalidInputError("addresses mix IPv4 and IPv6; gRPC takes one family per "
+                                "list: give one", field="connection")
+    return f"ipv4:{','.join(v4)}" if v4 else f"ipv6:{','.join(v6)}"
 
 
 class _Details(NamedTuple):

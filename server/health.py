@@ -3,7 +3,9 @@
 Parts (the audit log, the index scrub, ...) report a problem or its end from any thread;
 the board sets gRPC health for every service, a `nikgate_component_ok` gauge per part and
 one log line per change, so a balancer moves away while the worker cannot answer safely
-and comes back without a restart as soon as it can.
+and comes back without a restart as soon as it can. Under `nikgate serve` the status also
+goes to the node's HTTP /health (server/metrics_setup.py) for balancers that cannot speak
+gRPC health over mutual TLS (HAProxy in TCP mode).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from grpc_health.v1 import health, health_pb2
 
-from . import metrics
+from . import metrics, metrics_setup
 
 # grpcio-health-checking's asyncio servicer. The type stubs (grpc-stubs) predate its
 # asyncio module, so type checkers see it as Any; it is named here, once.
@@ -80,6 +82,8 @@ class HealthBoard:
             return
         for name in self.services:
             await self.servicer.set(name, status)
+        # The node's HTTP /health (metrics_setup.py) follows what gRPC health now says.
+        metrics_setup.write_health(status == SERVING)
 
     async def start(self) -> None:
         await self._set_all(SERVING if self.serving else NOT_SERVING)
