@@ -110,7 +110,7 @@ def test_keyboard_only_verify_with_labels(stack, as_viewer, people, visited):
 
 def test_batch_with_progress_and_result(stack, as_viewer, people, visited, tmp_path):
     page = watch(as_viewer, visited)
-    rows = 30_000
+    rows = 100_000                           # the cap: a whole file of the largest size
     src = io.StringIO()
     w = csv.writer(src)
     w.writerow(["nik", "NAMA_LGKP", "TGL_LHR"])
@@ -134,8 +134,8 @@ def test_batch_with_progress_and_result(stack, as_viewer, people, visited, tmp_p
     seen = set()
     while not page.locator("#job[data-state=done]").count():   # the bar moves as rows go
         seen.add(int(bar.evaluate("b => b.value")))
-        page.wait_for_timeout(100)
-    assert len(seen) >= 2, seen
+        page.wait_for_timeout(50)
+    assert any(0 < v < rows for v in seen), f"no progress seen between 0 and {rows}: {seen}"
     assert page.evaluate("document.getElementById('bar').value") == rows
     message = page.locator("#job-message").inner_text()
     assert f"{rows:,}" in message and "Selesai" in message
