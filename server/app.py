@@ -65,6 +65,8 @@ class RunningServer:
     ledger: AccessLedger
     committer: ReturnCommitter
     background: list[asyncio.Task]
+    drain_seconds: float = 0.0      # NOT_SERVING this long before calls stop being taken
+
 
     @property
     def index(self) -> NikIndex:
@@ -72,8 +74,11 @@ class RunningServer:
         return self.serving.index
 
     async def stop(self, grace: float) -> None:
-        """Health NOT_SERVING first, so balancers move away; then drain for `grace` s."""
+        """Health NOT_SERVING first, so balancers move away (for `drain_seconds` calls are
+        still taken while they notice); then drain calls in flight for `grace` s."""
         await self.board.stop()
+        if self.drain_seconds > 0:
+            await asyncio.sleep(self.drain_seconds)
         await self.server.stop(grace)
         for task in self.background:
             task.cancel()
@@ -96,13 +101,16 @@ def open_audit(config: Config, worker_id: int | None) -> CallAudit:
 
     A worker slot keeps one stream across restarts (`w0`, `w1`...), so a killed worker's
     stream is resumed and sealed by its replacement; servers started in-process (tests)
-    get a stream of their own."""
+    get a stream of their own. A cluster node's streams start with its `[server] node_id`
+    (`jkt-1-w0`), so the logs of several nodes can be read, or gathered, together."""
     a = config.audit
     if not a.enabled:
         return CallAudit(None)
 
     stream = (f"w{worker_id}" if worker_id is not None
               else f"p{os.getpid()}-{next(_in_process_servers)}")
+    if config.server.node_id:   # a cluster node: its streams carry its name (docs/deploy.md)
+        stream = f"{config.server.node_id}-{stream}"
     audit_log = AuditLog.open(a.directory, a.key, stream,
                               commit_interval=a.commit_interval_seconds)
     return CallAudit(audit_log, a.refusal_rate_per_second, a.refusal_burst,
@@ -269,7 +277,8 @@ async def build_server(config: Config, *, port: int | None = None,
     log.info("serving", extra={"port": bound, "records": serving.index.record_count,
                                "generation": serving.index.generation.name})
     return RunningServer(server, bound, health_servicer, board, serving, guard, store, policy,
-                         scraping, call_audit.log, returns, ledger, committer, background)
+                         scraping, call_audit.log, returns, ledger, committer, background,
+                         s.drain_seconds)
 
 
 def policy_grants(store: ControlStore) -> dict:

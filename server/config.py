@@ -47,6 +47,12 @@ class ServerSection:
     max_connections: int = 5_000          # per worker (0 = what the descriptor limit
                                           # allows); above it the most idle are shed
     port_file: str = ""                   # where to write the bound port (tests, demo)
+    drain_seconds: float = 0.0            # on shutdown, health NOT_SERVING this long
+                                          # before calls stop being taken: time for a
+                                          # load balancer to move away (docs/deploy.md)
+    node_id: str = ""                     # this node in a cluster (docs/deploy.md): its
+                                          # audit streams are <node_id>-w0, ...; empty =
+                                          # one node (streams w0, ...)
 
 
 @dataclass(frozen=True)
