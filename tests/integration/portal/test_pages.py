@@ -202,9 +202,14 @@ def test_usage_and_activity(stack, as_viewer, visited, people):
     assert page.locator("svg.chart").count() == 2
     left = page.locator("#quota-left").inner_text()
     assert re.match(r"[\d,]+ / 500,000", left), left
+    page.goto(stack.url + "/verifikasi")
+    page.get_by_label("NIK", exact=True).fill(people[3]["NIK"])
+    page.get_by_label("Nama lengkap").fill(people[3]["NAMA_LGKP"])
+    page.get_by_role("button", name="Verifikasi", exact=True).click()
+    page.locator("#result").wait_for()
     page.goto(stack.url + "/aktivitas")
     text = page.locator("main").inner_text()
-    assert "verify.batch" in text and "verify" in text      # the user's own actions
+    assert "verify" in text and "usage.view" in text        # the user's own actions
     assert people[0]["NIK"] not in text
 
 
