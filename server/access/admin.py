@@ -23,7 +23,7 @@ from . import sams
 from .admin_audit import LOCK_WAIT_SECONDS, AdminTurn
 from .grants import Grant, Institution, Usage, validate, validate_id
 from .sams import Sam
-from .store import ControlStore, today_wib
+from .store import Control, today_wib
 
 T = TypeVar("T")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -31,7 +31,7 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 @dataclass
 class Admin:
-    store: ControlStore
+    store: Control
     operator: str = "cli"
     audit_dir: str | None = None
     audit_key: str | None = None

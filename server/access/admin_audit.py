@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from ..audit import AuditEntry, AuditError, AuditLog
 from ..audit.segments import iter_lines_reversed, list_segments
-from .store import ControlStore
+from .store import Control
 
 STREAM = "admin"
 LOCK_WAIT_SECONDS = 30.0     # how long an administrator waits for the one before it
@@ -40,13 +40,13 @@ logger = logging.getLogger(__name__)
 class AdminTurn:
     """The admin stream, held for one change; use `AdminTurn.take(...)` as a context."""
 
-    def __init__(self, log: AuditLog, store: ControlStore, audit_dir: str) -> None:
+    def __init__(self, log: AuditLog, store: Control, audit_dir: str) -> None:
         self.log = log
         self.store = store
         self.audit_dir = audit_dir
 
     @classmethod
-    def take(cls, audit_dir: str, audit_key: str, store: ControlStore,
+    def take(cls, audit_dir: str, audit_key: str, store: Control,
              lock_wait: float = LOCK_WAIT_SECONDS) -> AdminTurn:
         """Wait (up to `lock_wait` s) for the admin stream, then settle earlier intents."""
         try:

@@ -4,24 +4,29 @@ Order of checks: a grant exists; it is active and inside its term; the channel, 
 operation and every field are granted; the batch fits; then the quota and rate are counted
 (exactly, across workers, in the control store). Grants are cached and re-read whenever
 the store's version changes, checked at most every `refresh_seconds`, so an admin change
-reaches running workers within a second without a restart.
+reaches running workers within a second without a restart. In a cluster the version is
+bumped by PostgreSQL's NOTIFY (server/cluster/control.py); while the database cannot be
+reached the cached grants keep serving and the re-read is tried again at the next check.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Iterable
 
-from nikgate.errors import InvalidInputError, LimitExceeded, PermissionDenied
+from nikgate.errors import InvalidInputError, LimitExceeded, PermissionDenied, ServiceUnavailable
 
 from .grants import PURPOSE_CODE, Grant, Institution, from_network
-from .store import WIB, ControlStore
+from .store import WIB, Control
+
+log = logging.getLogger(__name__)
 
 
 class AccessPolicy:
-    def __init__(self, store: ControlStore, refresh_seconds: float = 0.2,
+    def __init__(self, store: Control, refresh_seconds: float = 0.2,
                  clock=time.time) -> None:
         self.store = store
         self.refresh_seconds = refresh_seconds
@@ -45,7 +50,11 @@ class AccessPolicy:
             self._checked = now
             if self.store.version() == self.version:
                 return False
-            self.version, self._institutions, self._grants = self.store.snapshot()
+            try:
+                self.version, self._institutions, self._grants = self.store.snapshot()
+            except ServiceUnavailable as e:   # a cluster node cut off: serve what it has
+                log.warning("grants not re-read, the cached ones still apply: %s", e)
+                return False
             return True
 
     # The Authenticator asks whether an institution is known at all.

@@ -1,4 +1,5 @@
-"""The SAM registry and the card-reader challenges, both in the control store.
+"""The SAM registry and the card-reader challenges, both in the control store (LMDB on
+one node, PostgreSQL in a cluster: server/access/store.py Control).
 
 A SAM (the secure access module in a card reader's SAM slot) is *registered* when Dukcapil
 issues it for an institution (its id, institution and readout public key), *activated* for
@@ -13,8 +14,8 @@ lost, stolen, or the reader is retired. Rules (docs/card-reader.md, "The SAM reg
   institution at a time.
 
 A challenge is 32 random bytes issued to (institution, SAM, reader) for `lifetime` seconds
-and consumed exactly once, in one LMDB write transaction, by whichever worker serves the
-readout. A SAM keeps at most `max_outstanding` challenges: asking for another drops its
+and consumed exactly once, in one store transaction (LMDB across workers, PostgreSQL across
+nodes), by whichever worker serves the readout. A SAM keeps at most `max_outstanding` challenges: asking for another drops its
 oldest (a reader that crashed mid-read does not lock itself out), and expired ones are
 purged whenever the SAM asks again or is revoked, so the table holds at most
 `max_outstanding` entries per SAM. Used challenges are deleted, so a replayed readout finds
@@ -37,7 +38,7 @@ from dataclasses import asdict, dataclass, replace
 from nikgate.errors import InvalidInputError, PermissionDenied
 from nikgate.redact import redact
 
-from .store import ControlStore
+from .store import Challenge, Control
 
 SAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 READER_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")
@@ -209,7 +210,7 @@ class SamRegistry:
     `Admin`, audited). Reads go to the store on every call: a revocation applies to the
     very next call in every worker."""
 
-    def __init__(self, store: ControlStore, lifetime: float = 120.0,
+    def __init__(self, store: Control, lifetime: float = 120.0,
                  max_outstanding: int = 8, clock=time.time) -> None:
         self.store = store
         self.lifetime = lifetime
@@ -230,29 +231,14 @@ class SamRegistry:
 
     # -- challenges ---------------------------------------------------------------------
 
-    @staticmethod
-    def _prefix(sam_id: str) -> bytes:
-        return sam_id.encode() + b"\x00"       # ids hold no NUL: SAM-1 never sees SAM-10's
-
     def issue_challenge(self, institution: str, sam_id: str, reader_serial: str) -> bytes:
         """32 fresh random bytes for one readout by this SAM on this reader."""
         now = self.clock()
-        prefix = self._prefix(sam_id)
         challenge = secrets.token_bytes(CHALLENGE_BYTES)
-        entry = json.dumps({"i": institution, "r": reader_serial, "t": now,
-                            "e": now + self.lifetime}).encode()
-        with self.store.card_challenges(write=True) as txn:
-            live = []
-            for key, value in _scan(txn, prefix):
-                issued, expires = _times(value)
-                if expires <= now:
-                    txn.delete(key)
-                else:
-                    live.append((issued, key))
-            live.sort()
-            while len(live) >= self.max_outstanding:   # drop the oldest
-                txn.delete(live.pop(0)[1])
-            txn.put(prefix + challenge, entry)
+        self.store.issue_challenge(sam_id, challenge,
+                                   Challenge(institution, reader_serial, now,
+                                             now + self.lifetime),
+                                   now, self.max_outstanding)
         return challenge
 
     def consume_challenge(self, institution: str, sam_id: str, reader_serial: str,
@@ -260,53 +246,25 @@ class SamRegistry:
         """Use up `challenge` (whatever the outcome); PermissionDenied unless it was issued
         to this institution, SAM and reader and has not expired."""
         now = self.clock()
-        key = self._prefix(sam_id) + bytes(challenge)
-        with self.store.card_challenges(write=True) as txn:
-            raw = txn.get(key)
-            if raw is not None:
-                raw = bytes(raw)
-                txn.delete(key)      # used once, even when refused below
-        if raw is None:
+        entry = self.store.take_challenge(sam_id, bytes(challenge))  # used once, even
+        if entry is None:                                            # when refused below
             raise PermissionDenied(
                 f"this readout's challenge is not one nikgate issued for SAM {sam_id}, or it "
                 "was already used (a readout is accepted once; a replayed readout is "
                 "refused): read the card again")
-        entry = json.loads(raw)
-        if entry["i"] != institution or entry["r"] != reader_serial:
+        if entry.institution != institution or entry.reader_serial != reader_serial:
             raise PermissionDenied(
                 f"this readout's challenge was issued for another reader than "
                 f"{reader_serial}: read the card again on one reader")
-        if entry["e"] <= now:
+        if entry.expires <= now:
             raise PermissionDenied(
-                f"this readout's challenge expired {now - entry['e']:.0f} s ago (a challenge "
-                f"is valid {self.lifetime:g} s): read the card again")
+                f"this readout's challenge expired {now - entry.expires:.0f} s ago (a "
+                f"challenge is valid {self.lifetime:g} s): read the card again")
 
     def outstanding(self, sam_id: str) -> int:
         """Challenges of this SAM not yet used nor expired (tests, metrics)."""
-        now = self.clock()
-        with self.store.card_challenges(write=False) as txn:
-            return sum(1 for _, v in _scan(txn, self._prefix(sam_id)) if _times(v)[1] > now)
+        return self.store.live_challenges(sam_id, self.clock())
 
     def drop_challenges(self, sam_id: str) -> int:
         """Forget every challenge of a SAM (it was revoked); returns how many."""
-        with self.store.card_challenges(write=True) as txn:
-            keys = [k for k, _ in _scan(txn, self._prefix(sam_id))]
-            for k in keys:
-                txn.delete(k)
-        return len(keys)
-
-
-def _scan(txn, prefix: bytes) -> list[tuple[bytes, bytes]]:
-    out = []
-    cursor = txn.cursor()
-    if cursor.set_range(prefix):
-        for key, value in cursor.iternext():
-            if not key.startswith(prefix):
-                break
-            out.append((bytes(key), bytes(value)))
-    return out
-
-
-def _times(value: bytes) -> tuple[float, float]:
-    entry = json.loads(value)
-    return float(entry["t"]), float(entry["e"])
+        return self.store.drop_challenges(sam_id)

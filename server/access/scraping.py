@@ -44,7 +44,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from nikgate.engine.nikset import NikSet
 from nikgate.engine.results import ItemStatus
@@ -80,6 +80,19 @@ class Evidence:
     long_near: float
     throttled_until: float
     throttles: int
+
+
+class ScrapingStates(Protocol):
+    """Where the guard keeps each institution's packed state (_STATE): LocalStates (one
+    process), the control store (LMDB: every worker of a node), or server/cluster's
+    ClusterScrapingStates (windows summed and throttles shared across nodes through
+    PostgreSQL). `update` runs inside the store's write transaction: arithmetic only."""
+
+    def scraping_state(self, institution: str) -> bytes | None: ...
+
+    def update_scraping_state(self, institution: str,
+                              update: Callable[[bytes | None], tuple[bytes | None, T]]
+                              ) -> T: ...
 
 
 class LocalStates:
@@ -160,7 +173,7 @@ class ScrapingGuard:
     ControlStore; without it they are per process); `grants(institution)` returns the
     institution's Grant (AccessPolicy.grant), whose rate or daily quota sizes the budgets."""
 
-    def __init__(self, *, store: Any = None, grants: Callable[[str], Any] | None = None,
+    def __init__(self, *, store: ScrapingStates | None = None, grants: Callable[[str], Any] | None = None,
                  short_seconds: float = 60.0, long_seconds: float = 600.0,
                  min_items: int = 2000, max_miss_share: float = 0.3,
                  max_near_share: float = 0.4, miss_allowance: float = 0.2,
@@ -169,7 +182,7 @@ class ScrapingGuard:
                  throttled_rate: float = 10.0, recent_niks: int = 8192,
                  max_tracked: int = 128, clock: Callable[[], float] = time.time,
                  alert: Callable[[str, str], None] | None = None) -> None:
-        self.states = store if store is not None else LocalStates()
+        self.states: ScrapingStates = store if store is not None else LocalStates()
         self.grants = grants
         self.short_seconds = short_seconds
         self.long_seconds = long_seconds

@@ -6,18 +6,23 @@ processes, which is what makes quotas exact: the check and the increment happen 
 transaction. Commits are not fsynced one by one (a kill -9 loses nothing: committed pages
 are in the OS page cache); a background thread syncs every second, so a power loss can
 lose at most the last second of usage counts. Admin changes are synced before returning.
+
+`Control` is what the server needs of this state, whoever keeps it: this store on one
+node, or server/cluster's ClusterControl, which keeps what nodes share in PostgreSQL and
+counts usage here, within the quota leases it holds (the `leases` database).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import lmdb
 
@@ -27,6 +32,7 @@ from .grants import OPERATIONS, Grant, Institution, Usage
 WIB = dt.timezone(dt.timedelta(hours=7))  # quotas are per calendar day in Jakarta
 _USAGE = struct.Struct("<" + "Q" * len(OPERATIONS))
 _BUCKET = struct.Struct("<dd")               # tokens, last refill (unix seconds)
+_LEASE = struct.Struct("<qq")                # NIKs leased to this node, lease epoch
 _VERSION = b"version"
 SYNC_SECONDS = 1.0
 T = TypeVar("T")
@@ -53,6 +59,62 @@ class Refusal:
     used: float
 
 
+class Control(Protocol):
+    """The control state the server depends on: institutions, grants and their version,
+    the SAM registry and challenges, audited admin intents, usage counting and the
+    scraping guard's state. ControlStore keeps it in LMDB (one node); server/cluster's
+    ClusterControl keeps the shared parts in PostgreSQL."""
+
+    def version(self) -> int: ...
+    def snapshot(self) -> tuple[int, dict[str, Institution], dict[str, Grant]]: ...
+    def usage(self, institution: str, day: str) -> Usage: ...
+    def put_institution(self, institution: Institution,
+                        admin_tx: str | None = None) -> None: ...
+    def put_grant(self, grant: Grant, admin_tx: str | None = None) -> None: ...
+    def set_grant_status(self, institution: str, status: str, reason: str, updated_at: str,
+                         admin_tx: str | None = None) -> Grant | None: ...
+    def suspend_if_active(self, institution: str, reason: str) -> bool: ...
+    def note_admin_intent(self, tx: str, intent: bytes) -> None: ...
+    def admin_intents(self) -> dict[str, bytes]: ...
+    def drop_admin_intent(self, tx: str) -> None: ...
+    def sam_raw(self, sam_id: str) -> bytes | None: ...
+    def sams_raw(self) -> dict[str, bytes]: ...
+    def put_sam(self, sam_id: str, raw: bytes, expected: bytes | None,
+                admin_tx: str | None = None) -> None: ...
+    def issue_challenge(self, sam_id: str, challenge: bytes, entry: Challenge,
+                        now: float, max_outstanding: int) -> None: ...
+    def take_challenge(self, sam_id: str, challenge: bytes) -> Challenge | None: ...
+    def live_challenges(self, sam_id: str, now: float) -> int: ...
+    def drop_challenges(self, sam_id: str) -> int: ...
+    def consume(self, grant: Grant, operation: str, items: int,
+                now: float) -> Refusal | None: ...
+    def scraping_state(self, institution: str) -> bytes | None: ...
+    def update_scraping_state(self, institution: str,
+                              update: Callable[[bytes | None],
+                                               tuple[bytes | None, T]]) -> T: ...
+    def start_syncing(self) -> None: ...
+    def release(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A card-reader challenge as stored: for whom, and its lifetime (unix seconds)."""
+
+    institution: str
+    reader_serial: str
+    issued: float
+    expires: float
+
+    def to_json(self) -> bytes:
+        return json.dumps({"i": self.institution, "r": self.reader_serial, "t": self.issued,
+                           "e": self.expires}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Challenge:
+        e = json.loads(raw)
+        return cls(e["i"], e["r"], float(e["t"]), float(e["e"]))
+
+
 class ControlStore(SharedByPath):
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -71,6 +133,10 @@ class ControlStore(SharedByPath):
         # sam id NUL challenge -> the challenge's institution, reader and times
         self._sams = self.env.open_db(b"sams")
         self._challenges = self.env.open_db(b"card_challenges")
+        # cluster mode: institution|day -> the quota this node leased and the lease epoch
+        # (server/cluster/leases.py); with `leased_quota` set, usage never passes the lease
+        self._leases = self.env.open_db(b"leases")
+        self.leased_quota = False
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
 
@@ -93,6 +159,17 @@ class ControlStore(SharedByPath):
         self.env.close()
 
     # -- reads -----------------------------------------------------------------------------
+
+    def store_id(self) -> str:
+        """This store's random identity, made on first use (a quota lease is held by a
+        node's store: a node back with another store cannot return the old one's)."""
+        with self.env.begin(write=True, db=self._meta) as txn:
+            raw = txn.get(b"store_id")
+            if raw is None:
+                raw = os.urandom(16).hex().encode()
+                txn.put(b"store_id", raw)
+        self.env.sync(True)
+        return bytes(raw).decode()
 
     def version(self) -> int:
         with self.env.begin() as txn:
@@ -118,9 +195,52 @@ class ControlStore(SharedByPath):
             return {bytes(k).decode(): bytes(v) for k, v in txn.cursor()}
 
     def card_challenges(self, write: bool = True) -> lmdb.Transaction:
-        """A transaction on the challenge table (sams.py reads and writes it): one write
-        transaction issues or consumes a challenge, atomically across workers."""
+        """A transaction on the challenge table, keyed sam id NUL challenge (the methods
+        below; tests age entries through it)."""
         return self.env.begin(write=write, db=self._challenges)
+
+    # -- card-reader challenges (rules in sams.py): one write transaction each ------------
+
+    def issue_challenge(self, sam_id: str, challenge: bytes, entry: Challenge,
+                        now: float, max_outstanding: int) -> None:
+        """Store a challenge for `sam_id`, purging its expired ones and dropping its
+        oldest while it has `max_outstanding` or more, atomically across workers."""
+        prefix = _sam_prefix(sam_id)
+        with self.card_challenges(write=True) as txn:
+            live = []
+            for key, value in _scan(txn, prefix):
+                old = Challenge.from_json(value)
+                if old.expires <= now:
+                    txn.delete(key)
+                else:
+                    live.append((old.issued, key))
+            live.sort()
+            while len(live) >= max_outstanding:
+                txn.delete(live.pop(0)[1])
+            txn.put(prefix + challenge, entry.to_json())
+
+    def take_challenge(self, sam_id: str, challenge: bytes) -> Challenge | None:
+        """Delete and return a challenge (None when it is not there): used once."""
+        key = _sam_prefix(sam_id) + bytes(challenge)
+        with self.card_challenges(write=True) as txn:
+            raw = txn.get(key)
+            if raw is None:
+                return None
+            raw = bytes(raw)
+            txn.delete(key)
+        return Challenge.from_json(raw)
+
+    def live_challenges(self, sam_id: str, now: float) -> int:
+        with self.card_challenges(write=False) as txn:
+            return sum(1 for _, v in _scan(txn, _sam_prefix(sam_id))
+                       if Challenge.from_json(v).expires > now)
+
+    def drop_challenges(self, sam_id: str) -> int:
+        with self.card_challenges(write=True) as txn:
+            keys = [k for k, _ in _scan(txn, _sam_prefix(sam_id))]
+            for k in keys:
+                txn.delete(k)
+        return len(keys)
 
     def usage(self, institution: str, day: str) -> Usage:
         with self.env.begin() as txn:
@@ -233,6 +353,14 @@ class ControlStore(SharedByPath):
             raw = txn.get(usage_key, db=self._usage)
             counts = list(_USAGE.unpack(raw)) if raw else [0] * len(OPERATIONS)
             used = sum(counts)
+            if self.leased_quota and grant.daily_quota:
+                lraw = txn.get(usage_key, db=self._leases)
+                leased = _LEASE.unpack(lraw)[0] if lraw else 0
+                if used + items > min(leased, grant.daily_quota):
+                    txn.abort()   # the caller leases more (server/cluster/leases.py)
+                    return Refusal("lease", f"this node's quota lease for "
+                                            f"{grant.institution} is used up", 0.0,
+                                   leased, used)
             if grant.daily_quota and used + items > grant.daily_quota:
                 txn.abort()
                 return Refusal(
@@ -281,3 +409,75 @@ class ControlStore(SharedByPath):
             if new is not None:
                 txn.put(key, new)
         return result
+
+    # -- quota leases (cluster mode, server/cluster/leases.py) -----------------------------
+
+    def lease(self, institution: str, day: str) -> tuple[int, int, int]:
+        """(NIKs used today on this node, NIKs leased to it, lease epoch)."""
+        key = f"{institution}|{day}".encode()
+        with self.env.begin() as txn:
+            raw = txn.get(key, db=self._usage)
+            lraw = txn.get(key, db=self._leases)
+        used = sum(_USAGE.unpack(raw)) if raw else 0
+        leased, epoch = _LEASE.unpack(lraw) if lraw else (0, 0)
+        return used, leased, epoch
+
+    def leases(self) -> list[tuple[str, str, int, int, int]]:
+        """(institution, day, used, leased, epoch) of every lease this node holds."""
+        out = []
+        with self.env.begin() as txn:
+            for key, lraw in txn.cursor(db=self._leases):
+                institution, _, day = bytes(key).decode().rpartition("|")
+                raw = txn.get(key, db=self._usage)
+                used = sum(_USAGE.unpack(raw)) if raw else 0
+                out.append((institution, day, used, *_LEASE.unpack(lraw)))
+        return out
+
+    def grow_lease(self, institution: str, day: str, leased: int, epoch: int) -> bool:
+        """Take PostgreSQL's word that this node now holds `leased` under `epoch`: kept
+        when the epoch is still the local one (no return began since it was asked for)
+        and it is more than the local figure. Returns whether the lease is now `leased`."""
+        key = f"{institution}|{day}".encode()
+        with self.env.begin(write=True, db=self._leases) as txn:
+            lraw = txn.get(key)
+            local, local_epoch = _LEASE.unpack(lraw) if lraw else (0, 0)
+            if epoch != local_epoch:
+                return False
+            if leased > local:
+                txn.put(key, _LEASE.pack(leased, epoch))
+        return True
+
+    def shrink_lease(self, institution: str, day: str, keep: int = 0) -> tuple[int, int]:
+        """Stop using all but `keep` NIKs of the lease beyond what was used, in one
+        transaction, and start a new epoch (lease answers asked for before it are then
+        ignored); returns (the lease now, the new epoch) for PostgreSQL to be told."""
+        key = f"{institution}|{day}".encode()
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(key, db=self._usage)
+            lraw = txn.get(key, db=self._leases)
+            used = sum(_USAGE.unpack(raw)) if raw else 0
+            leased, epoch = _LEASE.unpack(lraw) if lraw else (0, 0)
+            target = min(leased, used + keep)
+            txn.put(key, _LEASE.pack(target, epoch + 1), db=self._leases)
+        self.env.sync(True)
+        return target, epoch + 1
+
+    def forget_lease(self, institution: str, day: str) -> None:
+        """Drop a past day's lease record once PostgreSQL has it back."""
+        with self.env.begin(write=True, db=self._leases) as txn:
+            txn.delete(f"{institution}|{day}".encode())
+
+
+def _sam_prefix(sam_id: str) -> bytes:
+    return sam_id.encode() + b"\x00"       # ids hold no NUL: SAM-1 never sees SAM-10's
+
+
+def _scan(txn, prefix: bytes) -> list[tuple[bytes, bytes]]:
+    out = []
+    cursor = txn.cursor()
+    if cursor.set_range(prefix):
+        for key, value in cursor.iternext():
+            if not key.startswith(prefix):
+                break
+            out.append((bytes(key), bytes(value)))
+    return out

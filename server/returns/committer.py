@@ -23,13 +23,13 @@ from collections.abc import Callable
 
 from nikgate.errors import NikgateError
 
-from .store import ReturnStore, Submission
+from .store import Returns, Submission
 
 log = logging.getLogger(__name__)
 
 
 class ReturnCommitter:
-    def __init__(self, store: ReturnStore, max_group_records: int = 50_000,
+    def __init__(self, store: Returns, max_group_records: int = 50_000,
                  max_pending_records: int = 200_000,
                  before_commit: Callable[[list[Submission]], None] | None = None) -> None:
         self.store = store

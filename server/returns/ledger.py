@@ -21,7 +21,7 @@ from array import array
 
 from nikgate.engine.nikset import NikSet
 
-from .store import ReturnStore
+from .store import Returns
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ ITEM_FOUND = 1
 
 
 class AccessLedger:
-    def __init__(self, store: ReturnStore, flush_seconds: float = 0.5,
+    def __init__(self, store: Returns, flush_seconds: float = 0.5,
                  remember: int = 2_000_000) -> None:
         self.store = store
         self.flush_seconds = flush_seconds

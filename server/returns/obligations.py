@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..access.grants import Grant
-from .store import ReturnStore
+from .store import Returns
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
@@ -40,7 +40,7 @@ class Obligations:
         return self.fulfilled / due if due else 1.0
 
 
-def compute(store: ReturnStore, institution: str, deadline_days: float, now_ms: int,
+def compute(store: Returns, institution: str, deadline_days: float, now_ms: int,
             max_items: int = 100) -> Obligations:
     """One pass over the institution's ledger (a cursor merge, no per-NIK lookups)."""
     out = Obligations(institution, deadline_days, computed_at_ms=now_ms)
@@ -85,7 +85,7 @@ class Enforcer:
     """Suspends grants whose overdue obligations exceed `max_overdue`, with an audit
     record saying why. Idempotent: a grant already suspended or revoked is left alone."""
 
-    def __init__(self, store: ReturnStore, grants: Callable[[], dict[str, Grant]],
+    def __init__(self, store: Returns, grants: Callable[[], dict[str, Grant]],
                  suspend: Callable[[str, str], bool], audit: Callable[[str, str], None],
                  max_overdue: int, grace_days: float = 0.0) -> None:
         self.store = store

@@ -19,13 +19,13 @@ from pathlib import Path
 from ..audit.nikref import NikRefs, load_key
 from ..audit.segments import iter_lines, list_segments, list_streams
 from .ledger import ITEM_FOUND
-from .store import ReturnStore
+from .store import Returns
 
 ACCESS_METHODS = frozenset({"Verify", "VerifyBatch", "VerifyStream", "Lookup",
                             "LookupBatch"})
 
 
-def rebuild_ledger(store: ReturnStore, audit_dir: str | Path, key_path: str | Path,
+def rebuild_ledger(store: Returns, audit_dir: str | Path, key_path: str | Path,
                    institutions: Iterable[str], since_ms: int = 0,
                    chunk: int = 100_000) -> dict[str, int]:
     """Replay accesses at or after `since_ms` by `institutions`; counts of what was read

@@ -8,6 +8,9 @@ Every worker process opens it; LMDB serialises writers across processes, so a re
 stored once however many workers see it. The environment syncs on every commit (two
 fdatasyncs): a commit that returned is on disk, which is what an acknowledgement promises.
 Groups of batches share one commit (see committer.py).
+
+`Returns` is what the server needs of a return-data store; in a cluster, server/cluster's
+PgReturnStore keeps the same three tables in PostgreSQL, with the same answers.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import struct
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import lmdb
 
@@ -80,6 +84,67 @@ def _prefix(institution: str) -> bytes:
     return institution.encode() + b"\x00"
 
 
+def judge_form(sub: Submission) -> tuple[bytearray, list[tuple[int, int, str]], list[int]]:
+    """What can be judged of each record without a store: record id, NIK, kind, value,
+    time. Returns (status: REJECTED or 0 = still to judge, rejections, parsed NIKs)."""
+    n = len(sub.record_ids)
+    status = bytearray(n)
+    rejections: list[tuple[int, int, str]] = []
+    parsed = [0] * n
+    limit = sub.received_ms + FUTURE_SLACK_MS
+    for i in range(n):
+        rid = sub.record_ids[i]
+        if not record_id_ok(rid):
+            rejections.append((i, MALFORMED_RECORD_ID, f"record_id must be 1-{MAX_RECORD_ID} "
+                               "printable ASCII characters without spaces"))
+            status[i] = REJECTED
+            continue
+        try:
+            parsed[i] = check_nik(sub.niks[i])
+        except InvalidNikError:
+            rejections.append((i, MALFORMED_NIK, "nik is not a valid NIK (check it with "
+                               "`nikgate nik check`)"))
+            status[i] = REJECTED
+            continue
+        kind = sub.kinds[i]
+        if kind not in sub.kinds_granted:
+            known = "" if kind in KINDS else " (not a known kind)"
+            rejections.append((i, KIND_NOT_GRANTED, f"kind '{redact(kind)}'{known} is not in "
+                               f"{sub.institution}'s grant; granted: "
+                               f"{', '.join(sorted(sub.kinds_granted)) or 'none'}"))
+            status[i] = REJECTED
+            continue
+        problem = value_problem(kind, sub.values[i])
+        if problem:
+            rejections.append((i, MALFORMED_VALUE, problem))
+            status[i] = REJECTED
+            continue
+        observed = sub.observed[i] if sub.observed else 0
+        if observed < 0 or observed > limit:
+            rejections.append((i, MALFORMED_TIME, "observed_at_ms must be unix "
+                               "milliseconds, not in the future (0 = not given)"))
+            status[i] = REJECTED
+    return status, rejections, parsed
+
+
+class Returns(Protocol):
+    """A return-data store as the server uses it (ReturnStore; PgReturnStore in a
+    cluster): the access ledger, checked group commits, reads."""
+
+    def note_accessed(self, entries: Iterable[tuple[str, int]], when_ms: int) -> int: ...
+    def note_accessed_at(self, entries: Iterable[tuple[str, int, int]]) -> int: ...
+    def first_accessed(self, institution: str, nik: int) -> int | None: ...
+    def check(self, sub: Submission) -> None: ...
+    def commit(self, subs: list[Submission],
+               before_commit: Callable[[list[Submission]], None] | None = None) -> None: ...
+    def records(self, institution: str, since_ms: int = 0
+                ) -> Generator[StoredRecord, None, None]: ...
+    def get(self, institution: str, record_id: str) -> StoredRecord | None: ...
+    def count(self, institution: str) -> int: ...
+    def ledger(self, institution: str) -> Iterator[tuple[int, int, int | None]]: ...
+    def release(self) -> None: ...
+
+
 class ReturnStore(SharedByPath):
     def __init__(self, path: str | os.PathLike, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -136,48 +201,12 @@ class ReturnStore(SharedByPath):
         serialises every worker, holds only puts. Fills `status` (0 = to store),
         `rejections` and `writes`. The ledger only grows, so a NIK found accessed here is
         still accessed at commit."""
-        n = len(sub.record_ids)
-        status = bytearray(n)
-        rejections: list[tuple[int, int, str]] = []
-        parsed = [0] * n
-        limit = sub.received_ms + FUTURE_SLACK_MS
-        for i in range(n):
-            rid = sub.record_ids[i]
-            if not record_id_ok(rid):
-                rejections.append((i, MALFORMED_RECORD_ID, f"record_id must be 1-{MAX_RECORD_ID} "
-                                   "printable ASCII characters without spaces"))
-                status[i] = REJECTED
-                continue
-            try:
-                parsed[i] = check_nik(sub.niks[i])
-            except InvalidNikError:
-                rejections.append((i, MALFORMED_NIK, "nik is not a valid NIK (check it with "
-                                   "`nikgate nik check`)"))
-                status[i] = REJECTED
-                continue
-            kind = sub.kinds[i]
-            if kind not in sub.kinds_granted:
-                known = "" if kind in KINDS else " (not a known kind)"
-                rejections.append((i, KIND_NOT_GRANTED, f"kind '{redact(kind)}'{known} is not in "
-                                   f"{sub.institution}'s grant; granted: "
-                                   f"{', '.join(sorted(sub.kinds_granted)) or 'none'}"))
-                status[i] = REJECTED
-                continue
-            problem = value_problem(kind, sub.values[i])
-            if problem:
-                rejections.append((i, MALFORMED_VALUE, problem))
-                status[i] = REJECTED
-                continue
-            observed = sub.observed[i] if sub.observed else 0
-            if observed < 0 or observed > limit:
-                rejections.append((i, MALFORMED_TIME, "observed_at_ms must be unix "
-                                   "milliseconds, not in the future (0 = not given)"))
-                status[i] = REJECTED
+        status, rejections, parsed = judge_form(sub)
         prefix = _prefix(sub.institution)
         writes = []
         observed_ms = sub.observed
         with self.env.begin(db=self._accessed) as txn:
-            for i in range(n):
+            for i in range(len(status)):
                 if status[i]:
                     continue
                 nik = parsed[i]
