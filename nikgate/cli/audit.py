@@ -1,4 +1,7 @@
-"""`nikgate audit ...`: verify the audit log, answer who accessed a NIK, usage, tail."""
+"""`nikgate audit ...`: verify the audit log, answer who accessed a NIK, usage, tail.
+
+`--dir` takes one audit directory or several (repeat it, or give several after it, e.g. a
+shell glob over a cluster's nodes): their logs are read together."""
 
 from __future__ import annotations
 
@@ -6,24 +9,30 @@ import sys
 
 from .output import emit_json, table
 
+DIRS_HELP = ("audit log directory; several (a cluster's nodes) are read together: repeat "
+             "--dir or give several")
+
 
 def register(sub) -> None:
     p = sub.add_parser("audit", help="the tamper-evident audit log of every call")
     s = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     v = s.add_parser("verify", help="check every stream's hash chain and seals")
-    v.add_argument("--dir", required=True, help="audit log directory")
+    v.add_argument("--dir", required=True, action="extend", nargs="+", metavar="DIR",
+                   help=DIRS_HELP)
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=_verify)
     w = s.add_parser("who-accessed", help="every call that named a NIK (the data subject's "
                                           "right under UU 27/2022)")
     w.add_argument("nik", help="the NIK; '-' reads it from stdin (keeps it out of ps and "
                                "shell history)")
-    w.add_argument("--dir", required=True, help="audit log directory")
+    w.add_argument("--dir", required=True, action="extend", nargs="+", metavar="DIR",
+                   help=DIRS_HELP)
     w.add_argument("--key", required=True, help="the server's audit key file")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=_who_accessed)
     u = s.add_parser("usage", help="calls and accessed NIKs per day, method and channel")
-    u.add_argument("--dir", required=True, help="audit log directory")
+    u.add_argument("--dir", required=True, action="extend", nargs="+", metavar="DIR",
+                   help=DIRS_HELP)
     u.add_argument("--institution", required=True)
     u.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD")
     u.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD")
@@ -32,7 +41,8 @@ def register(sub) -> None:
     u.add_argument("--json", action="store_true")
     u.set_defaults(func=_usage)
     t = s.add_parser("tail", help="the latest records of all streams")
-    t.add_argument("--dir", required=True, help="audit log directory")
+    t.add_argument("--dir", required=True, action="extend", nargs="+", metavar="DIR",
+                   help=DIRS_HELP)
     t.add_argument("-n", type=int, default=20, help="how many records (default 20)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=_tail)

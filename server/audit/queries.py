@@ -1,4 +1,10 @@
-"""Reading the log: who accessed a NIK, usage per institution, the latest records."""
+"""Reading the log: who accessed a NIK, usage per institution, the latest records.
+
+Every query takes one audit directory or several: the local logs of a cluster's nodes,
+each node's streams named after it (`node1-w0`), read together. A stream name found in
+more than one directory (nodes without a node_id both write `w0`) is shown as
+`<directory>/<stream>` so its records stay apart.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import datetime as dt
 import heapq
 import json
 from binascii import a2b_base64
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +24,24 @@ from .segments import iter_lines, iter_lines_reversed, list_segments, list_strea
 
 _REFS_MEMBER = b'"nik_refs":"'
 
+Directories = str | Path | Sequence[str | Path]
 
-def _call_records(directory: str | Path, match) -> Iterator[tuple[str, dict]]:
+
+def streams_in(directories: Directories) -> list[tuple[str, Path]]:
+    """(label, stream directory) of every stream in one audit directory or several, by
+    label. The label is the stream's name, or `<directory>/<name>` for a name that more
+    than one of the directories holds."""
+    dirs = [directories] if isinstance(directories, (str, Path)) else list(directories)
+    found = [(Path(d), p) for d in dirs for p in list_streams(d)]
+    seen: dict[str, int] = {}
+    for _, p in found:
+        seen[p.name] = seen.get(p.name, 0) + 1
+    return sorted((p.name if seen[p.name] == 1 else f"{d}/{p.name}", p) for d, p in found)
+
+
+def _call_records(directory: Directories, match) -> Iterator[tuple[str, dict]]:
     """(stream, record) for every call record whose raw line `match` accepts."""
-    for stream_dir in list_streams(directory):
+    for label, stream_dir in streams_in(directory):
         for _, path in list_segments(stream_dir):
             for raw in iter_lines(path):
                 if not match(raw):
@@ -31,7 +51,7 @@ def _call_records(directory: str | Path, match) -> Iterator[tuple[str, dict]]:
                 except ValueError:
                     continue  # verify reports it; queries read what is readable
                 if isinstance(rec, dict) and rec.get("kind") == "call":
-                    yield stream_dir.name, rec
+                    yield label, rec
 
 
 def _raw_refs(raw: bytes) -> bytes:
@@ -58,11 +78,12 @@ def _positions(refs: bytes, wanted: set[bytes]) -> list[int]:
     return sorted(found)
 
 
-def who_accessed(directory: str | Path, key_path: str | Path, nik: str | int) -> list[dict]:
+def who_accessed(directory: Directories, key_path: str | Path, nik: str | int) -> list[dict]:
     """Every call that named `nik`, oldest first, with that NIK's item result.
 
     The NIK is turned into its references with the server's key and matched against each
-    call's reference list (whole 16-byte entries only).
+    call's reference list (whole 16-byte entries only). Several directories (a cluster's
+    nodes) are read together; their nodes must share the audit key.
     """
     refs = NikRefs(load_key(key_path))
     wanted = refs.candidate_refs(nik)
@@ -101,7 +122,7 @@ def who_accessed(directory: str | Path, key_path: str | Path, nik: str | int) ->
     return out
 
 
-def usage(directory: str | Path, institution: str, date_from: str | dt.date,
+def usage(directory: Directories, institution: str, date_from: str | dt.date,
           date_to: str | dt.date, utc_offset_hours: int = 7) -> dict:
     """Calls and accessed NIKs of one institution per day, method and channel.
 
@@ -150,10 +171,10 @@ def usage(directory: str | Path, institution: str, date_from: str | dt.date,
     }
 
 
-def tail(directory: str | Path, n: int = 20) -> list[dict]:
+def tail(directory: Directories, n: int = 20) -> list[dict]:
     """The last `n` records across all streams, oldest first (NIK references left out)."""
     picked: list[tuple[int, str, int, dict]] = []
-    for stream_dir in list_streams(directory):
+    for label, stream_dir in streams_in(directory):
         got = 0
         for _, path in reversed(list_segments(stream_dir)):
             for raw in iter_lines_reversed(path):
@@ -165,9 +186,9 @@ def tail(directory: str | Path, n: int = 20) -> list[dict]:
                     continue
                 rec.pop("nik_refs", None)
                 rec.pop("item_results", None)
-                rec["stream"] = stream_dir.name
+                rec["stream"] = label
                 rec["time"] = _iso(rec.get("time_ms", 0))
-                picked.append((rec.get("time_ms", 0), stream_dir.name, rec.get("seq", 0), rec))
+                picked.append((rec.get("time_ms", 0), label, rec.get("seq", 0), rec))
                 got += 1
                 if got >= n:
                     break

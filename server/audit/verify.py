@@ -1,4 +1,8 @@
-"""verify_log: check every stream's hash chain and segment seals, naming what is wrong."""
+"""verify_log: check every stream's hash chain and segment seals, naming what is wrong.
+
+One audit directory or several (a cluster's nodes, each with its own local log): every
+stream is its own chain wherever it lives.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import record
-from .segments import list_segments, list_streams, split_lines, stream_is_live
+from .queries import Directories, streams_in
+from .segments import list_segments, split_lines, stream_is_live
 
 # What a call record's payload is replaced by once it has been checked: nothing reads it.
 _DROPPED: dict = {}
@@ -34,20 +39,26 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
 
 
-def verify_log(directory: str | Path) -> VerifyReport:
-    """Verify every stream under `directory`."""
+def verify_log(directory: Directories) -> VerifyReport:
+    """Verify every stream under `directory` (or under each of several directories)."""
     report = VerifyReport(ok=True)
-    streams = list_streams(directory)
-    if not streams:
-        report.problems.append(f"{directory}: no audit streams")
-    for stream_dir in streams:
-        _verify_stream(stream_dir, report)
+    dirs = [directory] if isinstance(directory, (str, Path)) else list(directory)
+    streams = streams_in(dirs)
+    for d in dirs:
+        if not any(p.parent == Path(d) for _, p in streams):
+            report.problems.append(f"{d}: no audit streams")
+    shared = sorted({p.name for label, p in streams if label != p.name})
+    if shared:
+        report.notes.append(f"stream name(s) {', '.join(shared)} in more than one directory "
+                            "(nodes without [server] node_id?): shown as directory/stream")
+    for label, stream_dir in streams:
+        _verify_stream(stream_dir, report, label)
     report.ok = not report.problems
     return report
 
 
-def _verify_stream(stream_dir: Path, report: VerifyReport) -> None:
-    name = stream_dir.name
+def _verify_stream(stream_dir: Path, report: VerifyReport, label: str | None = None) -> None:
+    name = label or stream_dir.name
     problems: list[str] = []
     live = stream_is_live(stream_dir)
     for p in sorted(stream_dir.glob("segment-*.log.torn-*")):
@@ -92,7 +103,7 @@ def _verify_stream(stream_dir: Path, report: VerifyReport) -> None:
         per_segment.append((number, recs))
 
     problems.extend(_check_chain(name, chain))
-    state = _check_segments(name, per_segment, live, problems)
+    state = _check_segments(name, per_segment, live, problems, stream_dir.name)
     head = chain[-1] if chain else None
     report.streams.append(StreamSummary(
         name, len(segments), len(chain), head.seq if head else 0,
@@ -152,7 +163,7 @@ def _check_chain(name: str, chain: list[record.Record]) -> list[str]:
 
 
 def _check_segments(name: str, per_segment: list[tuple[int, list[record.Record]]],
-                    live: bool, out: list[str]) -> str:
+                    live: bool, out: list[str], stream: str | None = None) -> str:
     """Each segment opens with its own "open" record and all but the last end with a seal
     whose count matches; returns the stream's state."""
     state = "closed"
@@ -168,7 +179,7 @@ def _check_segments(name: str, per_segment: list[tuple[int, list[record.Record]]
         if first.kind != "open":
             out.append(f"{where} line {first.line}: deleted: the segment's open record is "
                        "missing")
-        elif first.data.get("stream") != name or first.data.get("segment") != number:
+        elif first.data.get("stream") != (stream or name) or first.data.get("segment") != number:
             out.append(f"{where}: changed: the file holds segment {first.data.get('segment')} "
                        f"of stream {first.data.get('stream')} (renamed or copied)")
         for j, rec in enumerate(recs):

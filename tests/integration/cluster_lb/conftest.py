@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nikgate.cluster.local import LocalCluster, Shared, haproxy_binary
 from nikgate.clients import Connection
+from nikgate.cluster.local import LocalCluster, Shared, haproxy_binary
 from nikgate.server.access.admin import Admin
 from nikgate.server.access.store import ControlStore
 from nikgate.server.pki import ca as pki

@@ -145,3 +145,52 @@ def test_a_node_back_after_a_kill_gets_connections_again(all_up, bank_files, ind
         with NikgateClient(connection(bank_files, all_up.balancer)) as client:
             client.verify(nik, {"NAMA_LGKP": "x"})
     assert _sessions(all_up)[node.node_id] > before
+
+
+def test_audit_commands_read_every_nodes_log_together(all_up, bank_files, index,
+                                                      cluster_shared):
+    """Each node keeps its own hash-chained log, streams named after it; who-accessed,
+    usage and verify read the three directories as one."""
+    import datetime as dt
+    import json
+
+    from nikgate.clients import NikgateClient
+
+    from ...conftest import run_cli
+
+    nik = index.sample_niks(20)[17]
+    calls = 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with NikgateClient(connection(bank_files, all_up.balancer)) as client:
+            client.verify(nik, {"NAMA_LGKP": "x"})
+        calls += 1
+        if calls >= 6 and sum(1 for n in all_up.nodes if _names(n, nik, cluster_shared)) >= 2:
+            break
+    assert sum(1 for n in all_up.nodes if _names(n, nik, cluster_shared)) >= 2
+    dirs = [str(n.audit) for n in all_up.nodes]
+    who = run_cli("audit", "who-accessed", "-", "--dir", *dirs, "--key",
+                  str(cluster_shared.audit_key), "--json", input=nik + "\n")
+    assert who.returncode == 0, who.stderr
+    found = json.loads(who.stdout)
+    assert len(found) == calls
+    assert len({r["stream"] for r in found}) >= 2     # node1-w0, node2-w0, ...
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date().isoformat()
+    usage = run_cli("audit", "usage", "--institution", "bank-a", "--from", today, "--to",
+                    today, "--json", *(a for d in dirs for a in ("--dir", d)))
+    assert usage.returncode == 0, usage.stderr
+    per_node = [json.loads(run_cli("audit", "usage", "--dir", d, "--institution", "bank-a",
+                                   "--from", today, "--to", today, "--json").stdout)
+                for d in dirs]
+    total = sum(r["calls"] for u in per_node for r in u["totals"])
+    assert sum(r["calls"] for r in json.loads(usage.stdout)["totals"]) == total > calls
+    verify = run_cli("audit", "verify", "--dir", *dirs)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    for n in all_up.nodes:
+        assert f"{n.node_id}-w0" in verify.stdout
+
+
+def _names(node, nik, shared) -> bool:
+    from nikgate.server.audit import who_accessed
+
+    return bool(who_accessed(node.audit, shared.audit_key, nik))
