@@ -159,6 +159,24 @@ class GatewaySection:
 
 
 @dataclass(frozen=True)
+class ClusterSection:
+    """Cluster mode (docs/cluster.md): the state nodes share lives in PostgreSQL. An empty
+    `postgres_dsn` is the single-node default: everything in the LMDB stores, as before.
+    The node's name is `[server] node_id` (required with a dsn)."""
+
+    postgres_dsn: str = ""                # libpq connection string; empty = one node
+    pool_size: int = 4                    # PostgreSQL connections per worker (plus one
+                                          # listening for grant changes)
+    connect_timeout_seconds: float = 2.0  # a connection attempt gives up after this long
+    statement_timeout_seconds: float = 5.0  # any statement gives up after this long
+    lease_block: int = 1000               # NIKs of daily quota leased per request
+    lease_seconds: float = 30.0           # a node cut off from PostgreSQL serves from its
+                                          # lease this long, then refuses metered calls
+    heartbeat_seconds: float = 5.0        # leases renewed and usage reported this often
+    scraping_sync_seconds: float = 1.0    # scraping windows exchanged between nodes
+
+
+@dataclass(frozen=True)
 class MetricsSection:
     address: str = "127.0.0.1:0"   # Prometheus endpoint; empty disables it
     directory: str = ""            # multiprocess files; empty = a private temp dir
@@ -179,6 +197,7 @@ class Config:
     audit: AuditSection = field(default_factory=AuditSection)
     return_data: ReturnDataSection = field(default_factory=ReturnDataSection)
     card_reader: CardReaderSection = field(default_factory=CardReaderSection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
     gateway: GatewaySection = field(default_factory=GatewaySection)
     portal: PortalSection = field(default_factory=PortalSection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
