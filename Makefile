@@ -20,8 +20,11 @@ CLIENT_APT_PACKAGES := curl nodejs
 # The web portal's browser tests (tests/integration/portal) drive Debian's chromium with
 # Playwright (which cannot download its own browser here); skipped where it is missing.
 BROWSER_APT_PACKAGES := chromium
+# The load balancer in front of cluster nodes (nikgate.cluster, tests/integration/cluster_lb,
+# make cluster-demo); its tests are skipped where it is missing.
+LB_APT_PACKAGES := haproxy
 
-.PHONY: setup system-deps peers cardreader clients browser demo test bench microbench soak lint typecheck clean
+.PHONY: setup system-deps peers haproxy cluster-demo cardreader clients browser demo test bench microbench soak lint typecheck clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +40,14 @@ peers:
 	@if ! command -v redis-server >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing $(PEER_APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(PEER_APT_PACKAGES); \
+	fi
+
+# Installs HAProxy when missing; the cluster starts its own instance with its own config,
+# so the package's system service is not used.
+haproxy:
+	@if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then \
+		echo "installing $(LB_APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(LB_APT_PACKAGES); \
 	fi
 
 # Installs the PC/SC stack when missing (pyscard in the test extra builds against it); tests
@@ -76,8 +87,15 @@ test: setup
 	@$(MAKE) --no-print-directory cardreader
 	@$(MAKE) --no-print-directory clients || echo "warning: could not install $(CLIENT_APT_PACKAGES); the JSON gateway's curl/Node tests will be skipped"
 	@$(MAKE) --no-print-directory peers || echo "warning: could not install $(PEER_APT_PACKAGES); the compare-mode peer tests will be skipped"
+	@$(MAKE) --no-print-directory haproxy || echo "warning: could not install $(LB_APT_PACKAGES); the cluster's load-balancer tests will be skipped"
 	@$(MAKE) --no-print-directory browser || echo "warning: could not install $(BROWSER_APT_PACKAGES); the portal's browser tests will be skipped"
 	$(BIN)/python -m pytest -q
+
+# Three nodes and HAProxy on 127.0.0.1 in var/cluster/ (docs/deploy.md); prints how to
+# call them through the balancer. Ctrl-C stops all.
+cluster-demo: setup
+	@$(MAKE) --no-print-directory haproxy
+	$(BIN)/nikgate cluster up
 
 bench: setup
 	$(BIN)/python -m bench.engine_bench --records 1000000

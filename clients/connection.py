@@ -92,7 +92,7 @@ class Connection:
         def rel(p: str) -> Path:
             return Path(p) if os.path.isabs(p) else base / p
 
-        addresses = data.get("addresses") or ()
+        addresses = data.get("addresses") or []
         if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
             raise InvalidInputError(f"{path}: addresses must be a list of host:port strings",
                                     field="connection")
@@ -159,11 +159,10 @@ class Connection:
 
 def balanced_target(addresses: tuple[str, ...] | list[str]) -> str:
     """A gRPC target naming every address: `ipv4:10.0.0.1:50051,10.0.0.2:50051` (or
-    `ipv6:[::1]:50051,...`). A host name is resolved here, once, to its addresses; for a
-    name whose addresses change (a Kubernetes headless service) dial `dns:///name:port`
-    as the one `address` instead, with round_robin in your own service config."""
-    v4: list[str] = []
-    v6: list[str] = []
+    `ipv6:[::1]:50051,...`). A host name is resolved here, once, to its addresses (IPv4
+    when every entry has one, else IPv6); for a name whose addresses change (a Kubernetes
+    headless service) dial `dns:///name:port` as the one `address` instead."""
+    entries: list[tuple[list[str], list[str]]] = []     # per address: (v4, v6) targets
     for entry in addresses:
         host, sep, port = entry.rpartition(":")
         host = host.strip("[]")
@@ -178,13 +177,14 @@ def balanced_target(addresses: tuple[str, ...] | list[str]) -> str:
                 raise InvalidInputError(f"cannot resolve {host}: {e}",
                                         field="connection") from None
             ips = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
-        for ip in ips:
-            (v4 if ip.version == 4 else v6).append(
-                f"{ip}:{port}" if ip.version == 4 else f"[{ip}]:{port}")
-    if v4 and v6:
-        raise InvalidInputError("addresses mix IPv4 and IPv6; gRPC takes one family per "
-                                "list: give one", field="connection")
-    return f"ipv4:{','.join(v4)}" if v4 else f"ipv6:{','.join(v6)}"
+        entries.append(([f"{ip}:{port}" for ip in ips if ip.version == 4],
+                        [f"[{ip}]:{port}" for ip in ips if ip.version == 6]))
+    if all(v4 for v4, _ in entries):
+        return "ipv4:" + ",".join(t for v4, _ in entries for t in v4)
+    if all(v6 for _, v6 in entries):
+        return "ipv6:" + ",".join(t for _, v6 in entries for t in v6)
+    raise InvalidInputError("addresses mix IPv4-only and IPv6-only nodes; gRPC takes one "
+                            "family per list: give one", field="connection")
 
 
 class _Details(NamedTuple):

@@ -14,6 +14,7 @@ from . import (
     audit,
     bench,
     card,
+    cluster,
     data,
     demo,
     gateway,
@@ -31,7 +32,7 @@ from . import (
 )
 
 AREAS = (data, index, nik, verify, lookup, demo, serve, gateway, pki, receipt, grant, audit,
-         bench, returns, card, sam, portal)
+         bench, returns, card, sam, portal, cluster)
 
 
 # Exit status per family of errors: stable, so a script can tell "fix the input" from
