@@ -22,7 +22,7 @@ from .access.checks import Access
 from .access.policy import AccessPolicy
 from .access.sams import SamRegistry
 from .access.scraping import ScrapingGuard
-from .access.store import ControlStore
+from .access.store import Control, ControlStore
 from .audit import AuditLog
 from .call_audit import CallAudit
 from .calls import CallGuard, Limits, Route, new_call
@@ -41,7 +41,7 @@ from .receipts import ReceiptSigner
 from .returns.committer import ReturnCommitter
 from .returns.ledger import AccessLedger
 from .returns.obligations import Enforcer
-from .returns.store import ReturnStore
+from .returns.store import Returns, ReturnStore
 from .scrub import IndexScrubber
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,11 @@ class RunningServer:
     board: HealthBoard
     serving: ServingIndex           # the generation served now, swapped live (index_holder)
     guard: CallGuard
-    store: ControlStore
+    store: Control                  # LMDB; ClusterControl with [cluster] postgres_dsn
     policy: AccessPolicy            # refresh(force=True): apply a grant change at once
     scraping: ScrapingGuard | None  # reset(institution): lift a throttle after review
     audit_log: AuditLog | None
-    returns: ReturnStore
+    returns: Returns
     ledger: AccessLedger
     committer: ReturnCommitter
     background: list[asyncio.Task]
@@ -94,6 +94,19 @@ class RunningServer:
 
 
 _in_process_servers = itertools.count()
+
+
+def open_stores(config: Config) -> tuple[Control, Returns]:
+    """The control state and the return-data store: the LMDB stores on one node (the
+    default), or, with `[cluster] postgres_dsn`, what nodes share in PostgreSQL with
+    usage counted in the node's LMDB control store (server/cluster, docs/cluster.md)."""
+    if config.cluster.postgres_dsn:
+        from .cluster import open_cluster
+
+        cluster = open_cluster(config)
+        return cluster.control, cluster.returns
+    return (ControlStore.shared(config.access.store),
+            ReturnStore.shared(config.return_data.store))
 
 
 def open_audit(config: Config, worker_id: int | None) -> CallAudit:
@@ -189,7 +202,7 @@ async def build_server(config: Config, *, port: int | None = None,
     """Start a server per `config`; `port` overrides the configured one (0 = any free)."""
     serving = ServingIndex(config.index.path, first=index, verify=config.index.reload_verify)
     signer = ReceiptSigner.load(config.receipts.signing_key)
-    store = ControlStore.shared(config.access.store)
+    store, returns = open_stores(config)
     store.start_syncing()
     policy = AccessPolicy(store, config.access.refresh_seconds)
     auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca), policy)
@@ -198,7 +211,6 @@ async def build_server(config: Config, *, port: int | None = None,
         alert=lambda institution, _reason: metrics.SCRAPING_ALERTS.labels(institution).inc()
     ) if config.access.scraping_guard else None
     rd = config.return_data
-    returns = ReturnStore.shared(rd.store)
     ledger = AccessLedger(returns, rd.ledger_flush_seconds)
     ledger.start()
     call_audit = open_audit(config, worker_id)
@@ -281,7 +293,7 @@ async def build_server(config: Config, *, port: int | None = None,
                          s.drain_seconds)
 
 
-def policy_grants(store: ControlStore) -> dict:
+def policy_grants(store: Control) -> dict:
     return store.snapshot()[2]
 
 

@@ -14,7 +14,7 @@ from ..calls import Call
 from ..returns.committer import ReturnCommitter
 from ..returns.kinds import record_id_ok
 from ..returns.obligations import compute
-from ..returns.store import DUPLICATE, STORED, ReturnStore, Submission
+from ..returns.store import DUPLICATE, STORED, Returns, Submission
 
 SERVICE = "nikgate.v1.ReturnData"
 MAX_RECORDS = 10_000
@@ -22,7 +22,7 @@ _END = object()
 
 
 class ReturnDataHandlers:
-    def __init__(self, store: ReturnStore, committer: ReturnCommitter, access,
+    def __init__(self, store: Returns, committer: ReturnCommitter, access,
                  window: int) -> None:
         self.store = store
         self.committer = committer

@@ -75,8 +75,9 @@ class Submission:
     received_ms: int
     status: bytearray | None = None
     rejections: list[tuple[int, int, str]] | None = None   # (index, reason, message)
-    # (index, record key, record value, ledger key) of the records still to store
-    writes: list[tuple[int, bytes, bytes, bytes]] | None = None
+    # the records still to store, in the store's own form: (index, record key, record
+    # value, ledger key) here, (index, NIK) in server/cluster/returns.py
+    writes: list[tuple] | None = None
     call: object = None        # the stream message it came in (server.calls.Call), audited
 
 
