@@ -38,3 +38,22 @@ def type_reports(tmp_path_factory):
 def test_types_check_clean(type_reports, checker):
     status, output = type_reports[checker]
     assert status == 0, f"{checker} found problems:\n{output}"
+
+
+def test_every_package_is_listed_for_the_wheel():
+    """pyproject.toml lists packages by hand (package-dir maps them to top-level folders);
+    an editable install finds an unlisted one anyway, a wheel silently leaves it out."""
+    import tomllib
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(tool["packages"])
+    found = set()
+    for name, folder in tool["package-dir"].items():
+        base = ROOT / folder
+        for init in base.rglob("__init__.py"):
+            rel = init.parent.relative_to(base)
+            if "__pycache__" in rel.parts or any(p.startswith(".") for p in rel.parts):
+                continue
+            found.add(".".join((name, *rel.parts)))
+    missing = sorted(found - listed)
+    assert not missing, f"add to [tool.setuptools] packages in pyproject.toml: {missing}"
