@@ -41,6 +41,9 @@ def reserve_port(address: str) -> tuple[str, int]:
     host = host.strip("[]") or "127.0.0.1"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # SO_REUSEADDR as the workers' own listeners have it: a node restarting on its port
+        # while its old connections sit in TIME_WAIT is not "another server running there"
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, int(port)))
         except OSError as e:
