@@ -33,20 +33,38 @@ from .db import Database
 _STAGE = ("CREATE TEMP TABLE IF NOT EXISTS rd_stage (seq integer, institution text, "
           "record_id text, nik bigint, observed_ms bigint, received_ms bigint, kind text, "
           "value text) ON COMMIT DELETE ROWS")
+# One statement: store the staged records whose NIK the institution accessed (the first
+# occurrence of a record id wins; the primary key keeps it once across nodes), note each
+# NIK's first return data, and answer how many were stored. Usually all were; only when
+# not, _NOT_STORED says which were not, and why.
 _INSERT = """
 WITH ins AS (
   INSERT INTO return_records
-    SELECT institution, record_id, nik, observed_ms, received_ms, kind, value
-    FROM rd_stage ORDER BY seq
+    SELECT s.institution, s.record_id, s.nik, s.observed_ms, s.received_ms, s.kind, s.value
+    FROM rd_stage s
+    WHERE EXISTS (SELECT 1 FROM access_ledger a
+                  WHERE a.institution = s.institution AND a.nik = s.nik)
+    ORDER BY s.seq
   ON CONFLICT DO NOTHING
-  RETURNING institution, record_id, nik, received_ms
+  RETURNING institution, nik, received_ms
 ), first_received AS (
   INSERT INTO return_received
     SELECT DISTINCT ON (institution, nik) institution, nik, received_ms FROM ins
     ORDER BY institution, nik, received_ms
   ON CONFLICT DO NOTHING
 )
-SELECT institution, record_id FROM ins
+SELECT count(*) FROM ins
+"""
+
+# The staged records this transaction did not store: not accessed (NULL), or the stored
+# row holds the same fact (true: DUPLICATE) or another (false: CONFLICT).
+_NOT_STORED = """
+SELECT s.seq, CASE WHEN NOT EXISTS (SELECT 1 FROM access_ledger a
+                                    WHERE a.institution = s.institution AND a.nik = s.nik)
+                   THEN NULL
+                   ELSE (r.nik = s.nik AND r.kind = s.kind AND r.value = s.value) END
+FROM rd_stage s LEFT JOIN return_records r USING (institution, record_id)
+WHERE r.xmin IS DISTINCT FROM pg_current_xact_id()::xid
 """
 _ids = itertools.count()
 
@@ -91,84 +109,85 @@ class PgReturnStore:
     # -- submissions (called by the committer thread) --------------------------------------
 
     def check(self, sub: Submission) -> None:
-        """As ReturnStore.check: form first, then the ledger (one query per batch);
-        `writes` holds (index, NIK) of the records still to store."""
+        """The checks that need no database (judge_form); the access ledger is checked
+        in commit's transaction, in one statement for the whole group. `writes` holds
+        (index, NIK) of the records still to judge."""
         status, rejections, parsed = judge_form(sub)
-        wanted = sorted({parsed[i] for i in range(len(status)) if not status[i]})
-        accessed: set[int] = set()
-        if wanted:
-            with self.db.connection("checking the access ledger") as conn:
-                accessed = {n for (n,) in conn.execute(
-                    "SELECT nik FROM access_ledger WHERE institution = %s AND nik = "
-                    "ANY(%s::bigint[])", (sub.institution, wanted))}
-        writes: list[tuple] = []
-        for i in range(len(status)):
-            if status[i]:
-                continue
-            if parsed[i] not in accessed:
-                rejections.append((i, NOT_ACCESSED, f"{sub.institution} has not accessed "
-                                   "this NIK through nikgate, so it owes no return data for "
-                                   "it (access is recorded within about a second)"))
-                status[i] = REJECTED
-                continue
-            writes.append((i, parsed[i]))
-        sub.status, sub.rejections, sub.writes = status, rejections, writes
+        sub.status, sub.rejections = status, rejections
+        sub.writes = [(i, parsed[i]) for i in range(len(status)) if not status[i]]
 
     def commit(self, subs: list[Submission],
                before_commit: Callable[[list[Submission]], None] | None = None) -> None:
         """Store the checked records of many submissions in one transaction; see the
         module docstring. Acknowledge only after this returns."""
         lines = []
-        order: list[tuple[Submission, int, int]] = []     # (submission, index, NIK)
-        seq = 0
+        staged: list[tuple[Submission, int, int]] = []    # by seq: (submission, index, NIK)
+        repeats: list[tuple[Submission, int, int]] = []   # an id already staged in the group
+        keys: set[tuple[str, str]] = set()
         for sub in subs:
             assert sub.writes is not None, "check() first"
             observed = sub.observed
             inst = sub.institution
             for i, nik in sub.writes:
                 rid = sub.record_ids[i]
+                if (inst, rid) in keys:
+                    repeats.append((sub, i, nik))
+                    continue
+                keys.add((inst, rid))
                 if "\\" in rid:      # COPY text format: the one character ids may hold
                     rid = rid.replace("\\", "\\\\")
-                lines.append(f"{seq}\t{inst}\t{rid}\t{nik}\t{observed[i] if observed else 0}"
-                             f"\t{sub.received_ms}\t{sub.kinds[i]}\t{sub.values[i]}\n")
-                order.append((sub, i, nik))
-                seq += 1
+                lines.append(f"{len(staged)}\t{inst}\t{rid}\t{nik}\t"
+                             f"{observed[i] if observed else 0}\t{sub.received_ms}\t"
+                             f"{sub.kinds[i]}\t{sub.values[i]}\n")
+                staged.append((sub, i, nik))
         with self.db.transaction("storing return data") as conn:
-            stored: set[tuple[str, str]] = set()
-            if lines:
+            if staged:
                 conn.execute(_STAGE)
                 with conn.cursor() as cur:
                     with cur.copy("COPY rd_stage FROM STDIN") as copy:
                         copy.write("".join(lines).encode())
-                    stored = set(cur.execute(_INSERT).fetchall())
-            first: dict[tuple[str, str], tuple[int, str, str]] = {}
-            later: list[tuple[Submission, int, int]] = []
-            for sub, i, nik in order:
-                key = (sub.institution, sub.record_ids[i])
-                if key in stored and key not in first:
-                    first[key] = (nik, sub.kinds[i], sub.values[i])
-                    assert sub.status is not None
-                    sub.status[i] = STORED
-                else:
-                    later.append((sub, i, nik))
-            if later:
-                old = self._existing(conn, {(s.institution, s.record_ids[i])
-                                            for s, i, _ in later if
-                                            (s.institution, s.record_ids[i]) not in first})
-                for sub, i, nik in later:
-                    key = (sub.institution, sub.record_ids[i])
-                    have = first.get(key) or old.get(key)
-                    assert sub.status is not None and sub.rejections is not None
-                    if have == (nik, sub.kinds[i], sub.values[i]):
-                        sub.status[i] = DUPLICATE
+                    row = cur.execute(_INSERT).fetchone()
+                    assert row is not None
+                    judged: dict[int, bool | None] = {}   # seq -> same fact as stored?
+                    if int(row[0]) < len(staged):
+                        judged = dict(cur.execute(_NOT_STORED).fetchall())
+                for seq, (sub, i, _nik) in enumerate(staged):
+                    if seq not in judged:
+                        sub.status[i] = STORED    # type: ignore[index]
+                    elif judged[seq] is None:
+                        self._refuse(sub, i, NOT_ACCESSED, f"{sub.institution} has not "
+                                     "accessed this NIK through nikgate, so it owes no return "
+                                     "data for it (access is recorded within about a second)")
+                    elif judged[seq]:
+                        sub.status[i] = DUPLICATE  # type: ignore[index]
                     else:
-                        sub.rejections.append((i, CONFLICT, f"record id {sub.record_ids[i]!r} "
-                                               "was stored earlier with other content; give "
-                                               "a new fact a new record id"))
-                        sub.status[i] = REJECTED
+                        self._conflict(sub, i)
+            if repeats:
+                old = self._existing(conn, {(s.institution, s.record_ids[i])
+                                            for s, i, _ in repeats})
+                for sub, i, nik in repeats:
+                    have = old.get((sub.institution, sub.record_ids[i]))
+                    if have is None:        # its first occurrence was not accessed either
+                        self._refuse(sub, i, NOT_ACCESSED, f"{sub.institution} has not "
+                                     "accessed this NIK through nikgate, so it owes no return "
+                                     "data for it")
+                    elif have == (nik, sub.kinds[i], sub.values[i]):
+                        sub.status[i] = DUPLICATE  # type: ignore[index]
+                    else:
+                        self._conflict(sub, i)
             if before_commit is not None:
                 before_commit(subs)
         # the transaction committed: only now may anyone ack
+
+    @staticmethod
+    def _refuse(sub: Submission, i: int, reason: int, message: str) -> None:
+        assert sub.status is not None and sub.rejections is not None
+        sub.rejections.append((i, reason, message))
+        sub.status[i] = REJECTED
+
+    def _conflict(self, sub: Submission, i: int) -> None:
+        self._refuse(sub, i, CONFLICT, f"record id {sub.record_ids[i]!r} was stored earlier "
+                     "with other content; give a new fact a new record id")
 
     @staticmethod
     def _existing(conn, keys: set[tuple[str, str]]) -> dict[tuple[str, str],
