@@ -6,7 +6,8 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
-from nikgate.v1 import lookup_pb2, verification_pb2
+from nikgate.methods import rpc
+from nikgate.v1 import account_pb2, admin_pb2, lookup_pb2, verification_pb2
 
 from .connection import Connection
 from .errors import mapped
@@ -23,6 +24,9 @@ from .requests import (
     verify_request,
 )
 
+_MY_GRANT = rpc("Account", "GetMyGrant")
+_MY_USAGE = rpc("Account", "GetMyUsage")
+
 
 class AsyncNikgateClient:
     """The asyncio twin of NikgateClient: the same calls, awaited, and the same errors
@@ -35,6 +39,11 @@ class AsyncNikgateClient:
         self._unary = {name: self._channel.unary_unary(path, raw, raw)
                        for name, path in UNARY_METHODS}
         self._stream = self._channel.stream_stream(STREAM_METHOD, raw, raw)
+        self._my_grant = self._channel.unary_unary(
+            _MY_GRANT.path, _MY_GRANT.request.SerializeToString, admin_pb2.Grant.FromString)
+        self._my_usage = self._channel.unary_unary(
+            _MY_USAGE.path, _MY_USAGE.request.SerializeToString,
+            account_pb2.GetMyUsageResponse.FromString)
 
     async def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Raises nothing."""
@@ -121,3 +130,21 @@ class AsyncNikgateClient:
                                 lookup_batch_request(niks, fields, item_ids, purpose,
                                                      request_id),
                                 lookup_pb2.LookupBatchResponse.FromString, timeout)
+
+    async def my_grant(self, *, timeout: float | None = None) -> admin_pb2.Grant:
+        """The calling institution's own grant, whatever its status (as
+        NikgateClient.my_grant); raises PermissionDenied for an operator or an institution
+        without a grant, or any other nikgate error. Counts no quota."""
+        with mapped(self.connection.address):
+            return await self._my_grant(account_pb2.GetMyGrantRequest(),
+                                        timeout=timeout or self.deadline)
+
+    async def my_usage(self, day: str = "", days: int = 1, *,
+                       timeout: float | None = None) -> account_pb2.GetMyUsageResponse:
+        """The calling institution's NIKs per day for `days` (1-31) days ending with `day`
+        ("" = today, WIB), with the quota left today and the grant's status (as
+        NikgateClient.my_usage); raises InvalidInputError, PermissionDenied for an
+        operator, or any other nikgate error. Counts no quota."""
+        with mapped(self.connection.address):
+            return await self._my_usage(account_pb2.GetMyUsageRequest(day=day, days=days),
+                                        timeout=timeout or self.deadline)

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import grpc
 
 from nikgate.errors import ServiceUnavailable
-from nikgate.v1 import lookup_pb2, verification_pb2
+from nikgate.methods import rpc
+from nikgate.v1 import account_pb2, admin_pb2, lookup_pb2, verification_pb2
 
 from .connection import Connection
 from .errors import mapped
@@ -25,6 +26,9 @@ from .requests import (
     verify_batch_request,
     verify_request,
 )
+
+_MY_GRANT = rpc("Account", "GetMyGrant")
+_MY_USAGE = rpc("Account", "GetMyUsage")
 
 
 class NikgateClient:
@@ -46,6 +50,11 @@ class NikgateClient:
         self._unary = {name: self._channel.unary_unary(path, raw, raw)
                        for name, path in UNARY_METHODS}
         self._stream = self._channel.stream_stream(STREAM_METHOD, raw, raw)
+        self._my_grant = self._channel.unary_unary(
+            _MY_GRANT.path, _MY_GRANT.request.SerializeToString, admin_pb2.Grant.FromString)
+        self._my_usage = self._channel.unary_unary(
+            _MY_USAGE.path, _MY_USAGE.request.SerializeToString,
+            account_pb2.GetMyUsageResponse.FromString)
 
     def close(self) -> None:
         """Close the channel; calls in flight are cancelled. Raises nothing."""
@@ -139,6 +148,28 @@ class NikgateClient:
         return self._call("LookupBatch",
                           lookup_batch_request(niks, fields, item_ids, purpose, request_id),
                           lookup_pb2.LookupBatchResponse.FromString, timeout)
+
+    def my_grant(self, *, timeout: float | None = None) -> admin_pb2.Grant:
+        """The calling institution's own grant (operations, fields, channels, quota,
+        status with its reason), whatever its status. Counts no quota.
+
+        Raises PermissionDenied for an operator's certificate (operators use Admin) or an
+        institution without a grant, or any other nikgate error the call ends with."""
+        with mapped(self.connection.address):
+            return self._my_grant(account_pb2.GetMyGrantRequest(),
+                                  timeout=timeout or self.deadline)
+
+    def my_usage(self, day: str = "", days: int = 1, *, timeout: float | None = None
+                 ) -> account_pb2.GetMyUsageResponse:
+        """The calling institution's NIKs counted per day: `days` (1-31) days ending with
+        `day` (YYYY-MM-DD, WIB; "" = today), oldest first, with today's use, the daily
+        quota, the quota left today and the grant's status. Counts no quota.
+
+        Raises InvalidInputError for a malformed day or more than 31 days, PermissionDenied
+        for an operator's certificate, or any other nikgate error the call ends with."""
+        with mapped(self.connection.address):
+            return self._my_usage(account_pb2.GetMyUsageRequest(day=day, days=days),
+                                  timeout=timeout or self.deadline)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the channel is connected; ServiceUnavailable after `timeout` s."""

@@ -13,6 +13,7 @@ from types import ModuleType
 from google.protobuf.message import Message
 
 from nikgate.v1 import (
+    account_pb2,
     admin_pb2,
     card_reader_pb2,
     lookup_pb2,
@@ -21,7 +22,7 @@ from nikgate.v1 import (
 )
 
 _MODULES: tuple[ModuleType, ...] = (verification_pb2, lookup_pb2, return_data_pb2,
-                                    card_reader_pb2, admin_pb2)
+                                    card_reader_pb2, admin_pb2, account_pb2)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .audit import AuditLog
 from .call_audit import CallAudit
 from .calls import CallGuard, Limits, Route, new_call
 from .config import Config
+from .handlers.account import AccountHandlers
 from .handlers.admin import AdminHandlers
 from .handlers.card_reader import CHANNEL as CARD_READER
 from .handlers.card_reader import CardReaderHandlers
@@ -227,6 +228,7 @@ async def build_server(config: Config, *, port: int | None = None,
                           audit_key=config.audit.key if audited else None,
                           serving=serving, worker_id=worker_id)
     return_data = ReturnDataHandlers(returns, committer, access, rd.stream_window)
+    account = AccountHandlers(store)
     cr = config.card_reader
     card_reader = CardReaderHandlers(serving, access, SamRegistry(
         store, cr.challenge_seconds, cr.max_outstanding_challenges))
@@ -248,6 +250,9 @@ async def build_server(config: Config, *, port: int | None = None,
             rpc.name: Route(getattr(admin, _snake(rpc.name)), sealed=False,
                             operators_only=True)
             for rpc in methods.of_service("nikgate.v1.Admin")},
+        "Account": {   # institutions only (the handler refuses operators); counts nothing
+            "GetMyGrant": Route(account.get_my_grant, sealed=False),
+            "GetMyUsage": Route(account.get_my_usage, sealed=False)},
     }
 
     server = grpc.aio.server(options=server_options(config))

@@ -51,6 +51,11 @@ MAX_BYTES: dict[str, int] = {
     "sam_signature": 80,    # ECDSA P-256 in DER: at most 72
     "public_key_pem": 1024,  # a P-256 SubjectPublicKeyInfo PEM is 178
 }
+# Largest value of an integer field, per field name, where a handler would otherwise loop
+# or allocate by it (other integers are bounded by their type or checked by their handler).
+MAX_VALUES: dict[str, int] = {
+    "days": 31,             # Account GetMyUsage: a month of daily usage at most
+}
 DEFAULT_MAX_CHARS = 256
 FIELD_NAME_CHARS = 32       # a field name (NAMA_LGKP, ...) in any list, map or column
 MAX_NAMES = 64              # entries in a list of names (fields, operations, channels ...)
@@ -99,6 +104,9 @@ def check_sizes(message: Message) -> None:
         elif fd.type == _BYTES and name in MAX_BYTES and len(value) > MAX_BYTES[name]:
             raise InvalidInputError(f"{name} is {len(value):,} bytes long; at most "
                                     f"{MAX_BYTES[name]:,}", field=name)
+        elif name in MAX_VALUES and isinstance(value, int) and value > MAX_VALUES[name]:
+            raise InvalidInputError(f"{name} is {value:,}; at most {MAX_VALUES[name]:,}",
+                                    field=name)
         elif fd.type == _MESSAGE:
             check_sizes(value)
 
