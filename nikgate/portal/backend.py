@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ from nikgate.clients.errors import mapped
 from nikgate.clients.requests import raw
 from nikgate.clients.return_data import ReturnRecord, SendReport
 from nikgate.methods import rpc
+from nikgate.v1 import account_pb2, return_data_pb2
 from nikgate.v1 import admin_pb2 as apb
-from nikgate.v1 import return_data_pb2
 
 from .store import User
 
@@ -53,27 +52,25 @@ class Target:
 class Nikgate:
     """Clients and channels per acting user; every method raises nikgate errors only."""
 
-    def __init__(self, target: Target, service_operator: str = "") -> None:
+    def __init__(self, target: Target) -> None:
         self._base = Connection(target.address, target.ca, target.cert, target.key,
                                 server_name=target.server_name)
-        self.service_operator = service_operator
         self._clients: OrderedDict[tuple[str, ...], AsyncNikgateClient] = OrderedDict()
 
-    def connection(self, user: User, *, as_operator: str = "") -> Connection:
+    def connection(self, user: User) -> Connection:
         """The adapter's connection with the headers that act for `user` (as its
-        institution, or as the operator it is; `as_operator` names another operator)."""
-        if as_operator or user.is_operator:
-            head = (ON_BEHALF_OF_OPERATOR, as_operator or user.institution)
+        institution, or as the operator it is)."""
+        if user.is_operator:
+            head = (ON_BEHALF_OF_OPERATOR, user.institution)
         else:
             head = (ON_BEHALF_OF, user.institution)
         return replace(self._base, metadata=(head, (PORTAL_USER, user.email)))
 
-    def client(self, user: User, *, as_operator: str = "") -> AsyncNikgateClient:
-        key = (user.id, user.institution, user.role, as_operator)
+    def client(self, user: User) -> AsyncNikgateClient:
+        key = (user.id, user.institution, user.role)
         client = self._clients.get(key)
         if client is None:
-            client = AsyncNikgateClient(self.connection(user, as_operator=as_operator),
-                                        deadline=30.0)
+            client = AsyncNikgateClient(self.connection(user), deadline=30.0)
             self._clients[key] = client
             if len(self._clients) > CACHE:
                 _, old = self._clients.popitem(last=False)
@@ -92,36 +89,32 @@ class Nikgate:
             await client.close()
         self._clients.clear()
 
-    # -- Admin (operators; and the service operator's reads) -------------------------------
+    # -- Admin (operators) ------------------------------------------------------------------
 
-    async def admin(self, user: User, method: str, request: Any, *,
-                    as_operator: str = "") -> Any:
-        """Call Admin/<method> for an operator user (or as the service operator)."""
-        client = self.client(user, as_operator=as_operator)
+    async def admin(self, user: User, method: str, request: Any) -> Any:
+        """Call Admin/<method> for an operator user."""
+        client = self.client(user)
         info = rpc("Admin", method)
         call = client._channel.unary_unary(info.path, raw, raw)
         with mapped(self._base.address):
             answer = await call(request.SerializeToString(), timeout=30.0)
         return info.response.FromString(answer)
 
-    async def own_grant(self, user: User) -> apb.Grant | None:
-        """The user's institution's grant, read as the service operator; None when no
-        service operator is configured."""
-        if not self.service_operator or user.is_operator:
-            return None
-        return await self.admin(user, "GetGrant", apb.GetGrantRequest(
-            institution=user.institution), as_operator=self.service_operator)
+    # -- Account (staff: their institution's own grant and usage) ---------------------------
 
-    async def own_usage(self, user: User, days: Iterable[dt.date]) -> dict[str, apb.Usage]:
-        if not self.service_operator or user.is_operator:
-            return {}
-        out = {}
-        for day in days:
-            out[day.isoformat()] = await self.admin(
-                user, "GetUsage", apb.GetUsageRequest(institution=user.institution,
-                                                      day=day.isoformat()),
-                as_operator=self.service_operator)
-        return out
+    async def own_grant(self, user: User) -> apb.Grant | None:
+        """The user's institution's grant (Account GetMyGrant, acting for the user); None
+        for an operator, who has no grant."""
+        if user.is_operator:
+            return None
+        return await self.client(user).my_grant()
+
+    async def own_usage(self, user: User, days: int) -> account_pb2.GetMyUsageResponse | None:
+        """NIKs per day for the last `days` days (WIB) with the quota left today and the
+        grant's status (Account GetMyUsage); None for an operator."""
+        if user.is_operator:
+            return None
+        return await self.client(user).my_usage(days=days)
 
     # -- data balikan (the blocking sender, in a thread) -----------------------------------
 

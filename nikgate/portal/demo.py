@@ -32,8 +32,9 @@ https_cert = "pki/portal-https/server.crt"
 https_key = "pki/portal-https/server.key"
 client_cert = "pki/issued/{ADAPTER}.portal.crt"
 client_key = "pki/issued/{ADAPTER}.portal.key"
-service_operator = "{OPERATOR}"
 """
+
+_STALE = f'service_operator = "{OPERATOR}"\n'
 
 
 def prepare(root: Path, config_path: Path) -> dict[str, Any]:
@@ -51,9 +52,12 @@ def prepare(root: Path, config_path: Path) -> dict[str, Any]:
         pki.write_atomic(https / "server.key", issued.key_pem, 0o600)
         pki.write_atomic(https / "server.crt", issued.cert_pem)
     _institution(root)
-    if "[portal]" not in config_path.read_text():
+    text = config_path.read_text()
+    if "[portal]" not in text:
         with config_path.open("a") as f:
             f.write(SECTION)
+    elif _STALE in text:   # written by an older demo; the portal no longer reads it
+        config_path.write_text(text.replace(_STALE, ""))
     return _accounts(root)
 
 

@@ -169,6 +169,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "calls_chart": ("Panggilan lewat portal per hari", "Calls through the portal per day"),
     "quota_left": ("Sisa kuota hari ini", "Quota left today"),
     "quota_none": ("tanpa batas harian", "no daily limit"),
+    "grant_status": ("Status hak akses", "Grant status"),
     "day": ("Tanggal", "Day"),
     "niks": ("NIK", "NIKs"),
     "calls": ("Panggilan", "Calls"),

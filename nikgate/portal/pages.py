@@ -42,6 +42,7 @@ FIELD_LABELS = {
 }
 INPUT_TYPES = {"TGL_LHR": "date"}
 RECEIPT_SECONDS = 900
+USAGE_DAYS = 14          # days on the Penggunaan chart (GetMyUsage allows up to 31)
 
 
 def label(ctx: Ctx, name: str) -> str:
@@ -64,8 +65,9 @@ def refusal(ctx: Ctx, e: errors.NikgateError) -> str:
 
 
 async def _granted(ctx: Ctx, operation: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    """The fields the user's institution may use for `operation`, read from its grant when
-    a service operator is configured; else `default`."""
+    """The fields the user's institution may use for `operation`, read from its grant
+    (Account GetMyGrant); `default` when the grant cannot be read (nikgate then refuses
+    ungranted fields itself, naming them) or for an operator."""
     assert ctx.user is not None
     try:
         grant = await ctx.portal.nikgate.own_grant(ctx.user)
@@ -225,28 +227,29 @@ async def obligations_page(ctx: Ctx) -> Response:
 async def usage(ctx: Ctx) -> Response:
     assert ctx.user is not None
     today = today_wib()
-    days = [today - dt.timedelta(days=n) for n in range(13, -1, -1)]
-    names = [d.isoformat() for d in days]
+    names = [(today - dt.timedelta(days=n)).isoformat() for n in range(USAGE_DAYS - 1, -1, -1)]
     portal_counts = ctx.store.usage(ctx.user.institution, names)
-    server: dict = {}
+    server: dict[str, int] = {}
     quota_left = None
+    grant_status = ("", "")
     note = ""
     try:
-        grant = await ctx.portal.nikgate.own_grant(ctx.user)
-        server = await ctx.portal.nikgate.own_usage(ctx.user, days)
-        if grant is not None and server:
-            used = server[names[-1]].total
-            quota_left = (max(0, grant.daily_quota - used) if grant.daily_quota else None,
-                          grant.daily_quota)
+        mine = await ctx.portal.nikgate.own_usage(ctx.user, USAGE_DAYS)
+        if mine is not None:
+            server = {u.day: u.total for u in mine.usage}
+            quota_left = ((mine.quota_left_today if mine.daily_quota else None),
+                          mine.daily_quota)
+            grant_status = (mine.grant_status, mine.grant_status_reason)
     except errors.NikgateError as e:
         note = refusal(ctx, e)
     if not server:
         note = note or ctx.t("usage_portal_only")
-    niks = [server[n].total if n in server else portal_counts.get(n, (0, 0))[1]
-            for n in names]
+    # nikgate's days are WIB days like the portal's; its count wins where it has one
+    niks = [server[n] if n in server else portal_counts.get(n, (0, 0))[1] for n in names]
     calls = [portal_counts.get(n, (0, 0))[0] for n in names]
     ctx.activity("usage.view")
     return ctx.render("usage.html", title=ctx.t("usage"), note=note, quota_left=quota_left,
+                      grant_status=grant_status,
                       niks_chart=bar_chart(names, niks), calls_chart=bar_chart(names, calls),
                       table=list(zip(names, niks, calls, strict=True)))
 
