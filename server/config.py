@@ -129,9 +129,6 @@ class PortalSection:
     nikgate_address: str = ""             # nikgate's gRPC address; empty = [server] address
     client_cert: str = "var/demo/pki/issued/portal-web.portal.crt"   # the portal adapter's
     client_key: str = "var/demo/pki/issued/portal-web.portal.key"    # certificate (kind portal)
-    service_operator: str = ""            # ignored, kept so older files still load: staff
-                                          # read their own grant and usage through the
-                                          # Account service now; remove it from the file
     public_url: str = ""                  # base of set-password links; empty = https://address
     idle_timeout_seconds: float = 900.0   # a session ends after this long without a request
     absolute_timeout_seconds: float = 28800.0   # and this long after sign-in, whatever

@@ -90,10 +90,6 @@ async def serve_async(config: Config,
                        ("client_cert", p.client_cert), ("client_key", p.client_key)):
         if not Path(path).is_file():
             raise InvalidInputError(f"[portal] {what} {path} does not exist", field=what)
-    if p.service_operator:
-        log.warning("[portal] service_operator is no longer used (staff read their own "
-                    "grant and usage through nikgate.v1.Account): remove it from the "
-                    "configuration file")
     settings = settings_of(config)
     store = open_store(config)
     portal = Portal(settings, store, Nikgate(target_of(config)))

@@ -102,7 +102,7 @@ def write_config(work: Path, server_port: int, layout: pki.Layout, **portal: obj
         "nikgate_address": f"127.0.0.1:{server_port}",
         "client_cert": str(layout.client_paths("portal", "portal-web")[0]),
         "client_key": str(layout.client_paths("portal", "portal-web")[1]),
-        "service_operator": OPERATOR, "port_file": str(work / "portal.port"),
+        "port_file": str(work / "portal.port"),
         "signin_per_minute": 60, **portal}
     lines = ["[tls]", f'ca = "{layout.ca_cert}"', "", "[portal]"]
     for k, v in values.items():
