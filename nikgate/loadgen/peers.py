@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .percentiles import nearest_rank
-from .servers import PostgresServer, RedisServer, postgres_problem, redis_problem
+from .servers import PostgresServer, RedisServer, Started, postgres_problem, redis_problem
 
 FIELDS = ("NAMA_LGKP", "TGL_LHR")
 Batch = tuple[list[str], list[str], list[str]]
@@ -249,7 +249,7 @@ def _error_result(name: str, error: BaseException) -> PeerResult:
 # -- Redis --------------------------------------------------------------------------------
 
 
-class RedisPeer:
+class RedisPeer(Started):
     """The Redis workload on its own RedisServer, for the life of the `with`."""
 
     name = "redis"
@@ -258,13 +258,6 @@ class RedisPeer:
         self.server = RedisServer(workdir)
         self.loaded = 0
         self.load_seconds = 0.0
-
-    def __enter__(self) -> RedisPeer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def host(self) -> str:
@@ -361,7 +354,7 @@ def _copy_text(value: str) -> str:
     return value
 
 
-class PostgresPeer:
+class PostgresPeer(Started):
     """The PostgreSQL workload on its own PostgresServer, for the life of the `with`."""
 
     name = "postgresql"
@@ -371,17 +364,6 @@ class PostgresPeer:
         self.server = PostgresServer(workdir)
         self.loaded = 0
         self.load_seconds = 0.0
-
-    def __enter__(self) -> PostgresPeer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def host(self) -> str:

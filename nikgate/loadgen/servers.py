@@ -46,6 +46,7 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
+from typing import Self
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 60.0       # seconds for a server to come up
@@ -182,7 +183,30 @@ def _redis_answers(host: str, port: int) -> bool:
         return False
 
 
-class RedisServer:
+class Started:
+    """A context manager for whatever has `start()` and `stop()`: `with` starts it, and
+    stops it on the way out, or at once when starting failed half way (stop() must cope
+    with a half-started state)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RedisServer(Started):
     """redis-server on a free loopback port in `workdir`, for the life of the `with`."""
 
     def __init__(self, workdir: Path) -> None:
@@ -191,13 +215,6 @@ class RedisServer:
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
         self._finalizer: weakref.finalize | None = None
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def log_path(self) -> Path:
@@ -248,7 +265,7 @@ class RedisServer:
 # -- PostgreSQL ---------------------------------------------------------------------------
 
 
-class PostgresServer:
+class PostgresServer(Started):
     """A throwaway PostgreSQL cluster on a free loopback port, for the life of the `with`."""
 
     def __init__(self, workdir: Path) -> None:
@@ -263,17 +280,6 @@ class PostgresServer:
         self._bindir: Path | None = None
         self._started = False
         self._finalizer: weakref.finalize | None = None
-
-    def __enter__(self) -> PostgresServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def data_dir(self) -> Path:
