@@ -351,6 +351,7 @@ def _demo(args) -> int:
     from nikgate.server.config import load_config
     from nikgate.server.receipts import public_key_path
     from nikgate.server.supervisor import serve
+    from nikgate.serving import stop_process
 
     root = Path(args.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -420,6 +421,6 @@ def _demo(args) -> int:
         return serve(config, on_ready=ready)
     finally:
         for process in gateway:
-            launch.stop(process)
+            stop_process(process)
         for process in portal:
-            portal_demo.stop(process)
+            stop_process(process)

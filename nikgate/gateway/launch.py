@@ -29,15 +29,6 @@ def start(config: Path, upstream: str, address: str, port_file: Path,
     return process, int(port_file.read_text())
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def curl_command(url: str, ca: Path, cert: Path, key: Path, body: str) -> str:
     """A curl call that works as pasted: mutual TLS with the given files, a JSON body."""
     return (f"curl --cacert {shlex.quote(str(ca))} --cert {shlex.quote(str(cert))} "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import uvicorn
 
 from nikgate.errors import InvalidInputError
 from nikgate.server.config import Config
+from nikgate.serving import listening_socket
 
 from .app import GatewaySettings, build_app
 from .tls import protocol_class
@@ -36,27 +36,6 @@ def settings_of(config: Config) -> GatewaySettings:
         max_body_bytes=g.max_body_bytes, deadline_seconds=g.deadline_seconds)
 
 
-def bind(address: str) -> socket.socket:
-    """A listening TCP socket for host:port ([v6]:port too); InvalidInputError if not."""
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit():
-        raise InvalidInputError(f"gateway.address must be host:port, got {address!r}",
-                                field="gateway.address")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, int(port)))
-    except OSError as e:
-        sock.close()
-        raise InvalidInputError(f"gateway cannot listen on {address}: {e.strerror}",
-                                field="gateway.address") from None
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
 def uvicorn_config(config: Config) -> uvicorn.Config:
     g, tls = config.gateway, config.tls
     for path in (g.cert or tls.cert, g.key or tls.key, tls.ca):
@@ -73,7 +52,7 @@ def uvicorn_config(config: Config) -> uvicorn.Config:
 async def run(config: Config,
               on_ready: Callable[[str, int], None] | None = None) -> None:
     """Serve until stopped (SIGINT/SIGTERM); `on_ready(host, port)` once listening."""
-    sock = bind(config.gateway.address)
+    sock = listening_socket(config.gateway.address, field="gateway.address")
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn_config(config))
     task = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -150,12 +150,3 @@ def print_login(root: Path, port: int, logins: dict[str, Any]) -> None:
     print("  the current code (or add the key to an authenticator app):")
     print(f"  .venv/bin/python -c \"import json,pyotp; print(pyotp.TOTP(json.load(open("
           f"'{login}'))['viewer']['totp']).now())\"")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import uvicorn
 
 from nikgate.errors import InvalidInputError
 from nikgate.server.config import Config
+from nikgate.serving import listening_socket
 
 from .app import build_app
 from .backend import Nikgate, Target
@@ -56,26 +56,6 @@ def open_store(config: Config) -> PortalStore:
     return PortalStore(config.portal.state)
 
 
-def _bind(address: str) -> socket.socket:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise InvalidInputError(f"[portal] address must be host:port, got {address!r}",
-                                field="address")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, int(port)))
-    except OSError as e:
-        sock.close()
-        raise InvalidInputError(f"cannot listen on {address}: {e.strerror}",
-                                field="address") from None
-    sock.listen(512)
-    sock.set_inheritable(True)
-    return sock
-
-
 async def _purge(store: PortalStore, settings: Settings) -> None:
     while True:
         await asyncio.sleep(min(60.0, settings.idle_seconds))
@@ -94,7 +74,7 @@ async def serve_async(config: Config,
     store = open_store(config)
     portal = Portal(settings, store, Nikgate(target_of(config)))
     app = build_app(portal)
-    sock = _bind(p.address)
+    sock = listening_socket(p.address, field="portal.address", backlog=512)
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(
         app, ssl_certfile=p.https_cert, ssl_keyfile=p.https_key, log_config=None,
