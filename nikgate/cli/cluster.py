@@ -1,14 +1,18 @@
 """`nikgate cluster up`: three nodes and HAProxy on loopback (`make cluster-demo`).
 
 Works in var/cluster/: the demo's synthetic data, index (the builder's), certificates and
-grants (made as `nikgate demo` makes them, reused when present), then N `nikgate serve`
-nodes, each with its own index replica pulled from the builder's, its own stores and its
-own audit log, behind HAProxy in TCP mode (nikgate.cluster.local). Prints how to call it
-through the balancer and straight to the nodes; Ctrl-C stops everything.
+grants (made as `nikgate demo` makes them, reused when present), a throwaway PostgreSQL
+holding the state the nodes share (grants, quota leases, return data: docs/cluster.md;
+seeded with the demo's institutions and grants), then N `nikgate serve` nodes, each with
+its own index replica pulled from the builder's, its own node-local store and its own
+audit log, behind HAProxy in TCP mode (nikgate.cluster.local). Prints how to call it
+through the balancer and straight to the nodes; Ctrl-C stops everything, PostgreSQL last.
+`--no-postgres` runs the nodes without shared state (each its own copy of the grants).
 """
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import signal
 from pathlib import Path
@@ -31,6 +35,9 @@ def register(sub) -> None:
                     help="HAProxy's port (default 50050; 0 picks a free one)")
     up.add_argument("--records", type=int, default=1_000_000)
     up.add_argument("--seed", type=int, default=2026)
+    up.add_argument("--postgres", action=argparse.BooleanOptionalAction, default=True,
+                    help="share grants, quotas and return data in a throwaway PostgreSQL "
+                         "(default; --no-postgres: every node keeps its own)")
     up.set_defaults(func=_up)
 
 
@@ -55,8 +62,16 @@ def _up(args) -> int:
     shared = Shared(ca=layout.ca_cert, server_cert=layout.server_cert,
                     server_key=layout.server_key, crl=layout.crl, receipt_key=receipt_key,
                     audit_key=root / "audit-nik.key")
+    if args.postgres:
+        from nikgate.loadgen.servers import postgres_problem
+
+        problem = postgres_problem()
+        if problem:
+            raise InvalidInputError(f"the shared state needs PostgreSQL: {problem}; or run "
+                                    "with --no-postgres", field="postgres")
     cluster = LocalCluster(root, shared, builder, root / "control", nodes=args.nodes,
-                           workers=args.workers, balancer_port=args.port or free_port())
+                           workers=args.workers, balancer_port=args.port or free_port(),
+                           postgres=args.postgres)
     institutions = {k: {"cert": str(root / v["cert"]), "key": str(root / v["key"])}
                     for k, v in certs.items()}
     stop = {"now": False}
@@ -66,8 +81,8 @@ def _up(args) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"starting {args.nodes} nodes and HAProxy (pulling the index into each) ...",
-              flush=True)
+        print(f"starting {'PostgreSQL, ' if args.postgres else ''}{args.nodes} nodes and "
+              "HAProxy (pulling the index into each) ...", flush=True)
         cluster.start()
         pub = public_key_path(receipt_key)
         conn = cluster.connection_file(root / "connection.json", institutions, pub)
@@ -79,7 +94,8 @@ def _up(args) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        print("\nstopping: nodes drain, then HAProxy exits", flush=True)
+        print("\nstopping: nodes drain (returning their unused quota leases), then "
+              f"HAProxy{' and PostgreSQL' if args.postgres else ''} exit", flush=True)
         cluster.stop()
     return 0
 
@@ -95,6 +111,12 @@ def _print_calls(cluster, root: Path, conn: Path, direct: Path, certs, nik: str,
     for n in cluster.nodes:
         print(f"  {n.node_id}  gRPC {n.address}  health http://127.0.0.1:{n.health_port}"
               f"/health  dir {n.directory}")
+    if cluster.postgres_dsn:
+        print(f"shared state (grants, quota leases, return data) in PostgreSQL: psql "
+              f"{shlex.quote(cluster.postgres_dsn)}")
+        print("  e.g. SELECT * FROM quota_leases;  SELECT count(*) FROM return_records;")
+    else:
+        print("no shared state: every node has its own grants, quotas and return data")
     print(f"connection files: {conn} (through HAProxy), {direct} (the client balances "
           "over the nodes itself)")
     print("\npaste one of these in another terminal:")
@@ -116,4 +138,6 @@ def _print_calls(cluster, root: Path, conn: Path, direct: Path, certs, nik: str,
           f"{root / 'audit-nik.key'}")
     print(f"  kill -9 {cluster.nodes[0].process.pid}   # {cluster.nodes[0].node_id}'s "
           "supervisor (its workers drain): HAProxy marks it DOWN within ~1 s")
-    print("\nCtrl-C stops all (nodes drain first).", flush=True)
+    print("\nCtrl-C stops all (nodes drain first" +
+          (", PostgreSQL last: its data is thrown away)." if cluster.postgres_dsn else ").")
+          , flush=True)

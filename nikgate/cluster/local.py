@@ -8,8 +8,13 @@ own return-data store and its own local, hash-chained audit log whose streams ca
 node's id (`node1-w0`). The nodes share the CA, the server certificate, the receipt
 signing key and the audit NIK key, as real nodes share them through a secret store.
 
-Without a shared PostgreSQL state (docs/deploy.md) quotas and return data are per node:
-the nodes share nothing but the index's content.
+With `postgres=True` the cluster starts a throwaway PostgreSQL of its own
+(nikgate.loadgen.servers.PostgresServer) under root/postgres, seeds it with the seed
+store's institutions and grants, and gives every node `[cluster] postgres_dsn`: grants,
+quota leases and return data are then shared (docs/cluster.md), and each node's LMDB
+control store holds only its usage within its leases. `postgres_dsn` uses a PostgreSQL
+already running instead. Without either, quotas and return data are per node: the nodes
+share nothing but the index's content.
 """
 
 from __future__ import annotations
@@ -27,8 +32,14 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nikgate.loadgen.servers import PostgresServer
 
 from . import haproxy
+
+if TYPE_CHECKING:
+    from nikgate.server.cluster import ClusterControl
 
 HOST = "127.0.0.1"
 
@@ -115,7 +126,8 @@ class LocalCluster:
                  seed_control: Path, *, nodes: int = 3, workers: int = 1,
                  settings: Mapping[str, Mapping[str, object]] | None = None,
                  checks: haproxy.Checks | None = None, balancer_port: int = 0,
-                 use_haproxy: bool = True) -> None:
+                 use_haproxy: bool = True, postgres: bool = False,
+                 postgres_dsn: str | None = None) -> None:
         self.root = Path(root).resolve()
         self.shared = shared
         self.builder_index = Path(builder_index)
@@ -128,6 +140,14 @@ class LocalCluster:
         self.nodes = [Node(f"node{i + 1}", self.root / f"node{i + 1}", free_port(),
                            free_port()) for i in range(nodes)]
         self.haproxy: subprocess.Popen | None = None
+        self.own_postgres = postgres and not postgres_dsn
+        self.postgres_dsn = postgres_dsn or None
+        self.postgres: PostgresServer | None = None
+
+    @property
+    def shared_state(self) -> bool:
+        """Nodes share grants, quotas and return data in PostgreSQL."""
+        return self.own_postgres or self.postgres_dsn is not None
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -161,6 +181,10 @@ class LocalCluster:
         start them, then HAProxy; returns once every node's /health is 200 and HAProxy
         sees them all UP."""
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.own_postgres and self.postgres is None:
+            self.start_postgres()
+        if self.postgres_dsn is not None:
+            self.seed_postgres()
         for node in self.nodes:
             self.prepare(node)
         for node in self.nodes:
@@ -173,7 +197,8 @@ class LocalCluster:
                 self.wait_haproxy(node, "UP", timeout)
 
     def stop(self) -> None:
-        """SIGTERM every node (drain) and HAProxy; kill what has not exited in 20 s."""
+        """SIGTERM every node (drain; a cluster node returns its unused leases) and
+        HAProxy; kill what has not exited in 20 s; then stop our own PostgreSQL."""
         for node in self.nodes:
             if node.running:
                 assert node.process is not None
@@ -185,13 +210,63 @@ class LocalCluster:
             self.haproxy.send_signal(signal.SIGTERM)
             _reap(self.haproxy, 10)
             self.haproxy = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+    def start_postgres(self) -> None:
+        """A throwaway PostgreSQL under root/postgres and a `nikgate` database in it."""
+        import psycopg
+
+        pg = PostgresServer(self.root / "postgres")
+        pg.start()
+        self.postgres = pg
+        base = f"host={pg.host} port={pg.port} user={pg.user}"
+        with psycopg.connect(f"{base} dbname={pg.dbname}", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE nikgate")
+        self.postgres_dsn = f"{base} dbname=nikgate"
+
+    def seed_postgres(self) -> tuple[int, int]:
+        """Migrate the cluster database and put the seed store's institutions and grants
+        in it (they were audited where the seed store was made); returns how many."""
+        from nikgate.server.access.store import ControlStore
+        from nikgate.server.cluster import copy_grants
+
+        control = self.control()
+        source = ControlStore.shared(self.seed_control)
+        try:
+            return copy_grants(source, control)
+        finally:
+            source.release()
+            control.close()
+
+    def control(self) -> ClusterControl:
+        """The cluster's control state in PostgreSQL, opened from this process as a node
+        named `seeder` (server/cluster open_control), for seeding and for tests that
+        change grants: wrap it in nikgate.server.access.admin.Admin. Close it after."""
+        from nikgate.server.cluster import open_control
+        from nikgate.server.config import load_config
+
+        if self.postgres_dsn is None:
+            raise RuntimeError("this cluster has no shared state (postgres=False)")
+        seeder = self.root / "seeder"
+        seeder.mkdir(parents=True, exist_ok=True)
+        (seeder / "nikgate.toml").write_text(
+            "[server]\nnode_id = \"seeder\"\n[access]\nstore = "
+            f"{_toml(str(seeder / 'control'))}\n[cluster]\npostgres_dsn = "
+            f"{_toml(self.postgres_dsn)}\n")
+        return open_control(load_config(seeder / "nikgate.toml"))
 
     def prepare(self, node: Node) -> None:
         node.directory.mkdir(parents=True, exist_ok=True)
         if not (node.index / "current").exists():
             self.pull(node)
-        if not (node.directory / "control").exists():
-            shutil.copytree(self.seed_control, node.directory / "control")
+        control = node.directory / "control"
+        if self.own_postgres and control.exists():
+            # its leases and usage belong to the database of an earlier run, now gone
+            shutil.rmtree(control)
+        if not self.shared_state and not control.exists():
+            shutil.copytree(self.seed_control, control)
         node.config.write_text(self.node_config(node))
 
     def pull(self, node: Node) -> subprocess.CompletedProcess:
@@ -224,6 +299,8 @@ class LocalCluster:
             "metrics": {"address": f"{HOST}:{node.health_port}",
                         "directory": str(node.directory / "metrics")},
         }
+        if self.postgres_dsn is not None:
+            sections["cluster"] = {"postgres_dsn": self.postgres_dsn}
         for name, values in self.settings.items():
             sections.setdefault(name, {}).update(values)
         lines = [f"# node {node.node_id} of a loopback cluster (nikgate.cluster.local)"]

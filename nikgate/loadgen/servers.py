@@ -300,9 +300,13 @@ class PostgresServer(Started):
         kw: dict = {}
         if self._account is not None:
             kw = dict(user=self._account.pw_uid, group=self._account.pw_gid, extra_groups=[])
+        # A session of its own: a Ctrl-C at the terminal of a program that started the
+        # server (`nikgate cluster up`) does not reach the postmaster, which its owner stops
+        # after the nodes have given back what they hold in it.
         result = subprocess.run([str(self._bindir / args[0]), *args[1:]], cwd=self.root,
                                 env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, timeout=timeout, check=False, **kw)
+                                text=True, timeout=timeout, check=False,
+                                start_new_session=True, **kw)
         if check and result.returncode != 0:
             raise RuntimeError(
                 f"{args[0]} failed with status {result.returncode}: "

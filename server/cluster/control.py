@@ -250,3 +250,9 @@ class ClusterControl:
         self.leases.stop()
         self.local.release()
         self.db.close()
+
+    def close(self) -> None:
+        """Close a control opened for administration (server/cluster open_control): no
+        thread was started and the node's leases are left as they are."""
+        self.local.release()
+        self.db.close()
