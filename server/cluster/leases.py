@@ -74,17 +74,22 @@ class QuotaLeases:
         day = today_wib(now)
         if grant.daily_quota:
             self._quotas[grant.institution] = grant.daily_quota
+        all_leased = False
         for _ in range(4):
             refusal = self.local.consume(grant, operation, items, now)
             if refusal is None:
                 if grant.daily_quota:
                     self._maybe_top_up(grant, day)
                 return None
-            if refusal.kind != "lease":
-                return refusal
-            granted = self.acquire(grant, day, max(self.block, items))
-            if granted == 0:
-                break          # the day's quota is all leased: what is left is elsewhere
+            if refusal.kind != "lease" or all_leased:
+                break
+            if self.acquire(grant, day, max(self.block, items)) == 0:
+                # The day's quota is all leased: what is left is elsewhere, or was just
+                # granted to this node's background top-up, which the answer (this node's
+                # whole lease in PostgreSQL) has put in the local lease: one more look.
+                all_leased = True
+        if refusal is not None and refusal.kind != "lease":
+            return refusal
         used, leased, _ = self.local.lease(grant.institution, day)
         return Refusal(
             "quota",
