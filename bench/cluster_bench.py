@@ -2,6 +2,7 @@
 
     python -m bench.cluster_bench [--dir var/cluster-bench] [--records 1000000]
         [--nodes 1,2,3] [--workloads verify,verify_batch] [--duration 8] [--json FILE]
+    python -m bench.cluster_bench --state [--nodes 3] [--workloads verify,return_data]
 
 Set-up (once, reused): the demo's data, index, certificates and grants in DIR (as `nikgate
 cluster up` makes them). Then for each node count a loopback cluster (nikgate.cluster.local:
@@ -12,6 +13,15 @@ overhead. Every process runs on the same cores as the client: what the figures s
 the cost per call of the nodes and of HAProxy (CPU seconds of every node process and of
 HAProxy, from /proc, per 1000 calls or per 1M items) and throughput per core used, not
 scaling. Bounded: about (1 + nodes) x workloads x (duration + 4) s after the set-up.
+
+`--state`: the cost of the shared state through the service. For each node count, the
+cluster twice, through HAProxy: each node with its own LMDB state (grants, quota counted
+in the node's store, return data in its LMDB store), then sharing a throwaway PostgreSQL
+(nikgate.cluster.local postgres=True; durability turned back on: fsync, full_page_writes,
+synchronous_commit) where the bench institution's quota (2,000,000,000 a day) is counted
+within leases of `[cluster] lease_block` (default 1,000) and return data (`nikgate bench
+--workload return_data`: 1,000-record batches on streams, after the bench's pre-access)
+is stored in PostgreSQL. The row's `state` says which.
 """
 
 from __future__ import annotations
@@ -121,12 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workloads", default="verify,verify_batch")
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--json")
+    p.add_argument("--state", action="store_true",
+                   help="per-node LMDB state against the shared PostgreSQL state")
     args = p.parse_args(argv)
     root = Path(args.dir).resolve()
     builder, shared, institutions = prepare(root, args.records, args.seed)
     workloads = args.workloads.split(",")
     rows = []
-    for n in (int(x) for x in args.nodes.split(",")):
+    if args.state:
+        rows = state_rows(root, builder, shared, institutions, args)
+    for n in (int(x) for x in args.nodes.split(",") if not args.state):
         cdir = root / f"cluster-{n}"
         cluster = LocalCluster(cdir, shared, builder, root / "control", nodes=n, workers=1)
         with cluster:
@@ -151,7 +165,63 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def durable(dsn: str) -> None:
+    """Turn the throwaway PostgreSQL's durability back on (it starts with it off)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for setting in ("fsync = on", "full_page_writes = on", "synchronous_commit = on"):
+            conn.execute(f"ALTER SYSTEM SET {setting}")   # type: ignore[arg-type]
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def state_rows(root: Path, builder: Path, shared, institutions, args) -> list[dict]:
+    from nikgate.cluster.local import LocalCluster
+
+    rows = []
+    for n in (int(x) for x in args.nodes.split(",")):
+        for state in ("lmdb", "postgres"):
+            cdir = root / f"state-{state}-{n}"
+            if cdir.exists():
+                import shutil
+                shutil.rmtree(cdir)        # fresh stores: return data ids start again
+            cluster = LocalCluster(cdir, shared, builder, root / "control", nodes=n,
+                                   workers=1, postgres=state == "postgres")
+            with cluster:
+                if cluster.postgres_dsn:
+                    durable(cluster.postgres_dsn)
+                conn = cluster.connection_file(cdir / "connection.json", institutions)
+                for workload in args.workloads.split(","):
+                    log(f"{n} node(s), {state} state, {workload} ...")
+                    r = measure(cluster, conn, builder, workload, args.duration,
+                                cdir / f"{workload}.json", True)
+                    if cluster.postgres_dsn and workload == "verify":
+                        r["leases"] = leases(cluster.postgres_dsn)
+                    rows.append({"nodes": n, "via": "haproxy", "state": state, **r})
+                    log(f"  {json.dumps(rows[-1])}")
+    return rows
+
+
+def leases(dsn: str) -> list[list]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [list(r) for r in conn.execute(
+            "SELECT node_id, leased FROM quota_leases ORDER BY node_id")]
+
+
 def render(rows: list[dict]) -> str:
+    if rows and "state" in rows[0]:
+        head = ("nodes", "state", "workload", "calls/s", "items/s", "p50 ms", "p99 ms",
+                "failed", "node CPU", "node CPU per 1k calls / 1M items", "HAProxy CPU")
+        lines = [" | ".join(head), " | ".join("---" for _ in head)]
+        for r in rows:
+            per = r.get("node_cpu_ms_per_1k_calls", r.get("node_cpu_ms_per_1m_items"))
+            lines.append(" | ".join(str(x) for x in (
+                r["nodes"], r["state"], r["workload"], f"{r['calls_per_s']:,.0f}",
+                f"{r['items_per_s']:,.0f}", r["p50_ms"], r["p99_ms"], r["failed"],
+                r["node_cpu_s"], per, r["haproxy_cpu_s"])))
+        return "\n".join(lines)
     head = ("nodes", "via", "workload", "calls/s", "items/s", "p50 ms", "p99 ms", "failed",
             "node CPU", "HAProxy CPU", "cores busy")
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
