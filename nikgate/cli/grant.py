@@ -1,7 +1,10 @@
 """`nikgate institution ...` and `nikgate grant ...`: hak akses administration.
 
 Changes go to the control store the servers read (`[access] store`), reach running workers
-within a second, and are written to the audit log.
+within a second, and are written to the audit log. With `--config` a node's nikgate.toml
+names the store and the audit log; when it has `[cluster] postgres_dsn` the changes go to
+the cluster's PostgreSQL instead (server/cluster open_control), made as that node (its
+node_id, its admin audit stream in its `[audit] directory`), and reach every node.
 """
 
 from __future__ import annotations
@@ -17,11 +20,16 @@ DEFAULT_AUDIT = "var/demo/audit"
 DEFAULT_AUDIT_KEY = "var/demo/audit-nik.key"
 
 
-def _common(p) -> None:
+def _common(p, config: bool = True) -> None:
     p.add_argument("--store", default=DEFAULT_STORE, help=f"control store (default {DEFAULT_STORE})")
     p.add_argument("--audit-dir", default=DEFAULT_AUDIT)
     p.add_argument("--audit-key", default=DEFAULT_AUDIT_KEY)
     p.add_argument("--operator", default="cli", help="who is making the change (audited)")
+    if config:
+        p.add_argument("--config", help="a node's nikgate.toml: its [access] store and "
+                                        "[audit] log instead of --store/--audit-dir/"
+                                        "--audit-key; with [cluster] postgres_dsn, the "
+                                        "cluster's PostgreSQL")
 
 
 def register(sub) -> None:
@@ -88,7 +96,18 @@ def _admin(args):
     from nikgate.server.access.admin import Admin
     from nikgate.server.access.store import ControlStore
 
-    return Admin(ControlStore(args.store), args.operator, args.audit_dir, args.audit_key)
+    if not args.config:
+        return Admin(ControlStore(args.store), args.operator, args.audit_dir, args.audit_key)
+    from nikgate.server.config import load_config
+
+    config = load_config(args.config)
+    if config.cluster.postgres_dsn:
+        from nikgate.server.cluster import open_control
+
+        store = open_control(config)
+    else:
+        store = ControlStore(config.access.store)
+    return Admin(store, args.operator, config.audit.directory, config.audit.key)
 
 
 def _split(text: str) -> tuple[str, ...]:

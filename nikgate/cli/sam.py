@@ -39,7 +39,7 @@ def register(sub) -> None:
     i.add_argument("--max-tries", type=int, default=5,
                    help="wrong secrets before the SAM locks itself (1-15, default 5)")
     i.add_argument("--json", action="store_true")
-    _common(i)
+    _common(i, config=False)   # the SAM commands: --store only
     i.set_defaults(func=_issue)
 
     a = s.add_parser("activate", help="bind a SAM to the reader it sits in")
@@ -49,20 +49,20 @@ def register(sub) -> None:
                    help="move a SAM already active on another reader (the reader was "
                         "replaced); audited as a rebind")
     a.add_argument("--json", action="store_true")
-    _common(a)
+    _common(a, config=False)   # the SAM commands: --store only
     a.set_defaults(func=_activate)
 
     r = s.add_parser("revoke", help="revoke a SAM for good (lost, stolen, reader retired)")
     r.add_argument("sam_id", metavar="SAM_ID")
     r.add_argument("--reason", required=True)
     r.add_argument("--json", action="store_true")
-    _common(r)
+    _common(r, config=False)   # the SAM commands: --store only
     r.set_defaults(func=_revoke)
 
     ls = s.add_parser("list", help="the SAM registry")
     ls.add_argument("--institution", metavar="ID", help="only this institution's SAMs")
     ls.add_argument("--json", action="store_true")
-    _common(ls)
+    _common(ls, config=False)
     ls.set_defaults(func=_list)
 
 
