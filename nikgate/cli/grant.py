@@ -94,13 +94,14 @@ def register(sub) -> None:
 
 def _admin(args):
     from nikgate.server.access.admin import Admin
-    from nikgate.server.access.store import ControlStore
+    from nikgate.server.access.store import Control, ControlStore
 
     if not args.config:
         return Admin(ControlStore(args.store), args.operator, args.audit_dir, args.audit_key)
     from nikgate.server.config import load_config
 
     config = load_config(args.config)
+    store: Control
     if config.cluster.postgres_dsn:
         from nikgate.server.cluster import open_control
 
