@@ -91,10 +91,12 @@ test: setup
 	@$(MAKE) --no-print-directory browser || echo "warning: could not install $(BROWSER_APT_PACKAGES); the portal's browser tests will be skipped"
 	$(BIN)/python -m pytest -q
 
-# Three nodes and HAProxy on 127.0.0.1 in var/cluster/ (docs/deploy.md); prints how to
-# call them through the balancer. Ctrl-C stops all.
+# Three nodes, HAProxy and a throwaway PostgreSQL (the shared state) on 127.0.0.1 in
+# var/cluster/ (docs/deploy.md); prints how to call them through the balancer. Ctrl-C
+# stops all.
 cluster-demo: setup
 	@$(MAKE) --no-print-directory haproxy
+	@$(MAKE) --no-print-directory peers
 	$(BIN)/nikgate cluster up
 
 bench: setup
