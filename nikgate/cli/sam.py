@@ -5,6 +5,8 @@ public key, its own readout key, the unlock secret as a scrypt hash) from the ke
 CA directory, and registers it in the control store as issued. `activate` binds it to the
 reader it sits in; `revoke` ends it. Every change is audited on the admin stream, like grant
 changes (docs/card-reader.md, "The SAM registry"), and reaches running servers at once.
+With `--config`, a node's nikgate.toml names the store and the audit log, as for `nikgate
+grant`; when it has `[cluster] postgres_dsn` the registry is the cluster's, in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ def register(sub) -> None:
     i.add_argument("--pki", metavar="DIR",
                    help="the PKI directory (or its ca/ directory) holding card-master.key and "
                         "document-signer.key; default: the directory of the config's tls.ca")
-    i.add_argument("--config", help="nikgate.toml to take the CA directory from")
     i.add_argument("--max-tries", type=int, default=5,
                    help="wrong secrets before the SAM locks itself (1-15, default 5)")
     i.add_argument("--json", action="store_true")
-    _common(i, config=False)   # the SAM commands: --store only
+    _common(i, config=False)
+    i.add_argument("--config", help="a node's nikgate.toml: the CA directory (unless --pki), "
+                                    "its [access] store and [audit] log instead of --store/"
+                                    "--audit-dir/--audit-key; with [cluster] postgres_dsn, "
+                                    "the cluster's PostgreSQL")
     i.set_defaults(func=_issue)
 
     a = s.add_parser("activate", help="bind a SAM to the reader it sits in")
@@ -49,28 +54,30 @@ def register(sub) -> None:
                    help="move a SAM already active on another reader (the reader was "
                         "replaced); audited as a rebind")
     a.add_argument("--json", action="store_true")
-    _common(a, config=False)   # the SAM commands: --store only
+    _common(a)
     a.set_defaults(func=_activate)
 
     r = s.add_parser("revoke", help="revoke a SAM for good (lost, stolen, reader retired)")
     r.add_argument("sam_id", metavar="SAM_ID")
     r.add_argument("--reason", required=True)
     r.add_argument("--json", action="store_true")
-    _common(r, config=False)   # the SAM commands: --store only
+    _common(r)
     r.set_defaults(func=_revoke)
 
     ls = s.add_parser("list", help="the SAM registry")
     ls.add_argument("--institution", metavar="ID", help="only this institution's SAMs")
     ls.add_argument("--json", action="store_true")
-    _common(ls, config=False)
+    _common(ls)
     ls.set_defaults(func=_list)
 
 
 def _admin(args):
-    from nikgate.server.access.admin import Admin
-    from nikgate.server.access.store import ControlStore
+    """As for `nikgate grant`: --store/--audit-dir/--audit-key, or with --config the node's
+    [access] store and [audit] log, or the cluster's PostgreSQL when it has [cluster]
+    postgres_dsn (the SAM registry is shared there: server/cluster/control.py)."""
+    from .grant import _admin as admin
 
-    return Admin(ControlStore(args.store), args.operator, args.audit_dir, args.audit_key)
+    return admin(args)
 
 
 def _keys_dir(pki: str | None, config: str | None) -> Path:

@@ -66,3 +66,45 @@ def test_grant_cli_with_a_cluster_config_administers_postgresql(
     assert len(records) == 3 and all(r.get("result") == "OK" for r in records), records
     assert all("ops-test" in json.dumps(r) for r in records)
     assert pg_rows(cluster_dsn, "SELECT count(*) FROM admin_intents") == [(0,)]
+
+
+def test_sam_cli_with_a_cluster_config_administers_postgresql(
+        node_config, cluster_dsn, tmp_path):
+    from nikgate.server.access.admin import Admin
+    from nikgate.server.cluster import open_control
+
+    cfg2 = node_config("n2")                   # the CLI acts as node n2
+    path = write_node_config(tmp_path / "n2.toml", cfg2)
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "secret").write_text("rahasia-cabang\n")
+
+    def cli(*args: str):
+        done = run_cli(*args, "--config", str(path), "--operator", "ops-test")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    cli("institution", "add", "bank-a", "--name", "Bank A", "--kind", "bank")
+    cli("sam", "issue", "--institution", "bank-a", "--out", str(tmp_path / "sam.json"),
+        "--sam-id", "SAM-0001", "--secret-file", str(tmp_path / "secret"), "--pki",
+        str(tmp_path / "pki"))
+    assert pg_rows(cluster_dsn, "SELECT sam_id FROM sams") == [("SAM-0001",)]
+    cli("sam", "activate", "SAM-0001", "--reader", "RDR-1")
+    (listed,) = json.loads(cli("sam", "list", "--json").stdout)
+    assert (listed["sam_id"], listed["status"], listed["reader_serial"]) == (
+        "SAM-0001", "active", "RDR-1")
+    # another node sees the same registry
+    other = open_control(node_config("n1"))
+    try:
+        (sam,) = Admin(other, "t", str(tmp_path / "a1"), cfg2.audit.key).list_sams()
+        assert (sam.sam_id, sam.status) == ("SAM-0001", "active")
+        cli("sam", "revoke", "SAM-0001", "--reason", "test: reader stolen")
+        (sam,) = Admin(other, "t", str(tmp_path / "a1"), cfg2.audit.key).list_sams()
+        assert sam.status == "revoked"
+    finally:
+        other.close()
+    records = [r for r in tail(cfg2.audit.directory, 50) if r.get("stream") == "admin"
+               and str(r.get("method", "")).startswith("admin/sam.")]
+    assert [r.get("method") for r in records] == [
+        "admin/sam.register", "admin/sam.activate", "admin/sam.revoke"], records
+    assert all(r.get("result") == "OK" and "ops-test" in json.dumps(r) for r in records)
+    assert pg_rows(cluster_dsn, "SELECT count(*) FROM admin_intents") == [(0,)]
