@@ -53,6 +53,12 @@ def target_of(config: Config) -> Target:
 
 
 def open_store(config: Config) -> PortalStore:
+    """SQLite in `[portal] state`; with `[cluster] postgres_dsn`, the cluster's PostgreSQL
+    (server/cluster/portal.py), shared by every portal instance."""
+    if config.cluster.postgres_dsn:
+        from nikgate.server.cluster.portal import open_portal_store
+
+        return open_portal_store(config)
     return PortalStore(config.portal.state)
 
 

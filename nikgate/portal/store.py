@@ -6,6 +6,12 @@ written here. The activity log records what a portal user did (signed in, verifi
 person, uploaded a file of 1,204 rows, suspended a grant) with nikgate's transaction ids,
 which lead to the server's audit record, where the NIK is kept as a keyed reference.
 Session ids and link tokens are stored as SHA-256 hashes only.
+
+With `[cluster] postgres_dsn` the portal keeps the same tables in the cluster's PostgreSQL
+instead (server/cluster/portal.py, PgPortalStore: this class with another connection), so
+that every portal instance sees the same users, sessions and lockout counts. The SQL here
+is written for both: statements go through `_tx()` and `_read()`, and each check-then-use
+(a link, a TOTP step) is one conditional statement, not a read followed by a write.
 """
 
 from __future__ import annotations
@@ -120,7 +126,8 @@ class Activity:
 
 class PortalStore:
     """One SQLite file, DIR/portal.sqlite3 (mode 0600 in a 0700 directory). Thread-safe:
-    one connection behind a lock (every statement is short)."""
+    one connection behind a lock (every statement is short). A subclass may keep the
+    tables elsewhere by overriding `__init__`, `close`, `_tx`, `_read` and `secret`."""
 
     def __init__(self, directory: str | os.PathLike) -> None:
         self.directory = Path(directory)
@@ -148,6 +155,12 @@ class PortalStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads outside a transaction."""
+        with self._lock:
+            yield self._db
 
     def secret(self, name: str, size: int = 32) -> bytes:
         """A random key kept in the state directory (made on first use, mode 0600)."""
@@ -207,6 +220,10 @@ class PortalStore:
                              (_hash(token),)).fetchone()
             if row is None or row[1] < time.time():
                 return None
+            # used once, even by two portal instances at the same moment
+            if db.execute("DELETE FROM links WHERE token_hash=?",
+                          (_hash(token),)).rowcount != 1:
+                return None
             db.execute("DELETE FROM links WHERE user_id=?", (row[0],))
             db.execute("UPDATE users SET password_hash=?, totp_secret=?, totp_enrolled=0, "
                        "totp_last_step=0, failures=0, locked=0 WHERE id=?",
@@ -215,12 +232,12 @@ class PortalStore:
         return self.user(row[0])
 
     def _db_one(self, sql: str, args: tuple) -> tuple | None:
-        with self._lock:
-            return self._db.execute(sql, args).fetchone()
+        with self._read() as db:
+            return db.execute(sql, args).fetchone()
 
     def _users(self, where: str, args: tuple) -> list[User]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT id, email, institution, role, disabled, password_hash, totp_secret, "
                 "totp_enrolled, totp_last_step, failures, locked, created_at, created_by "
                 f"FROM users {where}", args).fetchall()
@@ -280,12 +297,8 @@ class PortalStore:
         """Record a TOTP time step as used; False if it (or a later one) was used already:
         a code works once."""
         with self._tx() as db:
-            last = db.execute("SELECT totp_last_step FROM users WHERE id=?",
-                              (user_id,)).fetchone()
-            if last is None or step <= last[0]:
-                return False
-            db.execute("UPDATE users SET totp_last_step=? WHERE id=?", (step, user_id))
-        return True
+            return db.execute("UPDATE users SET totp_last_step=? WHERE id=? AND "
+                              "totp_last_step < ?", (step, user_id, step)).rowcount == 1
 
     def confirm_totp(self, user_id: str) -> None:
         self._set(user_id, "totp_enrolled=1")
@@ -362,21 +375,21 @@ class PortalStore:
         if user_id is not None:
             sql += " WHERE user_id=?"
             args = (user_id,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)
-                                    ).fetchall()
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
         return [Activity(*r) for r in rows]
 
     def count(self, day: str, institution: str, calls: int, niks: int) -> None:
         """Add to the portal's own per-day counts of calls and NIKs for an institution."""
         with self._tx() as db:
             db.execute("INSERT INTO usage VALUES (?,?,?,?) ON CONFLICT(day, institution) "
-                       "DO UPDATE SET calls=calls+excluded.calls, niks=niks+excluded.niks",
+                       "DO UPDATE SET calls=usage.calls+excluded.calls, "
+                       "niks=usage.niks+excluded.niks",
                        (day, institution, calls, niks))
 
     def usage(self, institution: str, days: list[str]) -> dict[str, tuple[int, int]]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT day, calls, niks FROM usage WHERE institution=? AND day IN "
                 f"({','.join('?' * len(days))})", (institution, *days)).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}

@@ -109,6 +109,36 @@ CREATE TABLE scraping_nodes (institution text NOT NULL, node_id text NOT NULL,
                              PRIMARY KEY (institution, node_id));
 CREATE TABLE scraping_resets (institution text NOT NULL, at timestamptz NOT NULL);
 """),
+    (2, """
+-- the web portal's accounts and sessions (nikgate/portal/store.py's tables, same names and
+-- columns, in a schema of their own: portal/ PgPortalStore sets search_path to it), so
+-- that every portal instance shares users, sessions and lockout counts
+CREATE SCHEMA portal;
+CREATE TABLE portal.users (
+    id text PRIMARY KEY, email text UNIQUE NOT NULL, institution text NOT NULL,
+    role text NOT NULL, disabled integer NOT NULL DEFAULT 0,
+    password_hash text, totp_secret text, totp_enrolled integer NOT NULL DEFAULT 0,
+    totp_last_step bigint NOT NULL DEFAULT 0, failures integer NOT NULL DEFAULT 0,
+    locked integer NOT NULL DEFAULT 0, created_at double precision NOT NULL,
+    created_by text NOT NULL);
+CREATE TABLE portal.links (
+    token_hash text PRIMARY KEY, user_id text NOT NULL, expires double precision NOT NULL);
+CREATE TABLE portal.sessions (
+    id_hash text PRIMARY KEY, user_id text NOT NULL, stage text NOT NULL,
+    created double precision NOT NULL, seen double precision NOT NULL, csrf text NOT NULL);
+CREATE INDEX sessions_user ON portal.sessions (user_id);
+CREATE TABLE portal.activity (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at double precision NOT NULL,
+    user_id text NOT NULL, email text NOT NULL, institution text NOT NULL,
+    action text NOT NULL, detail text NOT NULL, result text NOT NULL, tx text NOT NULL,
+    address text NOT NULL);
+CREATE INDEX activity_user ON portal.activity (user_id, seq);
+CREATE TABLE portal.usage (
+    day text NOT NULL, institution text NOT NULL, calls bigint NOT NULL,
+    niks bigint NOT NULL, PRIMARY KEY (day, institution));
+-- the portal's keys (the anonymous CSRF key): one for every instance
+CREATE TABLE portal.secrets (name text PRIMARY KEY, value bytea NOT NULL);
+"""),
 ]
 
 
