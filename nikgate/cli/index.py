@@ -1,5 +1,6 @@
-"""`nikgate index ...`: build, apply deltas, inspect, verify; feed replicas (pull,
-serve-generations) and ask running workers which generation they serve (status)."""
+"""`nikgate index ...`: build, apply deltas, inspect, verify, warm the page cache; feed
+replicas (pull, serve-generations) and ask running workers which generation they serve
+(status)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def register(sub) -> None:
     i = s.add_parser("info", help="print the manifest and storage figures")
     i.add_argument("--index", required=True)
     i.set_defaults(func=_info)
+    w = s.add_parser("warm", help="read the index's files once so the page cache holds them "
+                                  "(after a reboot, before traffic; docs/performance.md)")
+    w.add_argument("--index", required=True)
+    w.add_argument("--json", action="store_true", help="print the summary as JSON")
+    w.set_defaults(func=_warm)
     v = s.add_parser("verify", help="check every page, record and NIK against the manifest")
     v.add_argument("--index", required=True)
     v.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -116,6 +122,39 @@ def _info(args) -> int:
         out["generation_path"] = str(idx.generation)
         out["storage"] = idx.stat()
     print(json.dumps(out, indent=2))
+    return 0
+
+
+def _warm(args) -> int:
+    """Progress on a terminal only; one summary line (or --json) at the end, exit 0."""
+    import sys
+
+    from nikgate.engine.warm import warm_files
+
+    tty = sys.stdout.isatty() and not args.json
+    last = [0.0]
+
+    def progress(done: int, total: int, secs: float) -> None:
+        if secs - last[0] < 0.5 and done < total:
+            return
+        last[0] = secs
+        rate = done / secs if secs > 0 else 0.0
+        left = (total - done) / rate if rate > 0 else 0.0
+        sys.stdout.write(f"\r  {done / 2**20:,.0f} / {total / 2**20:,.0f} MiB, "
+                         f"{rate / 2**20:,.0f} MiB/s, {left:,.0f} s left   ")
+        sys.stdout.flush()
+
+    report = warm_files(args.index, progress if tty else None)
+    if tty:
+        sys.stdout.write("\r\033[K")
+    summary = report.summary()
+    if args.json:
+        emit_json(summary)
+    else:
+        rate = summary["mib_per_second"]
+        print(f"warmed {args.index}: read {report.bytes_read:,} bytes "
+              f"({', '.join(report.files)}) in {report.seconds:.1f} s"
+              + (f" ({rate} MiB/s)" if rate is not None else ""))
     return 0
 
 
