@@ -15,7 +15,7 @@ retried) and stops it on exit; a weakref finalizer stops it too if the object is
   no``: nothing is persisted, nothing is shared with a system Redis.
 - PostgreSQL refuses to run as root. When this process is root the cluster's commands
   (initdb, pg_ctl, postgres) run as an unprivileged account, through subprocess's
-  ``user=``/``group=`` (setuid in the child, supplementary groups dropped): the
+  ``setpriv`` (uid and gid set, supplementary groups dropped; see `_as_account`): the
   ``postgres`` account the Debian package creates, else ``nobody``
   (``NIKGATE_PG_USER`` overrides). That account must be able to reach the data
   directory; `workdir` is tried first (checked by running ``test -w`` as that account),
@@ -297,22 +297,34 @@ class PostgresServer(Started):
         assert self.root is not None and self._bindir is not None
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C",
                "HOME": str(self.root), "TZ": "UTC"}
-        kw: dict = {}
-        if self._account is not None:
-            kw = dict(user=self._account.pw_uid, group=self._account.pw_gid, extra_groups=[])
         # A session of its own: a Ctrl-C at the terminal of a program that started the
         # server (`nikgate cluster up`) does not reach the postmaster, which its owner stops
         # after the nodes have given back what they hold in it.
-        result = subprocess.run([str(self._bindir / args[0]), *args[1:]], cwd=self.root,
-                                env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, timeout=timeout, check=False,
-                                start_new_session=True, **kw)
+        result = subprocess.run([*self._as_account(), str(self._bindir / args[0]), *args[1:]],
+                                cwd=self.root, env=env, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=timeout, check=False,
+                                start_new_session=True)
         if check and result.returncode != 0:
             raise RuntimeError(
                 f"{args[0]} failed with status {result.returncode}: "
                 f"{(result.stderr or result.stdout).strip()[-2000:]}\n"
                 f"server log {self.log_path}:\n{_tail(self.log_path)}")
         return result
+
+    def _as_account(self) -> list[str]:
+        """The command prefix that runs a command as the cluster's account (empty when this
+        process is not root). setpriv rather than subprocess's user=/group=: those make
+        Python fork() instead of vfork(), and a fork() runs the at-fork handlers of gRPC's
+        event engine in the child of a process that uses gRPC (the tests, `nikgate cluster
+        up`), which crashed initdb's child now and then (SIGSEGV before exec)."""
+        if self._account is None:
+            return []
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise ServerUnavailable("setpriv (util-linux) is needed to run PostgreSQL as "
+                                    f"{self._account.pw_name}: apt-get install util-linux")
+        return [setpriv, f"--reuid={self._account.pw_uid}",
+                f"--regid={self._account.pw_gid}", "--clear-groups", "--"]
 
     def _usable_root(self) -> Path:
         """workdir/postgresql when the cluster's account can write there, else a temp dir."""
@@ -323,9 +335,8 @@ class PostgresServer(Started):
         if self._account is None:
             return root
         os.chown(root, self._account.pw_uid, self._account.pw_gid)
-        probe = subprocess.run(["test", "-w", str(root), "-a", "-x", str(root)],
-                               user=self._account.pw_uid, group=self._account.pw_gid,
-                               extra_groups=[], cwd="/", timeout=30, check=False)
+        probe = subprocess.run([*self._as_account(), "test", "-w", str(root), "-a", "-x",
+                                str(root)], cwd="/", timeout=30, check=False)
         if probe.returncode == 0:
             return root
         root.rmdir()
