@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nikgate.loadgen.servers import PostgresServer
+from nikgate.loadgen.servers import PostgresServer, Started
 
 from . import haproxy
 
@@ -113,7 +113,7 @@ class Node:
             return 0
 
 
-class LocalCluster:
+class LocalCluster(Started):
     """`nodes` nikgate nodes and HAProxy on loopback, under `root`.
 
         with LocalCluster(root, shared, builder_index, seed_control, nodes=3) as cluster:
@@ -164,17 +164,6 @@ class LocalCluster:
         return self.root / "haproxy.sock"
 
     # -- life cycle ------------------------------------------------------------------------
-
-    def __enter__(self) -> LocalCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self, timeout: float = 90.0) -> None:
         """Prepare every node (pull the index, copy the control store, write its config),
