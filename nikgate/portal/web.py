@@ -172,6 +172,14 @@ def view(*, stage: str | None = "full", role: str | None = None
         async def endpoint(request: Request) -> Response:
             ctx = await context(request)
             if request.method == "POST":
+                # Bounded before any parsing: starlette spools file parts to disk with no
+                # total limit, so an unbounded upload could fill the disk. Browsers always
+                # declare the length of a form post, and the HTTP server stops the body
+                # there.
+                length = request.headers.get("content-length", "")
+                if not length.isdigit() or int(length) > MAX_UPLOAD:
+                    return ctx.render("error.html", 413, title=ctx.t("error"),
+                                      reason=ctx.t("too_big"))
                 try:
                     ctx.form = await request.form(max_files=2, max_fields=200,
                                                   max_part_size=MAX_UPLOAD)

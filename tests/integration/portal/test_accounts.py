@@ -91,6 +91,30 @@ def test_form_without_csrf_token_gets_403(stack, as_viewer):
     assert r.status_code == 403
 
 
+def test_uploads_are_bounded_before_any_parsing(stack):
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    from nikgate.portal.web import MAX_UPLOAD
+
+    # declared over the limit: refused from the header, before the body is read or spooled
+    url = urlsplit(stack.url)
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw, \
+            tls.wrap_socket(raw, server_hostname=url.hostname) as conn:
+        conn.sendall(b"POST /masuk HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data;"
+                     b" boundary=b\r\nContent-Length: " + str(MAX_UPLOAD + 1).encode()
+                     + b"\r\n\r\n--b\r\n")
+        assert conn.recv(64).startswith(b"HTTP/1.1 413")
+    # no length at all (chunked): refused too
+    r = httpx.post(stack.url + "/masuk", verify=False,
+                   content=iter([b"--b\r\n", b"x" * 1024]),
+                   headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413
+
+
 def test_security_headers(stack):
     r = httpx.get(stack.url + "/masuk", verify=False)
     assert r.status_code == 200
