@@ -1,4 +1,5 @@
-"""`nikgate pki ...`: the CA behind the mutual-TLS service (init, issue, sign, revoke, list)."""
+"""`nikgate pki ...`: the CA behind the mutual-TLS service (init, issue, renew, sign, revoke,
+list)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,22 @@ def register(sub) -> None:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_issue)
 
+    n = s.add_parser("renew", help="re-issue a client certificate with a new key; the old "
+                                   "one keeps working for --overlap-days, then `pki crl` "
+                                   "revokes it")
+    n.add_argument("institution_id", metavar="ID", help="the id the certificate names")
+    _dir(n)
+    _kind(n)
+    n.add_argument("--serial", default=None, help="the certificate to renew (default: the "
+                   "newest of this id and kind that is neither revoked nor renewed)")
+    n.add_argument("--overlap-days", type=float, default=None, metavar="N",
+                   help="days both certificates work (default 14)")
+    n.add_argument("--days", type=int, default=365, help="the new certificate's validity")
+    n.add_argument("--out", default=None, metavar="DIR",
+                   help="write the new pair here (default: DIR/issued/, as `pki issue`)")
+    n.add_argument("--json", action="store_true")
+    n.set_defaults(func=_renew)
+
     r = s.add_parser("sign-csr", help="sign an institution's CSR (it keeps its own key)")
     r.add_argument("csr", metavar="CSR_FILE")
     _dir(r)
@@ -54,6 +71,11 @@ def register(sub) -> None:
     _kind(r)
     r.add_argument("--days", type=int, default=365)
     r.add_argument("--out", required=True, metavar="CERT", help="where to write the PEM")
+    r.add_argument("--replaces", default=None, metavar="SERIAL",
+                   help="renewal: the certificate this one replaces (same id and kind); it "
+                        "keeps working for --overlap-days, then `pki crl` revokes it")
+    r.add_argument("--overlap-days", type=float, default=None, metavar="N",
+                   help="with --replaces: days both certificates work (default 14)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_sign_csr)
 
@@ -71,6 +93,9 @@ def register(sub) -> None:
     f = s.add_parser("crl", help="re-sign the CRL with a fresh next-update (run from cron)")
     _dir(f)
     f.add_argument("--days", type=int, default=7, help="CRL validity (default 7)")
+    f.add_argument("--at", default=None, metavar="TIME",
+                   help="revoke renewed certificates whose overlap ends by TIME (ISO 8601, "
+                        "e.g. 2027-01-31T00:00:00Z) instead of by now: to check ahead")
     f.set_defaults(func=_crl)
 
     ls = s.add_parser("list", help="every certificate the CA issued, with its status")
@@ -184,12 +209,45 @@ def _sign_csr(args) -> int:
         raise InvalidInputError(f"cannot read CSR file {args.csr}: {e.strerror}") from None
     kind = _kind_of(args)
     ca = pki.load_ca(args.dir)
-    issued = pki.sign_csr(ca, csr_pem, args.institution, kind=kind, days=_positive(args.days))
+    if args.overlap_days is not None and args.replaces is None:
+        raise InvalidInputError("--overlap-days goes with --replaces SERIAL (a renewal)",
+                                field="overlap_days")
+    issued = pki.sign_csr(ca, csr_pem, args.institution, kind=kind, days=_positive(args.days),
+                          replaces=args.replaces, overlap_days=_overlap(args))
     out = Path(args.out)
     pki.write_atomic(out, issued.cert_pem)
+    info = {"serial": issued.serial_hex, "kind": kind, "institution_id": args.institution,
+            "certificate": str(out), "not_after": _when(issued.cert.not_valid_after_utc)}
+    if args.replaces is not None:
+        info.update(_replaced(args.dir, issued.serial_hex))
+    return _report(args, info)
+
+
+def _overlap(args) -> float:
+    from nikgate.server.pki.ca import OVERLAP_DAYS
+
+    return OVERLAP_DAYS if args.overlap_days is None else args.overlap_days
+
+
+def _replaced(pki_dir: str, serial: str) -> dict:
+    from nikgate.server.pki import ca as pki
+
+    rec = next(r for r in pki.list_certs(pki_dir) if r.renewed_by == serial)
+    return {"replaces": rec.serial, "old_revoked_at": rec.revoke_at}
+
+
+def _renew(args) -> int:
+    from nikgate.server.pki import ca as pki
+
+    kind = _kind_of(args)
+    ca = pki.load_ca(args.dir)
+    issued = pki.renew(ca, args.institution_id, kind, overlap_days=_overlap(args),
+                       days=_positive(args.days), serial=args.serial, out_dir=args.out)
     return _report(args, {"serial": issued.serial_hex, "kind": kind,
-                          "institution_id": args.institution, "certificate": str(out),
-                          "not_after": _when(issued.cert.not_valid_after_utc)})
+                          "institution_id": args.institution_id,
+                          "certificate": str(issued.cert_path), "key": str(issued.key_path),
+                          "not_after": _when(issued.cert.not_valid_after_utc),
+                          **_replaced(args.dir, issued.serial_hex)})
 
 
 def _revoke(args) -> int:
@@ -206,9 +264,27 @@ def _crl(args) -> int:
     from nikgate.server.pki import ca as pki
 
     ca = pki.load_ca(args.dir)
-    number = pki.refresh_crl(ca, days=_positive(args.days))
+    number, revoked = pki.refresh_crl(ca, days=_positive(args.days), now=_instant(args.at))
+    for rec in revoked:
+        print(f"revoked {rec.serial} ({rec.kind} {rec.institution_id}): renewed by "
+              f"{rec.renewed_by}, overlap ended {rec.revoke_at}")
     print(f"CRL #{number} written to {ca.layout.crl}")
     return 0
+
+
+def _instant(text: str | None):
+    import datetime as dt
+
+    from nikgate.errors import InvalidInputError
+
+    if text is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"--at is an ISO 8601 time such as 2027-01-31T00:00:00Z, "
+                                f"got {text!r}", field="at") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _list(args) -> int:
@@ -221,7 +297,7 @@ def _list(args) -> int:
     if not records:
         print("no certificates issued yet", file=sys.stderr)
         return 0
-    rows = [(r["serial"], r["kind"], r["institution_id"] or "-", r["status"],
+    rows = [(r["serial"], r["kind"], r["institution_id"] or "-", r["status_detail"],
              r["not_after"], r["reason"] or "") for r in records]
     print(table(rows, ("SERIAL", "KIND", "ID", "STATUS", "NOT_AFTER", "REASON")))
     return 0

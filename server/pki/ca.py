@@ -55,6 +55,7 @@ __all__ = [
     "load_ca",
     "parse_serial",
     "refresh_crl",
+    "renew",
     "revoke",
     "sign_csr",
     "validate_institution_id",
@@ -64,6 +65,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CRL_DAYS = 7
+# A renewed certificate keeps working this long, so its holder can switch at leisure.
+OVERLAP_DAYS = 14
 # Backdate notBefore a little so a peer whose clock is slightly behind accepts a fresh cert.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MIN_RSA_BITS = 2048
@@ -328,12 +331,23 @@ def _leaf(ca: CA, subject: x509.Name, public_key, san: list[x509.GeneralName],
 
 
 def _record(ca: CA, cert: x509.Certificate, kind: str, ident: str | None,
-            files: Iterable[Path] = ()) -> None:
-    """Append `cert` to index.json and keep a copy in ca/certs/ (under the lock)."""
+            files: Iterable[Path] = (), *, replaces: dict | None = None) -> None:
+    """Append `cert` to index.json and keep a copy in ca/certs/ (under the lock).
+
+    `replaces` ({"serial", "revoke_at"}): the certificate this one renews; its record gets
+    the scheduled revocation and `renewed_by` in the same index write.
+    """
     layout = ca.layout
     with _locked(layout):
         index = _read_index(layout)
         serial = _serial_hex(cert.serial_number)
+        extra = {}
+        if replaces is not None:
+            old = _find(index, replaces["serial"])
+            _check_replaceable(old, kind, ident)
+            old["revoke_at"] = replaces["revoke_at"]
+            old["renewed_by"] = serial
+            extra["replaces"] = old["serial"]
         write_atomic(layout.certs_dir / f"{serial}.pem", _cert_pem(cert))
         index["certs"].append({
             "serial": serial,
@@ -345,6 +359,7 @@ def _record(ca: CA, cert: x509.Certificate, kind: str, ident: str | None,
             "revoked_at": None,
             "reason": None,
             "files": [str(p) for p in files],
+            **extra,
         })
         _write_index(layout, index)
 
@@ -419,12 +434,17 @@ def issue_client(ca: CA, institution_id: str, kind: str = "institution", days: i
 
 
 def sign_csr(ca: CA, csr_pem: bytes | str, institution_id: str, kind: str = "institution",
-             days: int = 365) -> Issued:
+             days: int = 365, *, replaces: int | str | None = None,
+             overlap_days: float = OVERLAP_DAYS, now: dt.datetime | None = None) -> Issued:
     """Sign a CSR whose holder keeps its own key (RSA 2048+ or EC P-256/P-384).
 
     Only the CSR's public key is used: its subject and any extensions it requests (SANs
     included) are ignored; the CA sets subject and SAN from `institution_id`. The result is
     recorded in the index; writing it out is the caller's job.
+
+    `replaces` (a serial) makes this a renewal, as `renew` but with the holder's new key:
+    the replaced certificate (same kind and id, not revoked) is revoked by the first
+    `refresh_crl` after `overlap_days`; a CSR with the replaced certificate's key is refused.
     """
     validate_institution_id(institution_id, kind)
     if isinstance(csr_pem, str):
@@ -455,11 +475,108 @@ def sign_csr(ca: CA, csr_pem: bytes | str, institution_id: str, kind: str = "ins
     log.info("signing CSR for %s %s; ignoring its subject %r and %s requested extension(s)",
              kind, institution_id, csr.subject.rfc4514_string(),
              "unparseable" if asked < 0 else asked)
+    schedule = None
+    if replaces is not None:
+        old_cert, old_rec = _current(ca.layout, kind, institution_id, replaces)
+        if _spki(old_cert.public_key()) == _spki(pub):
+            raise InvalidInputError(
+                f"the CSR carries the key of certificate {old_rec['serial']}, which it "
+                "replaces: a renewal needs a new key (make a new key and CSR)")
+        schedule = _schedule(old_rec, overlap_days, now)
     subject, san = _client_subject(kind, institution_id)
     nb, na = _validity(days, None, None)
     cert = _leaf(ca, subject, pub, san, ExtendedKeyUsageOID.CLIENT_AUTH, nb, na)
-    _record(ca, cert, kind, institution_id)
+    _record(ca, cert, kind, institution_id, replaces=schedule)
     return Issued(cert)
+
+
+# --------------------------------------------------------------------------- renewal
+
+
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.DER,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _check_replaceable(rec: dict, kind: str, ident: str | None) -> None:
+    if rec["kind"] != kind or rec["institution_id"] != ident:
+        raise PkiError(f"certificate {rec['serial']} is {rec['kind']} "
+                       f"{rec['institution_id']}'s, not {kind} {ident}'s: a renewal keeps "
+                       "the identity")
+    if rec.get("revoked_at"):
+        raise PkiError(f"certificate {rec['serial']} was revoked at {rec['revoked_at']}: "
+                       "issue a new one (`nikgate pki issue`) instead of renewing it")
+    if rec.get("renewed_by"):
+        raise PkiError(f"certificate {rec['serial']} was already renewed by "
+                       f"{rec['renewed_by']}: renew that one")
+
+
+def _current(layout: Layout, kind: str, ident: str,
+             serial: int | str | None = None) -> tuple[x509.Certificate, dict]:
+    """The certificate a renewal replaces: `serial`, or the newest of this kind and id that
+    is neither revoked nor renewed already."""
+    index = _read_index(layout)
+    if serial is not None:
+        rec = _find(index, serial)
+        _check_replaceable(rec, kind, ident)
+    else:
+        live = [r for r in index["certs"] if r["kind"] == kind and r["institution_id"] == ident
+                and not r.get("revoked_at") and not r.get("renewed_by")]
+        if not live:
+            raise PkiError(f"no {kind} certificate for {ident} to renew (none issued, or all "
+                           "revoked or renewed): issue one with `nikgate pki issue`")
+        rec = max(live, key=lambda r: r["not_before"])
+    try:
+        cert = x509.load_pem_x509_certificate(
+            (layout.certs_dir / f"{rec['serial']}.pem").read_bytes())
+    except FileNotFoundError:
+        raise PkiError(f"the CA's copy of certificate {rec['serial']} is missing "
+                       f"({layout.certs_dir}): renew it by issuing a new one") from None
+    return cert, rec
+
+
+def _schedule(rec: dict, overlap_days: float, now: dt.datetime | None) -> dict:
+    if overlap_days < 0:
+        raise InvalidInputError(f"the overlap is 0 days or more, got {overlap_days}",
+                                field="overlap_days")
+    at = (now or _now()) + dt.timedelta(days=overlap_days)
+    return {"serial": rec["serial"], "revoke_at": _iso(at.replace(microsecond=0))}
+
+
+def renew(ca: CA, institution_id: str, kind: str = "institution", *,
+          overlap_days: float = OVERLAP_DAYS, days: int = 365,
+          serial: int | str | None = None, out_dir: str | os.PathLike | None = None,
+          now: dt.datetime | None = None, write: bool = True) -> Issued:
+    """Re-issue a client certificate with a new key: the same subject and URI SAN as the
+    current one (`serial`, or the newest neither revoked nor renewed), valid `days`.
+
+    The old certificate keeps working for `overlap_days`: its record gets `revoke_at` (now
+    + overlap) and `renewed_by`, and the first `refresh_crl` (`nikgate pki crl`, from cron)
+    after that time revokes it (reason superseded). With `write` the new pair goes where
+    `issue_client` puts it (replacing that pair; the old certificate stays in ca/certs/),
+    or to `out_dir`/<the same file names>.
+    """
+    validate_institution_id(institution_id, kind)
+    old_cert, old_rec = _current(ca.layout, kind, institution_id, serial)
+    schedule = _schedule(old_rec, overlap_days, now)
+    nb, na = _validity(days, None, None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = list(old_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    cert = _leaf(ca, old_cert.subject, key.public_key(), san,
+                 ExtendedKeyUsageOID.CLIENT_AUTH, nb, na)
+    paths: tuple[Path, Path] | tuple[None, None] = (None, None)
+    if write:
+        crt, k = ca.layout.client_paths(kind, institution_id)
+        if out_dir is not None:
+            crt, k = Path(out_dir) / crt.name, Path(out_dir) / k.name
+        paths = (crt, k)
+        write_atomic(k, _key_pem(key), 0o600)
+        write_atomic(crt, _cert_pem(cert))
+    _record(ca, cert, kind, institution_id, [p for p in paths if p], replaces=schedule)
+    log.info("renewed %s certificate %s for %s as %s; the old one is revoked after %s",
+             kind, old_rec["serial"], institution_id, _serial_hex(cert.serial_number),
+             schedule["revoke_at"])
+    return Issued(cert, key, *paths)
 
 
 # --------------------------------------------------------------------------- revocation
@@ -525,13 +642,26 @@ def revoke(ca: CA, serial: int | str, reason: str | None = "unspecified") -> Cer
     return CertRecord.from_dict(rec)
 
 
-def refresh_crl(ca: CA, days: int = CRL_DAYS) -> int:
-    """Re-sign the CRL with a fresh next_update (run it well before the old one passes)."""
+def refresh_crl(ca: CA, days: int = CRL_DAYS, *,
+                now: dt.datetime | None = None) -> tuple[int, list[CertRecord]]:
+    """Re-sign the CRL with a fresh next_update (run it well before the old one passes),
+    first revoking every renewed certificate whose overlap has ended by `now` (reason
+    superseded, revoked as of its scheduled time). Returns the CRL number and those."""
+    at = now or _now()
     with _locked(ca.layout):
         index = _read_index(ca.layout)
+        due = [r for r in index["certs"] if r.get("revoke_at") and not r.get("revoked_at")
+               and dt.datetime.fromisoformat(r["revoke_at"]) <= at]
+        for rec in due:
+            rec["revoked_at"] = rec["revoke_at"]
+            rec["reason"] = "superseded"
         _write_crl(ca, index, days)
         _write_index(ca.layout, index)
-    return index["crl_number"]
+    for rec in due:
+        log.info("revoked certificate %s (%s %s), renewed by %s: its overlap ended at %s",
+                 rec["serial"], rec["kind"], rec["institution_id"], rec.get("renewed_by"),
+                 rec["revoke_at"])
+    return index["crl_number"], [CertRecord.from_dict(r) for r in due]
 
 
 def _find(index: dict, serial: int | str) -> dict:
@@ -566,6 +696,9 @@ class CertRecord:
     revoked_at: str | None
     reason: str | None
     files: tuple[str, ...] = ()
+    revoke_at: str | None = None     # renewed: revoked by the first CRL after this time
+    renewed_by: str | None = None    # the serial of the certificate that renewed it
+    replaces: str | None = None      # the serial this certificate renewed
 
     @classmethod
     def from_dict(cls, d: dict) -> CertRecord:
@@ -577,8 +710,21 @@ class CertRecord:
         now = now or dt.datetime.now(dt.UTC)
         return "expired" if dt.datetime.fromisoformat(self.not_after) <= now else "valid"
 
+    def describe(self, now: dt.datetime | None = None) -> str:
+        """The status, with a renewal's scheduled revocation: "valid until revoked at
+        <time> (renewed by serial X)"."""
+        status = self.status(now)
+        if status != "valid" or not self.revoke_at:
+            return status
+        now = now or dt.datetime.now(dt.UTC)
+        if dt.datetime.fromisoformat(self.revoke_at) <= now:
+            return (f"revocation due since {self.revoke_at} (renewed by serial "
+                    f"{self.renewed_by}): run `nikgate pki crl`")
+        return f"valid until revoked at {self.revoke_at} (renewed by serial {self.renewed_by})"
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "files": list(self.files), "status": self.status()}
+        return {**asdict(self), "files": list(self.files), "status": self.status(),
+                "status_detail": self.describe()}
 
 
 def list_certs(where: CA | Layout | str | os.PathLike) -> list[CertRecord]:
