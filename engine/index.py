@@ -87,6 +87,11 @@ class NikIndex:
         """Walk and check the whole index now (`nikgate index verify`, engine/integrity.py)."""
         return verify_env(self._env, self.generation.name)
 
+    def quick_check(self) -> VerifyReport:
+        """A bounded sample of the same checks (`nikgate doctor`, engine/integrity.py)."""
+        from .integrity import quick_verify_env
+        return quick_verify_env(self._env, self.generation.name)
+
     def integrity_steps(self, chunk: int):
         """The same check as bounded steps, for a paced background scrub."""
         from .integrity import verify_steps

@@ -198,3 +198,80 @@ def _compare(env, txn, manifest: dict, report: VerifyReport):
         report.add("unreachable", f"{report.unreachable} stored NIK(s) cannot be reached "
                    f"through the B-tree (first: {', '.join(f'{n:016d}' for n in first[:5])})"
                    f"; calls answer them CORRUPT, not NOT_FOUND; {FIX}")
+
+
+def quick_verify_env(env: _core.Env, generation: str = "", windows: int = 64,
+                     window: int = 2048, probes: int = 4096) -> VerifyReport:
+    """A bounded check for `nikgate doctor`: LMDB's count and the key file against the
+    manifest, then `windows` stretches of `window` records spread over the key space
+    walked as verify_env walks them (LMDB errors, key order, checksums, and the NIKs
+    reached against the key file's), then `probes` NIKs spread over the key file looked
+    up as a call would. At most windows * window records are read whatever the index's
+    size (128k by default: about 0.1 s); an index that small is checked whole. What it
+    cannot see is damage between the stretches: `nikgate index verify` walks everything."""
+    started = time.perf_counter()
+    report = VerifyReport(generation)
+    first = _core.walk_records(env, 0, 0)
+    report.entries = first["entries"]
+    try:
+        manifest = json.loads(first["manifest"]) if first["manifest"] is not None else {}
+    except ValueError:
+        manifest = {}
+        report.add("manifest", f"the manifest is not valid JSON; {FIX}")
+    count = manifest.get("record_count")
+    report.records_expected = count
+    keys: _core.KeyFile | None = env.keys
+    if count is None or keys is None:
+        report.add("manifest", "the index has no key file or record count (built by an "
+                   "older nikgate); rebuild it with `nikgate index build`")
+        report.seconds = time.perf_counter() - started
+        return report
+    if report.entries != count:
+        report.add("entry_count", f"LMDB counts {report.entries} entries, the manifest "
+                   f"{count}; {FIX}")
+    if len(keys) != manifest.get("keys_file", {}).get("count"):
+        report.add("key_file", f"the key file {keys.path} holds {len(keys)} NIKs, the "
+                   f"manifest says {manifest.get('keys_file', {}).get('count')}; {FIX}")
+    # After a delta the key file alone no longer lists what a stretch should hold, so the
+    # stretches are then checked for errors, order and checksums only.
+    exact = not env.has_delta_keys
+    total = len(keys)
+    step = max(window, -(-total // windows)) if total else 1
+    bad = disorder = missed = 0
+    for i in range(0, total, step):
+        n = min(window, total - i)
+        part = _core.walk_records(env, keys.key_at(i), n)
+        report.records_walked += part["count"]
+        bad += part["bad"]
+        disorder += part["out_of_order"]
+        if part["error"]:
+            report.add("lmdb_error", f"LMDB failed while walking the records from NIK "
+                       f"{keys.key_at(i):016d} ({part['error']}): a B-tree page is "
+                       f"damaged; {FIX}")
+            break
+        if exact:
+            _, digest, _ = keys.scan(i, n)
+            if part["count"] != n or part["digest"] % MOD != digest % MOD:
+                missed += 1
+    if bad:
+        report.add("bad_record", f"{bad} sampled record(s) failed their checksum or "
+                   f"layout; {FIX}")
+    if disorder:
+        report.add("key_order", f"{disorder} key(s) out of order in the B-tree: a leaf or "
+                   f"branch page is damaged; {FIX}")
+    if missed:
+        report.add("key_set", f"{missed} sampled stretch(es) of records do not hold the "
+                   f"NIKs the key file lists; {FIX}")
+    sample = [keys.key_at(j) for j in range(0, total, max(1, total // probes))]
+    if not exact:
+        gone = set(_core.walk_delta_keys(env)[1])
+        sample = [n for n in sample if n not in gone]
+    unreachable, listed, _ = _core.probe_keys(env, sample)
+    report.unreachable = unreachable
+    if unreachable:
+        report.add("unreachable", f"{unreachable} of {len(sample)} sampled NIK(s) cannot "
+                   f"be reached through the B-tree (first: "
+                   f"{', '.join(f'{n:016d}' for n in listed[:5])}); {FIX}")
+    report.complete = report.records_walked >= count if count is not None else False
+    report.seconds = time.perf_counter() - started
+    return report

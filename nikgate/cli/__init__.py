@@ -17,6 +17,7 @@ from . import (
     cluster,
     data,
     demo,
+    doctor,
     gateway,
     grant,
     index,
@@ -32,7 +33,7 @@ from . import (
 )
 
 AREAS = (data, index, nik, verify, lookup, demo, serve, gateway, pki, receipt, grant, audit,
-         bench, returns, card, sam, portal, cluster)
+         bench, returns, card, sam, portal, cluster, doctor)
 
 
 # Exit status per family of errors: stable, so a script can tell "fix the input" from
