@@ -24,6 +24,7 @@
     │   └── IndexDamagedError                           `index verify` found damage
     ├── AuditError                  UNAVAILABLE         the audit log cannot be written or read
     │   ├── AuditKeyError                               the NIK-reference key file is unusable
+    │   ├── AuditLogMissing                             no audit log at the directory given
     │   └── StreamBusyError                             another live writer holds the stream
     ├── PkiError                    INTERNAL            a PKI directory or certificate unusable
     ├── CardError                   FAILED_PRECONDITION the card reader, on the teller's PC
@@ -229,6 +230,10 @@ class AuditError(NikgateError):
 
 class AuditKeyError(AuditError):
     """The key file for NIK references is missing, malformed or readable by others."""
+
+
+class AuditLogMissing(AuditError):
+    """No audit log directory at the path given: a path mistake, or the wrong host."""
 
 
 class StreamBusyError(AuditError):

@@ -47,11 +47,12 @@ def index_copy(index_dir, tmp_path) -> Path:
     return dst
 
 
-def run_cli(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
+def run_cli(*args: str, check: bool = False, timeout: float = 300,
+            **kw) -> subprocess.CompletedProcess:
     """Run the installed `nikgate` command as a person would."""
     exe = Path(sys.executable).with_name("nikgate")
     cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else
            ["-m", "nikgate"]), *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, check=check, env=env,
-                          timeout=300, **kw)
+                          timeout=timeout, **kw)

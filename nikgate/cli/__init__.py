@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import signal
 import sys
+import traceback
 
 from nikgate import __version__, errors
 
@@ -18,6 +17,7 @@ from . import (
     data,
     demo,
     doctor,
+    exits,
     gateway,
     grant,
     index,
@@ -31,60 +31,27 @@ from . import (
     serve,
     verify,
 )
+from .parser import Parser
 
 AREAS = (data, index, nik, verify, lookup, demo, serve, gateway, pki, receipt, grant, audit,
          bench, returns, card, sam, portal, cluster, doctor)
 
 
-# Exit status per family of errors: stable, so a script can tell "fix the input" from
-# "not allowed" from "retry later". 3 is taken by commands that report a finding (a NIK
-# that does not match, a damaged index); 130 is Ctrl-C, 141 a closed pipe.
-EXIT_STATUS: tuple[tuple[type[errors.NikgateError], int, str], ...] = (
-    (errors.InvalidInputError, 2, ""),
-    (errors.Unauthenticated, 4,
-     "check the connection's certificate and key: issued by the nikgate CA, not revoked, "
-     "naming an institution nikgate knows"),
-    (errors.PermissionDenied, 4,
-     "the grant does not allow this; an operator changes grants with `nikgate grant`"),
-    (errors.ResourceExhausted, 5, "retry later"),
-    (errors.ServiceUnavailable, 6, "retry later"),
-    (errors.DeadlineExceeded, 6, "retry, with a longer deadline if the call is large"),
-    (errors.NikgateError, 1, ""),
-)
+# The exit codes and the one line per error live in exits.py; re-exported here, where
+# callers have always found them.
+EXIT_CODES, EXIT_STATUS = exits.EXIT_CODES, exits.EXIT_STATUS
+exit_status, report = exits.exit_status, exits.report
 
 
-def exit_status(error: errors.NikgateError) -> int:
-    """The exit status `nikgate` ends with for `error` (see EXIT_STATUS)."""
-    return next(status for cls, status, _ in EXIT_STATUS if isinstance(error, cls))
-
-
-def report(error: errors.NikgateError) -> str:
-    """What `nikgate` prints for `error`: one line `nikgate: error: <message>`, then
-    indented, when known, what to do (a retry delay) and the status and transaction id
-    to quote to nikgate's operators. Never a traceback."""
-    hint = next(h for cls, _, h in EXIT_STATUS if isinstance(error, cls))
-    retry = error.retry_after
-    if retry is not None and isinstance(error, (errors.ResourceExhausted,
-                                                errors.ServiceUnavailable)):
-        hint = f"retry after {retry:.3g} s" if retry > 0 else "retry now"
-    lines = [f"nikgate: error: {str(error).strip() or type(error).__name__}"]
-    if hint:
-        lines.append(f"  {hint}")
-    if error.grpc_code or error.transaction_id:
-        where = [f"status {error.grpc_code}"] if error.grpc_code else []
-        if error.transaction_id:
-            where.append(f"transaction {error.transaction_id}")
-        lines.append("  " + ", ".join(where))
-    return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    """The whole command tree; every parser in it is a Parser (one-line usage errors)."""
+    parser = Parser(
         prog="nikgate",
         description="nikgate: the access gateway to Indonesia's population database (NIK).",
     )
+    parser.epilog = exits.help_table()   # the full table here; subcommands point to it
+    parser.set_defaults(verbose=False)
     parser.add_argument("--version", action="version", version=f"nikgate {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for area in AREAS:
         area.register(sub)
@@ -92,10 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every way it can end is one line on stderr and a code of the
+    table in exits.py, never a traceback (unless -v asks for it)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)   # a usage mistake: one line, exit 2 (Parser.error)
+    verbose = bool(args.verbose)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -110,9 +80,19 @@ def main(argv: list[str] | None = None) -> int:
         # ignores it in a pipeline, while a script checking the status sees the output
         # was cut short.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
-    except errors.NikgateError as e:
-        print(report(e), file=sys.stderr)
-        return exit_status(e)
+        return exits.OUTPUT_CLOSED
     except KeyboardInterrupt:
-        return 130
+        return exits.INTERRUPTED
+    except errors.NikgateError as e:
+        return _fail(exits.report(e), exits.exit_status(e), verbose)
+    except OSError as e:   # a path the user named, or the environment: not a bug
+        return _fail(exits.report_os_error(e), exits.os_error_status(e), verbose)
+    except Exception as e:   # a bug: one line, the traceback with -v
+        return _fail(exits.report_internal(e), exits.FAILED, verbose)
+
+
+def _fail(line: str, code: int, verbose: bool) -> int:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    print(line, file=sys.stderr)
+    return code

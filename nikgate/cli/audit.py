@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from .exits import DONE, FINDING
 from .output import emit_json, table
 
 DIRS_HELP = ("audit log directory; several (a cluster's nodes) are read together: repeat "
@@ -56,7 +57,7 @@ def _verify(args) -> int:
     report = verify_log(args.dir)
     if args.json:
         emit_json(asdict(report))
-        return 0 if report.ok else 1
+        return DONE if report.ok else FINDING
     rows = [(s.name, str(s.segments), str(s.records), str(s.head_seq), s.head_hash[:16],
              s.state) for s in report.streams]
     if rows:
@@ -67,7 +68,7 @@ def _verify(args) -> int:
         print(f"PROBLEM: {problem}")
     print("audit log verifies" if report.ok else
           f"audit log does NOT verify: {len(report.problems)} problem(s)")
-    return 0 if report.ok else 1
+    return DONE if report.ok else FINDING
 
 
 def _who_accessed(args) -> int:

@@ -18,6 +18,8 @@ from typing import Any
 
 from nikgate.errors import InvalidInputError, NikgateError
 
+from .exits import DONE, FAILED, FINDING, READ_AGAIN, REFUSED, exit_status
+
 # Chip fields that are not in the population record: the card's own dates.
 _CARD_ONLY = ("BERLAKU_HINGGA", "TGL_TERBIT")
 
@@ -229,12 +231,11 @@ def default_serial(reader_spec: str) -> str:
 
 # Exit status of `card-reader verify` by verdict: 0 verified, 3 not verified (the card or
 # person is not current, or the chip disagrees with the record), 4 refused.
-VERDICT_EXIT = {"VERIFIED": 0, "CARD_REPLACED": 3, "CARD_BLOCKED": 3, "DECEASED": 3,
-                "DATA_MISMATCH": 3, "NOT_FOUND": 3, "FINGERPRINT_NOT_MATCHED": 4,
-                "DOCUMENT_SIGNATURE_INVALID": 4}
+VERDICT_EXIT = {"VERIFIED": DONE, "CARD_REPLACED": FINDING, "CARD_BLOCKED": FINDING,
+                "DECEASED": FINDING, "DATA_MISMATCH": FINDING, "NOT_FOUND": FINDING,
+                "FINGERPRINT_NOT_MATCHED": REFUSED, "DOCUMENT_SIGNATURE_INVALID": REFUSED}
 # ... and by what stopped it: 4 refused (clone, altered, finger, SAM not usable), 7 read
 # again (card removed, disturbed read, no card); nikgate's errors as EXIT_STATUS says.
-READ_AGAIN = 7
 
 
 def card_exit_status(error: NikgateError) -> int:
@@ -242,28 +243,25 @@ def card_exit_status(error: NikgateError) -> int:
     from nikgate import card
     from nikgate.clients.cardreader import CardRefused, FingerprintNotMatched
 
-    from . import exit_status
-
     if isinstance(error, (card.CardAuthenticationFailed, card.DocumentSignatureInvalid,
                           FingerprintNotMatched, CardRefused, card.SamError)):
-        return 4
+        return REFUSED
     if isinstance(error, (card.CardRemoved, card.SecureMessagingError, card.ReaderError)):
         return READ_AGAIN
     if isinstance(error, card.CardError):
-        return 1
+        return FAILED
     return exit_status(error)
 
 
 def _report(error: NikgateError) -> int:
     from nikgate.clients.cardreader import teller_message
 
-    print(f"nikgate: refused: {teller_message(error)}" if card_exit_status(error) == 4
-          else f"nikgate: error: {teller_message(error)}", file=sys.stderr)
-    if isinstance(error, NikgateError) and (error.grpc_code or error.transaction_id):
-        where = [f"status {error.grpc_code}"] if error.grpc_code else []
-        if error.transaction_id:
-            where.append(f"transaction {error.transaction_id}")
-        print("  " + ", ".join(where), file=sys.stderr)
+    where = [f"status {error.grpc_code}"] if error.grpc_code else []
+    if error.transaction_id:
+        where.append(f"transaction {error.transaction_id}")
+    line = " ".join(teller_message(error).split())   # one line, whatever the message
+    print(f"nikgate: {'refused' if card_exit_status(error) == REFUSED else 'error'}: {line}"
+          + (f" ({', '.join(where)})" if where else ""), file=sys.stderr)
     return card_exit_status(error)
 
 
@@ -346,7 +344,7 @@ def _verify(args) -> int:
                    "card_status": result.card_status, "fields": fields,
                    "fingerprint": vars(result.fingerprint),
                    "transaction_id": result.transaction_id})
-        return VERDICT_EXIT.get(result.verdict, 1)
+        return VERDICT_EXIT.get(result.verdict, FAILED)
     fp = result.fingerprint
     print(f"{result.verdict}: {result.message}")
     print(f"NIK {result.nik}, chip UID {result.chip_uid}, SAM {result.sam_id}, reader "
@@ -359,4 +357,4 @@ def _verify(args) -> int:
         print(table([(f["field"], f["result"], f["score"], f["threshold"]) for f in fields],
                     ("FIELD", "RESULT", "SCORE", "THRESHOLD")))
     print(f"transaction {result.transaction_id}; the receipt is signed by nikgate")
-    return VERDICT_EXIT.get(result.verdict, 1)
+    return VERDICT_EXIT.get(result.verdict, FAILED)

@@ -26,7 +26,9 @@ def _generate(args) -> int:
     from nikgate.synth import write_export
 
     if args.records < 0:
-        raise SystemExit("nikgate: --records must be >= 0")
+        from nikgate.errors import InvalidInputError
+
+        raise InvalidInputError("--records must be >= 0")
     started = time.perf_counter()
     out = sys.stdout if args.out == "-" else args.out
     n = write_export(out, args.records, args.seed)

@@ -13,6 +13,9 @@ import dataclasses
 import datetime as dt
 import json
 
+from nikgate.errors import InvalidInputError
+
+from .exits import FINDING
 from .output import emit_json, table
 
 DEFAULT_STORE = "var/demo/control"
@@ -129,7 +132,7 @@ def _set(args) -> int:
     for item in args.fields:
         op, sep, names = item.partition("=")
         if not sep:
-            raise SystemExit(f"nikgate: --fields must be OP=F1,F2, got {item!r}")
+            raise InvalidInputError(f"--fields must be OP=F1,F2, got {item!r}")
         fields[op.strip()] = _split(names.upper())
     grant = Grant(institution=args.institution, operations=_split(args.operations),
                   fields=fields, channels=_split(args.channels), purpose=args.purpose,
@@ -154,7 +157,7 @@ def _show(args) -> int:
     _, _, grants = _admin(args).store.snapshot()
     if args.institution not in grants:
         print(f"{args.institution} has no grant (access denied by default)")
-        return 3
+        return FINDING
     print(json.dumps(dataclasses.asdict(grants[args.institution]), indent=2))
     return 0
 

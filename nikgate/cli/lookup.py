@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .exits import DONE, FINDING
 from .output import emit_json, table
 from .verify import add_target_options
 
@@ -38,4 +39,4 @@ def _lookup(args) -> int:
     else:
         print(table([(k, v if v is not None else "") for k, v in values.items()],
                     ("FIELD", "VALUE")))
-    return 0 if values is not None else 3
+    return DONE if values is not None else FINDING

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from .exits import FINDING
 from .output import emit_json
 
 
@@ -27,7 +28,7 @@ def _check(args) -> int:
             emit_json({"valid": False, "reason": e.reason, "message": str(e)})
         else:
             print(f"invalid: {e} [{e.reason}]", file=sys.stderr)
-        return 1
+        return FINDING   # the answer to "is it valid?", not a usage mistake
     dates = [d.isoformat() for d in parts.birth_date_candidates()]
     info = {
         "valid": True,

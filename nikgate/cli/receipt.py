@@ -6,6 +6,7 @@ import base64
 import json
 from pathlib import Path
 
+from .exits import DONE, FINDING
 from .output import emit_json
 
 
@@ -48,6 +49,8 @@ def _verify(args) -> int:
                     institution_id=p.institution_id, issued_at_unix_ms=p.issued_at_unix_ms)
         if p.adapter:   # an adapter acted for the institution (the portal, the gateway)
             info.update(adapter=p.adapter, acting_user=p.acting_user)
+    if check.root is not None:   # signed with the calls answered together: its place there
+        info.update(leaf_index=check.leaf_index, leaf_count=check.root.leaf_count)
     if args.json:
         emit_json(info)
     else:
@@ -55,4 +58,4 @@ def _verify(args) -> int:
         for k, v in info.items():
             if k not in ("valid", "reason"):
                 print(f"  {k}: {v}")
-    return 0 if check.valid else 1
+    return DONE if check.valid else FINDING

@@ -3,13 +3,15 @@
 Against a server (`--connection FILE --as INSTITUTION`, a thin client of the web service)
 or offline against an index directory (`--index DIR`). Exit status: 0 when the NIK was
 found and every claimed field matched, 3 when it was not found or a field did not match,
-2 for invalid input.
+2 for invalid input (the table in exits.py).
 """
 
 from __future__ import annotations
 
+from nikgate.errors import InvalidInputError
 from nikgate.redact import redact
 
+from .exits import DONE, FINDING
 from .output import emit_json, table
 
 # Friendly options for the fields integrators claim most; --field covers the rest.
@@ -46,7 +48,7 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep:
             # no echo: what was typed may be a claimed value (personal data)
-            raise SystemExit(f"nikgate: {what} must be NAME=VALUE; one argument has no '='")
+            raise InvalidInputError(f"{what} must be NAME=VALUE; one argument has no '='")
         out[name.strip().upper()] = value
     return out
 
@@ -64,8 +66,8 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         # the range itself is checked by the engine (claims.MIN_THRESHOLD..MAX_THRESHOLD)
-        raise SystemExit(f"nikgate: threshold must be a whole number, got '{redact(text)}'"
-                         ) from None
+        raise InvalidInputError(f"threshold must be a whole number, got '{redact(text)}'"
+                                ) from None
 
 
 def add_target_options(p) -> None:
@@ -100,15 +102,15 @@ def _verify(args) -> int:
             "fields": [{"field": r.field.name, "result": r.outcome.name, "score": r.score,
                         "threshold": r.threshold} for r in result.fields],
         })
-        return 0 if result.all_match else 3
+        return DONE if result.all_match else FINDING
     if not result.found:
         print(f"NIK {result.nik}: not found in the index")
-        return 3
+        return FINDING
     print(f"NIK {result.nik}: found; person {result.life_status}, card {result.card_status}")
     rows = [(r.field.name, LABEL[r.outcome], str(r.score) if r.outcome else "-",
              str(r.threshold)) for r in result.fields]
     print(table(rows, ("FIELD", "RESULT", "SCORE", "THRESHOLD")))
-    return 0 if result.all_match else 3
+    return DONE if result.all_match else FINDING
 
 
 def _verify_remote(args, claims, thresholds):

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from nikgate.errors import AuditError, StreamBusyError
+from nikgate.errors import AuditError, AuditLogMissing, StreamBusyError
 
 LOCK_NAME = "writer.lock"
 _SEGMENT = re.compile(r"^segment-(\d{6,})\.log$")
@@ -32,7 +32,7 @@ def list_streams(directory: str | Path) -> list[Path]:
     """The stream directories under `directory`, by name."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise AuditError(f"no audit log directory at {directory}")
+        raise AuditLogMissing(f"no audit log directory at {directory}")
     return sorted(p for p in directory.iterdir() if p.is_dir() and _STREAM.match(p.name))
 
 

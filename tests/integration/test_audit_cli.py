@@ -44,10 +44,10 @@ def test_verify_passes_then_names_a_changed_record(audit_log):
     seg = d / "w0" / "segment-000001.log"
     seg.write_bytes(seg.read_bytes().replace(b'"tx-2"', b'"tx-9"'))
     bad = run_cli("audit", "verify", "--dir", str(d))
-    assert bad.returncode == 1
+    assert bad.returncode == 3   # a finding (nikgate.cli.exits.FINDING)
     assert "PROBLEM: stream w0 segment 1 line 3 (seq 3): changed" in bad.stdout
     js = run_cli("audit", "verify", "--dir", str(d), "--json")
-    assert js.returncode == 1 and json.loads(js.stdout)["ok"] is False
+    assert js.returncode == 3 and json.loads(js.stdout)["ok"] is False
 
 
 def test_who_accessed_lists_the_calls(audit_log):
@@ -67,7 +67,7 @@ def test_who_accessed_lists_the_calls(audit_log):
 def test_who_accessed_without_the_key_says_so(audit_log, tmp_path):
     d, _ = audit_log
     r = run_cli("audit", "who-accessed", NIK, "--dir", str(d), "--key", str(tmp_path / "nope"))
-    assert r.returncode == 1 and "no audit key" in r.stderr
+    assert r.returncode == 2 and "no audit key" in r.stderr
 
 
 def test_usage_counts_niks_per_method_and_channel(audit_log):

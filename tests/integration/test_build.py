@@ -99,7 +99,7 @@ def test_missing_required_column_stops_the_build_naming_it(export_csv, tmp_path)
         build_index(src, tmp_path / "idx")
     assert not (tmp_path / "idx" / "current").exists()
     result = run_cli("index", "build", "--from", str(src), "--out", str(tmp_path / "idx2"))
-    assert result.returncode == 1
+    assert result.returncode == 2   # bad input (nikgate.cli.exits)
     assert "TGL_LHR" in result.stderr
 
 

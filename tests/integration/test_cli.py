@@ -37,11 +37,11 @@ def test_nik_check_decodes_valid_niks(nik, expect):
 ])
 def test_nik_check_rejects_with_reason_and_nonzero_exit(nik, reason):
     r = run_cli("nik", "check", nik, "--json")
-    assert r.returncode == 1
+    assert r.returncode == 3   # the answer is "no" (nikgate.cli.exits.FINDING)
     out = json.loads(r.stdout)
     assert out["valid"] is False and out["reason"] == reason
     human = run_cli("nik", "check", nik)
-    assert human.returncode == 1 and reason in human.stderr
+    assert human.returncode == 3 and reason in human.stderr
 
 
 def test_verify_prints_per_field_results(index_dir, index):

@@ -28,7 +28,7 @@ def test_warm_reads_every_byte_of_the_index_files(index_dir):
 
 def test_warm_without_an_index_is_one_line_error(tmp_path):
     out = run_cli("index", "warm", "--index", str(tmp_path / "none"))
-    assert out.returncode == 1   # an IndexMissingError, as for `index info` and `verify`
+    assert out.returncode == 2   # an IndexMissingError: a path to fix, as for `index info`
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nikgate: error: no index at "), out.stderr

@@ -132,4 +132,4 @@ def test_receipt_verifies_offline_and_a_flipped_byte_fails(connection, people, t
     flipped[10] ^= 0x01
     bad.write_bytes(bytes(flipped))
     refused = run_cli("receipt", "verify", str(bad), "--public-key", str(receipt_public_key))
-    assert refused.returncode == 1 and "INVALID" in refused.stdout
+    assert refused.returncode == 3 and "INVALID" in refused.stdout
