@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from nikgate import methods
 from nikgate.engine import NikIndex
 
-from . import limits, metrics
+from . import limits, metrics, metrics_setup
 from .access.checks import Access
 from .access.policy import AccessPolicy
 from .access.sams import SamRegistry
@@ -37,6 +37,7 @@ from .handlers.verification import VerificationHandlers
 from .health import AsyncHealthServicer, HealthBoard
 from .identity import Authenticator, Caller
 from .index_holder import ServingIndex
+from .pki.expiry import Sightings
 from .pki.runtime import CrlChecker, ServerCertWatcher, load_keypair
 from .receipts import ReceiptSigner
 from .returns.committer import ReturnCommitter
@@ -206,7 +207,12 @@ async def build_server(config: Config, *, port: int | None = None,
     store, returns = open_stores(config)
     store.start_syncing()
     policy = AccessPolicy(store, config.access.refresh_seconds)
-    auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca), policy)
+    # Under `nikgate serve` the worker notes the client certificates it accepts for the
+    # supervisor's expiry gauge (server/pki/expiry.py); an in-process server has no gauge.
+    certs_file = metrics_setup.certs_file()
+    sightings = Sightings(certs_file) if certs_file is not None else None
+    auth = Authenticator(CrlChecker(config.tls.crl, config.tls.ca), policy,
+                         sightings=sightings)
     scraping = ScrapingGuard(
         store=store, grants=policy.grant,   # windows and throttles shared by every worker
         alert=lambda institution, _reason: metrics.SCRAPING_ALERTS.labels(institution).inc()
@@ -288,6 +294,8 @@ async def build_server(config: Config, *, port: int | None = None,
         background.append(asyncio.create_task(scrubber.run()))
         loop = asyncio.get_running_loop()   # after a swap, re-scrub at once if damaged
         serving.on_swap.append(lambda: loop.call_soon_threadsafe(scrubber.wake))
+    if sightings is not None:
+        background.append(asyncio.create_task(sightings.run()))
     if config.index.reload_check_seconds > 0:   # every worker follows `current` itself
         background.append(asyncio.create_task(
             serving.watch(config.index.reload_check_seconds)))

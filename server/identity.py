@@ -36,6 +36,7 @@ import grpc
 from nikgate.errors import InvalidInputError, PermissionDenied, PkiError, Unauthenticated
 
 from .inputs import check_forwarded_cert, check_header_id, check_portal_user
+from .pki.expiry import Sightings
 from .pki.runtime import CrlChecker, ForwardedCerts, PeerIdentity, peer_identity
 
 ON_BEHALF_OF = "nikgate-on-behalf-of"
@@ -101,9 +102,11 @@ def _identity(cert_pem: bytes) -> tuple[PeerIdentity, Caller]:
 
 class Authenticator:
     def __init__(self, crl: CrlChecker, registry: KnownInstitutions,
-                 forwarded: ForwardedCerts | None = None) -> None:
+                 forwarded: ForwardedCerts | None = None,
+                 sightings: Sightings | None = None) -> None:
         self._crl = crl
         self._registry = registry
+        self._sightings = sightings   # accepted certificates, for the expiry gauge
         self._forwarded = forwarded if forwarded is not None else ForwardedCerts(crl.ca)
 
     def caller(self, context: grpc.aio.ServicerContext,
@@ -113,8 +116,9 @@ class Authenticator:
         pems = context.auth_context().get("x509_pem_cert")
         if not pems:
             raise Unauthenticated("no client certificate: nikgate accepts mutual TLS only")
+        pem = next(iter(pems))
         try:
-            ident, direct = _identity(next(iter(pems)))   # cached: one a connection
+            ident, direct = _identity(pem)   # cached: one a connection
         except PkiError as e:  # a CA-signed certificate without a nikgate identity
             raise Unauthenticated(f"client certificate names no nikgate identity: {e}") from None
         if self._crl.is_revoked(ident.serial):
@@ -123,6 +127,8 @@ class Authenticator:
         if ident.kind == "institution" and self._registry.get(ident.institution_id) is None:
             raise Unauthenticated(
                 f"institution {ident.institution_id!r} is not registered with nikgate")
+        if self._sightings is not None:   # the expiry gauge: a dict lookup once known
+            self._sightings.seen(ident, pem)
         metadata = context.invocation_metadata()
         if ident.kind in ADAPTER_HEADERS:
             return self._acting_for(ident, metadata or (), attribute)
@@ -226,5 +232,7 @@ class Authenticator:
             raise refuse(PermissionDenied(
                 f"the certificate the gateway forwarded names institution "
                 f"{ident.institution_id!r}, which is not registered with nikgate"))
+        if self._sightings is not None:
+            self._sightings.seen(ident, cert_b64)
         return Caller(ident.institution_id, "institution", ident.serial, name, "",
                       ADAPTER_CHANNEL["gateway"])

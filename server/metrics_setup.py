@@ -10,10 +10,14 @@ supervisor removes the file when the worker exits.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 HEALTH_PREFIX = "health-"
+# certs-<pid>.json: the client certificates a worker accepted, for the supervisor's
+# certificate-expiry gauge (server/pki/expiry.py)
+CERTS_PREFIX = "certs-"
 SERVING_TEXT = "SERVING"
 
 
@@ -22,15 +26,17 @@ def prepare_directory(path: str) -> str:
     so prometheus-client in the workers runs in multiprocess mode."""
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
-    for f in (*directory.glob("*.db"), *directory.glob(HEALTH_PREFIX + "*")):
+    for f in (*directory.glob("*.db"), *directory.glob(HEALTH_PREFIX + "*"),
+              *directory.glob(CERTS_PREFIX + "*")):
         f.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     return str(directory)
 
 
-def serve_merged(address: str) -> int:
-    """Serve every worker's metrics merged (any path but /health) and the node's health
-    (GET /health); returns the bound port."""
+def serve_merged(address: str, collectors: Iterable[object] = ()) -> int:
+    """Serve every worker's metrics merged (any path but /health), those of `collectors`
+    (computed at scrape time in this process: the certificate-expiry gauge) and the node's
+    health (GET /health); returns the bound port."""
     import threading
 
     from prometheus_client import CollectorRegistry, multiprocess
@@ -39,6 +45,8 @@ def serve_merged(address: str) -> int:
     host, _, port = address.rpartition(":")
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
+    for collector in collectors:
+        registry.register(collector)  # type: ignore[arg-type]
 
     class Handler(MetricsHandler.factory(registry)):  # type: ignore[misc]
         def do_GET(self) -> None:
@@ -69,6 +77,15 @@ def health_file(pid: int | None = None) -> Path | None:
     if not directory:
         return None
     return Path(directory) / f"{HEALTH_PREFIX}{os.getpid() if pid is None else pid}"
+
+
+def certs_file(pid: int | None = None) -> Path | None:
+    """Where worker `pid` (default: this process) writes the client certificates it
+    accepted, or None outside `nikgate serve`."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return None
+    return Path(directory) / f"{CERTS_PREFIX}{os.getpid() if pid is None else pid}.json"
 
 
 def write_health(serving: bool) -> None:
@@ -107,6 +124,6 @@ def worker_exited(pid: int) -> None:
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(pid)
-        path = health_file(pid)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        for path in (health_file(pid), certs_file(pid)):
+            if path is not None:
+                path.unlink(missing_ok=True)

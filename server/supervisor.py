@@ -32,6 +32,7 @@ from .config import Config
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_MAX = 5.0
+EXPIRY_CHECK_SECONDS = 60.0   # certificate-expiry warnings (server/pki/expiry.py)
 
 
 def reserve_port(address: str) -> tuple[str, int]:
@@ -129,9 +130,14 @@ class Supervisor:
         # workers after the fork; the supervisor serves the merged view.
         from . import metrics_setup
         metrics_setup.prepare_directory(metrics_dir)
+        # After prepare_directory: expiry imports prometheus_client only when scraped.
+        from .pki.expiry import ExpiryWatch
+        self.expiry = ExpiryWatch([("ca", cfg.tls.ca), ("server", cfg.tls.cert)],
+                                  metrics_dir)
+        self._check_expiry()   # at start-up: the held certificates' warnings, if due
         metrics_port = None
         if cfg.metrics.address:
-            metrics_port = metrics_setup.serve_merged(cfg.metrics.address)
+            metrics_port = metrics_setup.serve_merged(cfg.metrics.address, [self.expiry])
         count = cfg.server.workers or os.cpu_count() or 1
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_stop)
@@ -150,6 +156,14 @@ class Supervisor:
         else:
             log.error("workers did not start listening within 60 s")
         return self._watch(host, port)
+
+    def _check_expiry(self) -> None:
+        """Warn of certificates crossing 30, 7 or 1 days left (each scrape checks too)."""
+        self._expiry_checked = time.monotonic()
+        try:
+            self.expiry.check()
+        except Exception:   # a gauge problem must never stop the supervisor
+            log.exception("certificate expiry check failed")
 
     def _on_stop(self, signum, frame) -> None:
         if not self.stopping:
@@ -178,6 +192,8 @@ class Supervisor:
             except ChildProcessError:
                 break
             if pid == 0:
+                if time.monotonic() - self._expiry_checked >= EXPIRY_CHECK_SECONDS:
+                    self._check_expiry()
                 time.sleep(0.05)
                 continue
             worker_id = self.workers.pop(pid, None)
