@@ -1,23 +1,46 @@
-"""write_export: a synthetic warehouse export, streamed district by district.
+"""write_export: a synthetic warehouse export, generated district by district, in parallel.
 
 Memory stays constant in the row count: the only per-run state is one integer quota per
 district (7,285 of them); the NIK/KK counters live for one district (see serials.py).
+
+Every district draws from its own random source, seeded from (seed, district code), so a
+run of districts can be rendered anywhere: chunks of consecutive districts go to worker
+processes and come back as CSV text, written in district order. The bytes therefore depend
+on (records, seed) only, never on the number of workers.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import multiprocessing
+import os
 import random
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 
 from nikgate.engine import schema
 
 from . import geo
-from .csvout import Target, csv_writer
+from .csvout import Target, open_text
 from .people import DistrictGenerator
 
 # Rows are assigned to districts in blocks: small files still get whole households in a
 # few districts instead of one person in each of thousands.
 BLOCK = 40
 _DRAW_CHUNK = 65536
+# Rows per unit of work: large enough that a chunk's pickling and hand-over cost little,
+# small enough that progress moves and a 50M-row run holds only a few chunks in memory.
+CHUNK_ROWS = 20_000
+# Below this many rows one process is quicker than starting workers.
+PARALLEL_MIN_ROWS = 60_000
+
+#: progress(rows_written_so_far), called after every chunk
+Progress = Callable[[int], None]
+Chunk = tuple[tuple[int, int], ...]   # ((district code, rows), ...) in code order
 
 
 def district_quotas(records: int, seed: int) -> list[int]:
@@ -43,28 +66,111 @@ def district_quotas(records: int, seed: int) -> list[int]:
     return quotas
 
 
-def write_export(out: Target, records: int, seed: int) -> int:
+def chunks(records: int, seed: int, rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Consecutive districts with a quota, grouped into chunks of about `rows` rows."""
+    current: list[tuple[int, int]] = []
+    size = 0
+    for code, quota in zip(geo.district_codes(), district_quotas(records, seed)):
+        if quota:
+            current.append((code, quota))
+            size += quota
+            if size >= rows:
+                yield tuple(current)
+                current, size = [], 0
+    if current:
+        yield tuple(current)
+
+
+def render_chunk(seed: int, chunk: Chunk) -> str:
+    """The CSV rows (no header) of the districts in `chunk`, household by household.
+
+    Byte for byte what csv.writer (minimal quoting, "\\n") writes, about 3x quicker: a row
+    is joined with commas unless a value holds a comma, quote or line break (a name with a
+    degree, "ANDI SETIAWAN, S.KOM"); only those rows go through csv.writer.
+    """
+    quoted = io.StringIO()
+    w = csv.writer(quoted, lineterminator="")
+    lines: list[str] = []
+    add = lines.append
+    commas = len(schema.REQUIRED_COLUMNS) - 1
+    for code, quota in chunk:
+        gen = DistrictGenerator(code, seed)
+        left = quota
+        while left > 0:
+            rows = gen.household()
+            if len(rows) > left:
+                del rows[left:]  # the district's quota ends mid-household
+            for row in rows:
+                line = ",".join(row)
+                if line.count(",") != commas or '"' in line or "\n" in line or "\r" in line:
+                    quoted.seek(0)
+                    quoted.truncate()
+                    w.writerow(row)
+                    line = quoted.getvalue()
+                add(line)
+            left -= len(rows)
+    add("")
+    return "\n".join(lines)
+
+
+def default_workers(records: int) -> int:
+    """One process per usable core for large exports, one for small ones."""
+    if records < PARALLEL_MIN_ROWS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores)
+
+
+def _start_method() -> str:
+    # fork shares the loaded region tables for free; it is unsafe once gRPC (its at-fork
+    # handlers) or other threads live in this process, e.g. inside a bench: then forkserver.
+    if "grpc" not in sys.modules and threading.active_count() == 1:
+        return "fork"
+    return "forkserver"
+
+
+def _rendered(seed: int, work: Iterator[Chunk], workers: int) -> Iterator[tuple[int, str]]:
+    """(rows, text) of each chunk in order; at most 2 x workers chunks in flight."""
+    if workers <= 1:
+        for chunk in work:
+            yield sum(q for _, q in chunk), render_chunk(seed, chunk)
+        return
+    ctx = multiprocessing.get_context(_start_method())
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        pending: deque[tuple[int, Future[str]]] = deque()
+        for chunk in work:
+            pending.append((sum(q for _, q in chunk), pool.submit(render_chunk, seed, chunk)))
+            if len(pending) >= 2 * workers:
+                n, fut = pending.popleft()
+                yield n, fut.result()
+        while pending:
+            n, fut = pending.popleft()
+            yield n, fut.result()
+
+
+def write_export(out: Target, records: int, seed: int, *, workers: int | None = None,
+                 progress: Progress | None = None) -> int:
     """Write a synthetic warehouse export of `records` rows; return the rows written.
 
     The CSV has a header row and the columns schema.REQUIRED_COLUMNS in order. The same
-    (records, seed) always gives the same bytes. Rows come grouped by the district that
-    issued their NIKs (code order), household by household; they are not sorted by NIK.
+    (records, seed) always gives the same bytes, whatever `workers` (processes rendering
+    chunks of districts; default: one per core for large exports). Rows come grouped by
+    the district that issued their NIKs (code order), household by household; they are
+    not sorted by NIK. `progress(rows_so_far)` is called after each chunk is written.
     """
     if records < 0:
         raise ValueError(f"records must be >= 0, got {records}")
+    if workers is None:
+        workers = default_workers(records)
     written = 0
-    with csv_writer(out) as w:
-        w.writerow(schema.REQUIRED_COLUMNS)
-        for code, quota in zip(geo.district_codes(), district_quotas(records, seed)):
-            if not quota:
-                continue
-            gen = DistrictGenerator(code, seed)
-            left = quota
-            while left > 0:
-                rows = gen.household()
-                if len(rows) > left:
-                    del rows[left:]  # the district's quota ends mid-household
-                w.writerows(rows)
-                left -= len(rows)
-            written += quota
+    with open_text(out) as f:
+        csv.writer(f, lineterminator="\n").writerow(schema.REQUIRED_COLUMNS)
+        for n, text in _rendered(seed, chunks(records, seed, CHUNK_ROWS), workers):
+            f.write(text)
+            written += n
+            if progress is not None:
+                progress(written)
     return written
