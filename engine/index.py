@@ -10,6 +10,7 @@ from typing import Any
 
 from nikgate.errors import (
     CorruptRecordError,
+    IndexDamagedError,
     IndexFormatError,
     IndexMissingError,
     InvalidNikError,
@@ -224,7 +225,12 @@ def read_manifest(env: _core.Env, where: Path) -> dict[str, Any]:
         raise IndexFormatError(
             f"{where} has no manifest: it is not a nikgate index, or its build was interrupted;"
             " rebuild it with `nikgate index build`")
-    manifest = json.loads(raw)
+    try:
+        manifest = json.loads(raw)
+    except ValueError:   # bad UTF-8 or JSON: the page holding it is damaged
+        raise IndexDamagedError(
+            f"the manifest of the index at {where} cannot be read: the file is damaged; "
+            "rebuild it with `nikgate index build` or restore a copy") from None
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexFormatError(

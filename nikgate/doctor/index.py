@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nikgate.errors import NikgateError
+from nikgate.errors import IndexMissingError, NikgateError
 
 from .result import Check, fail, ok
 
@@ -18,9 +18,11 @@ def check(path: Path) -> Check:
 
     try:
         idx = NikIndex.open(path)
-    except NikgateError as e:
+    except IndexMissingError as e:
         return fail("index", str(e), "build one with `nikgate index build` or fix [index] "
                     "path")
+    except NikgateError as e:   # damaged or of another format: the message says what to do
+        return fail("index", str(e), "")
     with idx:
         report = idx.quick_check()
     what = (f"generation {report.generation}, {report.entries:,} records; "

@@ -71,8 +71,9 @@ def check(address: str, port_file: str, ca: Path, client: tuple[str, Path, Path]
     host, port = where
     if port == 0 and port_file:
         try:
-            port = int(Path(port_file).read_text().strip())
-        except (OSError, ValueError):
+            # `nikgate serve` writes "PORT METRICS_PORT" there (server/supervisor.py)
+            port = int(Path(port_file).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
             return warn(name, f"{address} lets the OS pick a port and {port_file} does "
                         "not name one yet", "start `nikgate serve`")
     if port == 0:
