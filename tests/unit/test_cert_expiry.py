@@ -115,3 +115,19 @@ def test_roles_and_principals_and_the_window(tmp_path):
                    ("client", "bank-a", bank.serial_hex, 10)]
     clock.t += 2 * DAY   # the files say they were last seen two days ago: out of the window
     assert watch.certificates() == []
+
+
+def test_a_forwarded_certificate_is_read_from_its_base64_der(tmp_path):
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    ca = pki.init_ca(tmp_path / "pki")
+    issued, ident = _client(ca, "bank-a", 12)
+    seen = Sightings(None)
+    seen.seen(ident, base64.b64encode(
+        issued.cert.public_bytes(serialization.Encoding.DER)).decode())
+    [entry] = seen.entries()
+    assert (entry.role, entry.principal, entry.serial) == ("client", "bank-a",
+                                                           issued.serial_hex)
+    assert entry.not_after == issued.cert.not_valid_after_utc.timestamp()
