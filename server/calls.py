@@ -207,12 +207,13 @@ class CallGuard:
         check_sizes(message)
         return message
 
-    def _answer(self, rpc: Rpc, route: Route, call: Call, response: Message) -> bytes:
+    async def _answer(self, rpc: Rpc, route: Route, call: Call, response: Message) -> bytes:
         body = response.SerializeToString()
         if route.sealed and self.signer is not None:
             caller = call.caller
-            body = self.signer.seal(body, call.raw, call.tx, rpc.path, caller.institution_id,
-                                    caller.adapter, caller.user)
+            # signed with whatever else this loop turn seals: one signature for the group
+            body = await self.signer.seal(body, call.raw, call.tx, rpc.path,
+                                          caller.institution_id, caller.adapter, caller.user)
         return body
 
     def _metrics(self, call: CallRecord, code: str, batched: bool) -> None:
@@ -253,7 +254,7 @@ class CallGuard:
                             response = await handler(message, call)
                     else:
                         response = await handler(message, call)
-                    body = self._answer(rpc, route, call, response)
+                    body = await self._answer(rpc, route, call, response)
                     # audited before answering: a call the log cannot record is not answered
                     self.audit.record(call, "OK")
                 self._metrics(call, "OK", route.batched)
@@ -289,7 +290,7 @@ class CallGuard:
                     ends = time.monotonic() + lifetime
                     messages = self._messages(rpc, route, call, requests, context, ends, state)
                     async for response, part in handler(messages):
-                        body = self._answer(rpc, route, part, response)
+                        body = await self._answer(rpc, route, part, response)
                         if not part.audited:
                             self.audit.record(part, "OK")   # before the answer leaves
                         self._metrics(part, "OK", True)
