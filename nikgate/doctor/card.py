@@ -30,7 +30,8 @@ def check(spec: str) -> Check:
                     "install pyscard (docs/card-reader.md)")
     found = [n for n in names if n == rest] or [n for n in names if rest in n]
     if len(found) != 1:
-        return fail(name, f"pcscd answers but {'several readers match' if found else 'no reader matches'}"
-                    f" {rest!r} (readers: {', '.join(names) or 'none'})",
+        which = "several readers match" if found else "no reader matches"
+        return fail(name, f"pcscd answers but {which} {rest!r} (readers: "
+                    f"{', '.join(names) or 'none'})",
                     "plug the reader in, or give its name as pcscd lists it")
     return ok(name, f"pcscd answers; reader {found[0]!r} present")

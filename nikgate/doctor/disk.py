@@ -102,13 +102,14 @@ def judge(u: Usage, together: list[Usage]) -> Check:
     text = f"{u.free / MiB:,.0f} MiB free of {u.size / MiB:,.0f} ({free_share:.0%}) at {u.path}"
     if rate is not None and rate > 0:
         days = u.free / rate / 86400
-        text += (f", {rate * 86400 / MiB:,.1f} MiB/day ({'; '.join(t.how for t in together if t.rate is not None)})"
-                 f": {days:,.1f} days left")
+        how = "; ".join(t.how for t in together if t.rate is not None)
+        text += f", {rate * 86400 / MiB:,.1f} MiB/day ({how}): {days:,.1f} days left"
     else:
         days = None
         text += f", {u.how}"
-    action = (f"free space or grow the filesystem under {u.path}"
-              + (" (archive sealed audit segments: docs/audit.md)" if u.name == "audit"
+    action = (f"grow the filesystem under {u.path} or free space on it"
+              + ("; never by deleting audit segments (`nikgate audit verify` shows the "
+                 "gap): copy sealed ones to the archive first" if u.name == "audit"
                  else ""))
     if free_share < FAIL_FREE or (days is not None and days < FAIL_DAYS):
         return fail(name, text, action + " now: a full disk stops every call")

@@ -56,7 +56,7 @@ def health(host: str, port: int, ca: Path, cert: Path, key: Path, server_name: s
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=TIMEOUT)
         except grpc.RpcError as e:
-            return None, f"{e.code().name}: {e.details()}"   # type: ignore[attr-defined]
+            return None, f"{e.code().name}: {e.details()}"
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status), ""
 
 
