@@ -150,12 +150,14 @@ def ensure_export(workdir: Path, records: int, seed: int) -> Path:
     if path.exists():
         log(f"export cached: {path} ({path.stat().st_size / 2**20:.0f} MiB)")
         return path
+    from nikgate.progress import terminal_progress
     from nikgate.synth import write_export
 
     partial = path.with_suffix(".csv.partial")
     log(f"generating {records:,} records -> {path}")
     t0 = time.perf_counter()
-    written = write_export(partial, records, seed)
+    with terminal_progress("generating", records) as progress:
+        written = write_export(partial, records, seed, progress=progress)
     os.replace(partial, path)
     log(f"generated {written:,} rows in {time.perf_counter() - t0:.1f} s")
     return path
@@ -168,8 +170,11 @@ def ensure_index(workdir: Path, export: Path, records: int, seed: int,
         log(f"reusing index {out} (build not measured)")
         return out, None
     log(f"building index {out}")
+    from nikgate.progress import terminal_progress
+
     busy0, own0 = _busy_seconds(), _own_seconds()
-    report = build_index(export, out)
+    with terminal_progress("reading export", export.stat().st_size, "bytes") as progress:
+        report = build_index(export, out, progress=progress)
     summary = report.summary()
     summary["others_cores"] = round(max(0.0, (_busy_seconds() - busy0)
                                         - (_own_seconds() - own0)) / report.seconds, 2)

@@ -404,11 +404,14 @@ def main(argv: list[str] | None = None) -> int:
         index_dir = args.index
         if index_dir is None:
             from nikgate.engine.build import build_index
+            from nikgate.progress import terminal_progress
             from nikgate.synth import write_export
-            write_export(f"{tmp}/export.csv", args.records, seed=5)
+            with terminal_progress("generating", args.records) as progress:
+                write_export(f"{tmp}/export.csv", args.records, seed=5, progress=progress)
             index_dir = f"{tmp}/idx"
-            build_index(Path(f"{tmp}/export.csv"), Path(index_dir),
-                        rejects_path=Path(f"{tmp}/rejects.csv"))
+            with terminal_progress("reading export", unit="bytes") as progress:
+                build_index(Path(f"{tmp}/export.csv"), Path(index_dir),
+                            rejects_path=Path(f"{tmp}/rejects.csv"), progress=progress)
         every: dict[str, dict] = {}
         with NikIndex.open(index_dir) as index:
             for label, pop in (("synthetic index", Population.of_index(index)),

@@ -21,7 +21,7 @@ import shutil
 import struct
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,11 +128,13 @@ def verify_generation(path: Path) -> VerifyReport:
 def build_index(source: str | os.PathLike, out: str | os.PathLike,
                 rejects_path: str | os.PathLike | None = None,
                 today: dt.date | None = None,
-                memory_budget: int = MEMORY_BUDGET) -> BuildReport:
+                memory_budget: int = MEMORY_BUDGET,
+                progress: Callable[[int], None] | None = None) -> BuildReport:
     """Build a new generation from `source` and publish it under `out`.
 
     Up to `memory_budget` bytes of packed records are sorted in memory; beyond that they
-    are sorted in runs spilled to temp files and merged, so memory stays bounded."""
+    are sorted in runs spilled to temp files and merged, so memory stays bounded.
+    `progress(bytes_read)` follows the read of `source` (every 4 MiB)."""
     started = time.perf_counter()
     report = BuildReport()
     scan = ExportScan(Path(source), RowEncoder(today), report.rejects)
@@ -152,7 +154,7 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
                 arena.spill(runs[-1])
                 arena.clear()
 
-            scan.fill(arena, spill, memory_budget)
+            scan.fill(arena, spill, memory_budget, progress)
             txn = env.begin_write()
             keys = _core.KeyWriter(str(partial / KEYS_FILE))
             if not runs:  # the common case: sorted and stored in C

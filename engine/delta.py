@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from .record import RowEncoder, RowRejected
 from .warehouse import ExportReader, Rejects
 
 KEEP_DELTA_HISTORY = 100
+PROGRESS_ROWS = 1_000   # rows between progress(rows_done) calls
 
 
 @dataclass
@@ -76,15 +78,19 @@ class ApplyReport:
 def apply_delta(index_dir: str | os.PathLike, delta: str | os.PathLike,
                 rejects_path: str | os.PathLike | None = None, force: bool = False,
                 today: dt.date | None = None,
-                new_generation: bool = False) -> ApplyReport:
+                new_generation: bool = False,
+                progress: Callable[[int], None] | None = None) -> ApplyReport:
     """Apply `delta` to the current generation in place, or, with `new_generation`, to a
-    copy of it published as a new sealed generation (what replicas pull: replica.py)."""
+    copy of it published as a new sealed generation (what replicas pull: replica.py).
+    `progress(rows_done)` is called every PROGRESS_ROWS rows of the delta."""
     if new_generation:
-        return _apply_as_generation(index_dir, delta, rejects_path, force, today)
-    return _apply(current_generation(index_dir), index_dir, delta, rejects_path, force, today)
+        return _apply_as_generation(index_dir, delta, rejects_path, force, today, progress)
+    return _apply(current_generation(index_dir), index_dir, delta, rejects_path, force, today,
+                  progress=progress)
 
 
-def _apply_as_generation(index_dir, delta, rejects_path, force, today) -> ApplyReport:
+def _apply_as_generation(index_dir, delta, rejects_path, force, today,
+                         progress=None) -> ApplyReport:
     """Copy the current generation under its writer lock (no delta can commit meanwhile),
     apply the delta to the copy, verify it, seal it and publish it atomically. Readers of
     the old generation are not touched; a server moves to the new one live."""
@@ -105,7 +111,7 @@ def _apply_as_generation(index_dir, delta, rejects_path, force, today) -> ApplyR
         finally:
             env.close()
         report = _apply(partial, index_dir, delta, rejects_path, force, today,
-                        {"generation": gen_id, "derived_from": source.name})
+                        {"generation": gen_id, "derived_from": source.name}, progress)
         report.copied_bytes = sum((partial / n).stat().st_size for n in (DATA_FILE, KEYS_FILE)
                                   if (partial / n).exists())
         env = _core.Env(str(partial), readonly=True)
@@ -123,7 +129,7 @@ def _apply_as_generation(index_dir, delta, rejects_path, force, today) -> ApplyR
 
 
 def _apply(generation: Path, index_dir, delta, rejects_path, force, today,
-           manifest_changes: dict | None = None) -> ApplyReport:
+           manifest_changes: dict | None = None, progress=None) -> ApplyReport:
     started = time.perf_counter()
     report = ApplyReport()
     env = _core.Env(str(generation), readonly=False, durable=True)
@@ -139,8 +145,10 @@ def _apply(generation: Path, index_dir, delta, rejects_path, force, today,
         encoder = RowEncoder(today).fast()
         txn = env.begin_write()
         try:
-            for line, change, row in reader.rows(report.rejects):
+            for n, (line, change, row) in enumerate(reader.rows(report.rejects), 1):
                 _apply_row(txn, keys, encoder, line, change, row, report)
+                if progress is not None and n % PROGRESS_ROWS == 0:
+                    progress(n)
             digest = reader.digest
             already = [d for d in manifest.get("deltas", []) if d["xxh3_128"] == digest]
             if already and not force:

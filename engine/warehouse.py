@@ -102,9 +102,11 @@ class ExportScan:
     rows: int = 0
     digest: str = ""
 
-    def fill(self, arena, full: Callable[[], None], budget_bytes: int) -> None:
+    def fill(self, arena, full: Callable[[], None], budget_bytes: int,
+             progress: Callable[[int], None] | None = None) -> None:
         """Parse the whole export into `arena`, calling `full()` whenever it grows past
-        `budget_bytes` (the caller spills it)."""
+        `budget_bytes` (the caller spills it) and `progress(bytes_read)` after every
+        CHUNK."""
         hasher = xxhash.xxh3_128()
         with _open(self.path) as f:
             buf = f.read(CHUNK)
@@ -133,6 +135,8 @@ class ExportScan:
                 buf = buf + more if buf else more
                 used = parser.feed(buf, final, arena)
                 buf = buf[used:]
+                if progress is not None:
+                    progress(f.tell())
                 if arena.nbytes > budget_bytes:
                     full()
                 if final:

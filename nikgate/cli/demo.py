@@ -60,6 +60,7 @@ def register(sub) -> None:
 
 def _data_and_index(root: Path, records: int, seed: int) -> Path:
     from nikgate.engine.build import build_index
+    from nikgate.progress import terminal_progress
     from nikgate.synth import write_export
 
     export = root / f"warehouse-{records}-{seed}.csv"
@@ -68,7 +69,8 @@ def _data_and_index(root: Path, records: int, seed: int) -> Path:
         print(f"generating {records:,} synthetic records -> {export}")
         t = time.perf_counter()
         tmp = export.with_suffix(".partial")
-        write_export(tmp, records, seed)
+        with terminal_progress("generating", records) as progress:
+            write_export(tmp, records, seed, progress=progress)
         tmp.rename(export)
         print(f"  done in {time.perf_counter() - t:.1f} s")
     if (index_dir / "current").exists() and not _index_usable(index_dir):
@@ -76,7 +78,9 @@ def _data_and_index(root: Path, records: int, seed: int) -> Path:
         shutil.rmtree(index_dir)
     if not (index_dir / "current").exists():
         print(f"building the index -> {index_dir}")
-        s = build_index(export, index_dir, rejects_path=root / "rejects.csv").summary()
+        with terminal_progress("reading export", export.stat().st_size, "bytes") as progress:
+            s = build_index(export, index_dir, rejects_path=root / "rejects.csv",
+                            progress=progress).summary()
         print(f"  stored {s['stored']:,} of {s['rows_read']:,} rows in {s['seconds']} s "
               f"({s['rows_per_second']:,} rows/s, {s['bytes_per_record']} bytes/record, "
               f"{s['rejected']} rejected)")

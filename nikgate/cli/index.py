@@ -91,9 +91,12 @@ def _build(args) -> int:
     from pathlib import Path
 
     from nikgate.engine.build import build_index
+    from nikgate.progress import terminal_progress
 
     rejects = args.rejects or str(Path(args.out) / "rejects-latest.csv")
-    report = build_index(args.source, args.out, rejects_path=rejects)
+    size = _size(args.source)
+    with terminal_progress("reading export", size, "bytes", quiet=args.json) as progress:
+        report = build_index(args.source, args.out, rejects_path=rejects, progress=progress)
     summary = report.summary()
     summary["rejects_file"] = rejects
     _print_summary(f"built index {args.out}", summary, args.json)
@@ -102,9 +105,14 @@ def _build(args) -> int:
 
 def _apply(args) -> int:
     from nikgate.engine.delta import apply_delta
+    from nikgate.progress import terminal_progress
 
-    report = apply_delta(args.index, args.delta, rejects_path=args.rejects, force=args.force,
-                         new_generation=args.new_generation)
+    with terminal_progress("applying", quiet=args.json) as progress:
+        if progress.enabled:
+            progress.total = _lines_or_none(args.delta)
+        report = apply_delta(args.index, args.delta, rejects_path=args.rejects,
+                             force=args.force, new_generation=args.new_generation,
+                             progress=progress)
     summary = report.summary()
     if args.rejects:
         summary["rejects_file"] = args.rejects
@@ -112,6 +120,25 @@ def _apply(args) -> int:
     _print_summary(f"applied {args.delta} to {args.index}, {where} (durable)", summary,
                    args.json)
     return 0
+
+
+def _size(path: str) -> int | None:
+    """The file's size for a progress total; None if it cannot be read (build says why)."""
+    import os
+
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def _lines_or_none(path: str) -> int | None:
+    from nikgate.progress import data_lines
+
+    try:
+        return data_lines(path)
+    except OSError:
+        return None
 
 
 def _info(args) -> int:
@@ -126,27 +153,13 @@ def _info(args) -> int:
 
 
 def _warm(args) -> int:
-    """Progress on a terminal only; one summary line (or --json) at the end, exit 0."""
-    import sys
-
+    """Progress on a terminal (stderr) only; one summary line (or --json) at the end."""
     from nikgate.engine.warm import warm_files
+    from nikgate.progress import terminal_progress
 
-    tty = sys.stdout.isatty() and not args.json
-    last = [0.0]
-
-    def progress(done: int, total: int, secs: float) -> None:
-        if secs - last[0] < 0.5 and done < total:
-            return
-        last[0] = secs
-        rate = done / secs if secs > 0 else 0.0
-        left = (total - done) / rate if rate > 0 else 0.0
-        sys.stdout.write(f"\r  {done / 2**20:,.0f} / {total / 2**20:,.0f} MiB, "
-                         f"{rate / 2**20:,.0f} MiB/s, {left:,.0f} s left   ")
-        sys.stdout.flush()
-
-    report = warm_files(args.index, progress if tty else None)
-    if tty:
-        sys.stdout.write("\r\033[K")
+    with terminal_progress("warming", unit="bytes", quiet=args.json) as bar:
+        report = warm_files(args.index, (lambda done, total, _secs: bar.update(done, total))
+                            if bar.enabled else None)
     summary = report.summary()
     if args.json:
         emit_json(summary)

@@ -168,6 +168,7 @@ def _kept_errors(records: Iterator, errors: list) -> Iterator:
 
 def _send(args) -> int:
     from nikgate.clients import ReturnDataSender
+    from nikgate.progress import terminal_progress
     from nikgate.v1 import return_data_pb2 as pb
 
     from .remote import call
@@ -177,17 +178,21 @@ def _send(args) -> int:
     total = sum(1 for _ in _records(args.file))
     conn = _connect(args)
     acked = {"stored": 0, "duplicates": 0, "rejected": 0}
+    # acknowledged records on a terminal's stderr (tally runs in the sender's thread)
+    progress = terminal_progress("sending", total, "records", quiet=args.json)
 
     def tally(_batch, status: bytes) -> None:
         acked["stored"] += status.count(pb.RECORD_STATUS_STORED)
         acked["duplicates"] += status.count(pb.RECORD_STATUS_DUPLICATE)
         acked["rejected"] += status.count(pb.RECORD_STATUS_REJECTED)
+        progress(sum(acked.values()))
 
     errors: list[InvalidInputError] = []
     sender = ReturnDataSender(conn, batch_size=args.batch_size, window=args.window,
                               give_up_after=args.give_up_after, on_ack=tally)
     try:
-        report = call(lambda: sender.send(_kept_errors(_records(args.file), errors)))
+        with progress:
+            report = call(lambda: sender.send(_kept_errors(_records(args.file), errors)))
     except NikgateError as e:   # reported with its class, retry delay and transaction id
         e.args = (f"{e} (acknowledged before it: {_counts(acked)}; sending the file again "
                   "is safe: stored records come back as duplicates)",)

@@ -35,6 +35,7 @@ _DRAW_CHUNK = 65536
 # Rows per unit of work: large enough that a chunk's pickling and hand-over cost little,
 # small enough that progress moves and a 50M-row run holds only a few chunks in memory.
 CHUNK_ROWS = 20_000
+WRITE_PIECE = 1 << 16   # characters per write() of a chunk's text
 # Below this many rows one process is quicker than starting workers.
 PARALLEL_MIN_ROWS = 60_000
 
@@ -169,7 +170,11 @@ def write_export(out: Target, records: int, seed: int, *, workers: int | None = 
     with open_text(out) as f:
         csv.writer(f, lineterminator="\n").writerow(schema.REQUIRED_COLUMNS)
         for n, text in _rendered(seed, chunks(records, seed, CHUNK_ROWS), workers):
-            f.write(text)
+            # in pieces: one multi-megabyte write to a pipe whose reader went away can
+            # return as if written (a partial write taken for the whole); the next piece
+            # then fails with BrokenPipeError, as a row-by-row writer would
+            for i in range(0, len(text), WRITE_PIECE):
+                f.write(text[i:i + WRITE_PIECE])
             written += n
             if progress is not None:
                 progress(written)

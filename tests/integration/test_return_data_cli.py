@@ -15,6 +15,7 @@ from nikgate.clients import Connection, NikgateClient
 from nikgate.server.returns.store import ReturnStore, Submission
 
 from ..conftest import run_cli
+from .terminal import run_cli_on_terminal
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 MAY_1 = int(dt.datetime(2024, 5, 1, 10, 0, tzinfo=WIB).timestamp() * 1000)  # 03:00Z
@@ -193,3 +194,24 @@ def test_obligations_of_another_institution_need_an_operator(connection_file):
     assert r.returncode == 4   # not allowed (nikgate.cli.EXIT_STATUS)
     assert "PERMISSION_DENIED" in r.stderr and "operator certificate" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_send_draws_progress_on_a_terminal_and_nothing_in_a_pipe(
+        connection_file, duty, index, tmp_path, server):
+    niks = index.sample_niks(3, start=7200000000000000)
+    with NikgateClient(Connection.from_file(connection_file, "bank-a")) as c:
+        assert set(c.verify_batch(niks, {"NAMA_LGKP": [None] * 3}).message.status) == {1}
+    server.running.ledger.flush()
+    f = tmp_path / "cif.csv"
+    f.write_text("record_id,nik,kind,value\n" + "".join(
+        f"tty-{i},{nik},bank_cif,CIF-TTY-{i}\n" for i, nik in enumerate(niks)))
+    args = ("return-data", "send", str(f), "--connection", str(connection_file),
+            "--as", "bank-a", "--batch-size", "2")
+    tty = run_cli_on_terminal(*args)
+    assert tty.returncode == 0, tty.stderr
+    assert re.search(r"\rsending: [\d,]+ / 3 records, [\d,]+ records/s, .*left", tty.stderr)
+    assert re.search(r"^stored +3$", tty.stdout, re.M) and "\r" not in tty.stdout
+    piped = run_cli(*args)   # the same records again: duplicates, no progress
+    assert piped.returncode == 0, piped.stderr
+    assert "\r" not in piped.stderr + piped.stdout and "left" not in piped.stderr
+    assert re.search(r"^duplicates +3$", piped.stdout, re.M)
