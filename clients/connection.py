@@ -96,16 +96,21 @@ class Connection:
         if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
             raise InvalidInputError(f"{path}: addresses must be a list of host:port strings",
                                     field="connection")
-        return cls(
-            address=address,
-            addresses=tuple(addresses),
-            ca=rel(data["ca"]),
-            cert=rel(entry["cert"]),
-            key=rel(entry["key"]),
-            receipt_public_key=rel(data["receipt_public_key"])
-            if data.get("receipt_public_key") else None,
-            server_name=data.get("server_name", "localhost"),
-        )
+        try:
+            return cls(
+                address=address,
+                addresses=tuple(addresses),
+                ca=rel(data["ca"]),
+                cert=rel(entry["cert"]),
+                key=rel(entry["key"]),
+                receipt_public_key=rel(data["receipt_public_key"])
+                if data.get("receipt_public_key") else None,
+                server_name=data.get("server_name", "localhost"),
+            )
+        except (KeyError, TypeError) as e:   # a file path missing or not a string
+            raise InvalidInputError(f"{path} is not a connection file (as `nikgate demo` "
+                                    f"writes): no {e} (for {institution!r})",
+                                    field="connection") from None
 
     def credentials(self) -> grpc.ChannelCredentials:
         """TLS credentials from the CA, certificate and key files; InvalidInputError if

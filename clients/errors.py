@@ -80,14 +80,50 @@ def from_rpc_error(error: grpc.RpcError, address: str = "") -> errors.NikgateErr
             detail.Unpack(request)
             tx = request.request_id or tx
     if status is None:   # not a nikgate answer: the transport, or the client itself
+        refused = _tls_refusal(code_name, message)
+        if refused:   # not a retry: a certificate to fix
+            error: errors.NikgateError = errors.Unauthenticated(
+                f"{refused} (nikgate{f' at {address}' if address else ''}: {message})")
+            error.grpc_code = code_name
+            return error
         message = _transport_message(code_name, message, address)
     return errors.from_status(code_name, message, name=name, transaction_id=tx,
                               **attributes)
 
 
+CLIENT_CERT_REFUSED = ("the server did not accept this certificate: is it issued by the "
+                       "nikgate CA and not revoked?")
+SERVER_CERT_UNTRUSTED = ("the server's certificate is not issued by the CA this connection "
+                         "trusts: check the connection's ca file (the nikgate CA's ca.crt) "
+                         "and the address")
+# What the TLS library reports when a handshake fails on a certificate. A server refusing
+# ours under TLS 1.3 often shows only as "Socket closed" after the handshake: that alone
+# is also what a restarting server looks like, so it keeps UNAVAILABLE and gets the hint
+# as a possibility (_transport_message).
+_SERVER_UNTRUSTED = ("CERTIFICATE_VERIFY_FAILED",)
+_CLIENT_REFUSED = ("CERTIFICATE_REQUIRED", "ALERT_BAD_CERTIFICATE", "ALERT_UNKNOWN_CA",
+                   "ALERT_CERTIFICATE_UNKNOWN", "ALERT_CERTIFICATE_REVOKED",
+                   "ALERT_CERTIFICATE_EXPIRED")
+
+
+def _tls_refusal(code_name: str, details: str) -> str:
+    """What to say when `details` shows a handshake refused on a certificate, else ""."""
+    if code_name != "UNAVAILABLE":
+        return ""
+    upper = details.upper().replace(" ", "_")
+    if any(m in upper for m in _SERVER_UNTRUSTED):
+        return SERVER_CERT_UNTRUSTED
+    if any(m in upper for m in _CLIENT_REFUSED):
+        return CLIENT_CERT_REFUSED
+    return ""
+
+
 def _transport_message(code_name: str, details: str, address: str) -> str:
     where = f" at {address}" if address else ""
     if code_name == "UNAVAILABLE":
+        if "socket closed" in details.lower() or "handshake" in details.lower():
+            return (f"nikgate{where} closed the connection ({details}); if the server is "
+                    f"up, {CLIENT_CERT_REFUSED}")
         return (f"cannot reach nikgate{where} ({details}); check the address and that the "
                 "server is running, then retry")
     if code_name == "DEADLINE_EXCEEDED":

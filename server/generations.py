@@ -30,7 +30,7 @@ from pathlib import Path
 from nikgate.engine.generations import SEALED_FILES, read_seal
 from nikgate.engine.layout import current_generation
 from nikgate.engine.replica import unsealed_message
-from nikgate.errors import NikgateError
+from nikgate.errors import IndexMissingError, InvalidInputError, NikgateError
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,27 @@ class GenerationService:
                  client_ca: str | None = None) -> None:
         host, _, port = address.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit():
+            raise InvalidInputError(f"--address must be host:port, got {address!r}",
+                                    field="address")
         if not cert and not _loopback(host):
-            raise ValueError(f"{host} is not a loopback address: serve generations there "
-                             "only with TLS (--cert, --key and --client-ca)")
+            raise InvalidInputError(f"{host} is not a loopback address: serve generations "
+                                    "there only with TLS (--cert, --key and --client-ca)",
+                                    field="address")
+        if (key or client_ca) and not cert:
+            raise InvalidInputError("--key and --client-ca go with --cert (HTTPS)",
+                                    field="cert")
         self.root = Path(index_dir)
-        self.httpd = ThreadingHTTPServer((host, int(port)), _handler(self.root))
+        if not self.root.is_dir():   # before binding: a mistake must not hold the port
+            raise IndexMissingError(f"no index directory at {self.root}")
+        ctx = _tls_context(cert, key, client_ca) if cert else None
+        try:
+            self.httpd = ThreadingHTTPServer((host, int(port)), _handler(self.root))
+        except OSError as e:
+            raise InvalidInputError(f"cannot listen on {host}:{port} (--address): "
+                                    f"{e.strerror}", field="address") from None
         self.httpd.daemon_threads = True
-        if cert:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(cert, key)
-            if client_ca:
-                ctx.load_verify_locations(client_ca)
-                ctx.verify_mode = ssl.CERT_REQUIRED
+        if ctx is not None:
             self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.thread: threading.Thread | None = None
 
@@ -76,6 +85,21 @@ class GenerationService:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _tls_context(cert: str, key: str | None, client_ca: str | None) -> ssl.SSLContext:
+    """The server's TLS context; InvalidInputError when a file cannot be used."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cert, key)
+        if client_ca:
+            ctx.load_verify_locations(client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as e:   # missing, unreadable, not PEM, key not matching
+        raise InvalidInputError(f"cannot use --cert {cert}, --key {key or '(in --cert)'}"
+                                f"{f', --client-ca {client_ca}' if client_ca else ''}: "
+                                f"{getattr(e, 'strerror', None) or e}", field="cert") from None
+    return ctx
 
 
 def _loopback(host: str) -> bool:

@@ -37,6 +37,11 @@ AREAS = (data, index, nik, verify, lookup, demo, serve, gateway, pki, receipt, g
          bench, returns, card, sam, portal, cluster, doctor)
 
 
+# Commands that run until stopped: their INFO log is the operator's view. Others log
+# warnings only, so an error stays the one line on stderr.
+SERVING = frozenset(f"nikgate {c}" for c in (
+    "serve", "gateway", "demo", "portal", "cluster up", "index serve-generations"))
+
 # The exit codes and the one line per error live in exits.py; re-exported here, where
 # callers have always found them.
 EXIT_CODES, EXIT_STATUS = exits.EXIT_CODES, exits.EXIT_STATUS
@@ -64,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)   # a usage mistake: one line, exit 2 (Parser.error)
     verbose = bool(args.verbose)
+    serving = args.command_prog in SERVING
+    if not (verbose or serving):   # gRPC's C core logs a failed TLS handshake itself
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO if serving else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

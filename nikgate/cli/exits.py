@@ -77,17 +77,19 @@ def help_pointer() -> str:
             + " (nikgate --help explains them)")
 
 
-# An error a server answered with goes by its status code: the server's own missing
-# index is UNAVAILABLE to its caller, not the caller's input.
+# These are the user's to fix when raised here; answered by a server (the server's own
+# missing index) they go by the status code, e.g. UNAVAILABLE to its caller.
+_LOCAL_USAGE = (errors.IndexMissingError, errors.AuditLogMissing, errors.AuditKeyError,
+                errors.WarehouseFileError)
 _BY_GRPC_CODE = {"INVALID_ARGUMENT": USAGE, "UNAUTHENTICATED": REFUSED,
                  "PERMISSION_DENIED": REFUSED, "RESOURCE_EXHAUSTED": LIMIT,
                  "UNAVAILABLE": UNAVAILABLE, "DEADLINE_EXCEEDED": UNAVAILABLE}
 
 
 def exit_status(error: errors.NikgateError) -> int:
-    """The exit status `nikgate` ends with for `error`: by the status code a server
-    answered with, else by its family (EXIT_STATUS)."""
-    if error.grpc_code:
+    """The exit status `nikgate` ends with for `error`: by its family (EXIT_STATUS), but by
+    the status code for a user's-mistake class that a server answered with."""
+    if error.grpc_code and isinstance(error, _LOCAL_USAGE):
         return _BY_GRPC_CODE.get(error.grpc_code, FAILED)
     return next(status for cls, status, _ in EXIT_STATUS if isinstance(error, cls))
 
@@ -101,12 +103,14 @@ def report(error: errors.NikgateError) -> str:
     do>; status <code>, transaction <id>)`, the parenthesis only with what is known.
     Never a traceback."""
     hint = next(h for cls, _, h in EXIT_STATUS if isinstance(error, cls))
+    said = str(error).lower()
+    if hint and (hint in said or (hint.startswith("retry") and "retry" in said)
+                 or (error.grpc_code and not error.transaction_id)):
+        hint = ""   # said already: the clients' own messages for the transport say it
     retry = error.retry_after
     if retry is not None and isinstance(error, (errors.ResourceExhausted,
                                                 errors.ServiceUnavailable)):
         hint = f"retry after {retry:.3g} s" if retry > 0 else "retry now"
-    if hint and hint in str(error):   # the message already says it
-        hint = ""
     notes = [hint] if hint else []
     where = [f"status {error.grpc_code}"] if error.grpc_code else []
     if error.transaction_id:

@@ -6,6 +6,8 @@ import base64
 import json
 from pathlib import Path
 
+from nikgate.errors import InvalidInputError
+
 from .exits import DONE, FINDING
 from .output import emit_json
 
@@ -28,19 +30,35 @@ def _load(path: str) -> tuple[bytes, bytes | None]:
         doc = json.loads(data)
     except (UnicodeDecodeError, ValueError):
         return data, None
-    request = doc.get("request_b64")
-    return base64.b64decode(doc["response_b64"]), base64.b64decode(request) if request else None
+    if not isinstance(doc, dict):   # JSON, but not a saved answer: the raw bytes, then
+        return data, None
+    try:
+        request = doc.get("request_b64")
+        return (base64.b64decode(doc["response_b64"]),
+                base64.b64decode(request) if request else None)
+    except (KeyError, TypeError, ValueError) as e:   # binascii.Error is a ValueError
+        raise InvalidInputError(f"{path}: a JSON file needs response_b64 (and optionally "
+                                f"request_b64) in base64: {e}", field="response") from None
+
+
+def _public_key(path: str):
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_pem_public_key(Path(path).read_bytes())
+    except (ValueError, TypeError) as e:   # not PEM, or not a public key
+        raise InvalidInputError(f"--public-key {path} is not a PEM public key (the server's "
+                                f"receipt-signing .pub file): {' '.join(str(e).split())}",
+                                field="public_key") from None
 
 
 def _verify(args) -> int:
-    from cryptography.hazmat.primitives import serialization
-
     from nikgate.server.receipts import verify_receipt
 
     response, request = _load(args.response)
     if args.request:
         request = Path(args.request).read_bytes()
-    key = serialization.load_pem_public_key(Path(args.public_key).read_bytes())
+    key = _public_key(args.public_key)
     check = verify_receipt(response, key, request)  # type: ignore[arg-type]
     p = check.payload
     info = {"valid": check.valid, "reason": check.reason}

@@ -23,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import os
+import queue
 import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from nikgate.errors import NikgateError, ServiceUnavailable
 
 from .histogram import Histogram
 from .workload import (
@@ -114,9 +117,17 @@ def run(spec: BenchSpec) -> list[dict]:
     try:
         barrier.wait(120)
     except Exception:
+        failures = []   # a process that failed says why before it ends: wait for that
+        for _ in procs:
+            try:
+                failures.append(out.get(timeout=5))
+            except queue.Empty:
+                break
         for p in procs:
             p.kill()
-        failures = [out.get(timeout=1) for _ in procs if not out.empty()]
+        for failure in failures:
+            if isinstance(failure.get("error"), NikgateError):   # e.g. no server
+                raise failure["error"] from None
         raise RuntimeError(f"client processes failed to start: {failures}") from None
     limit = spec.warmup + (spec.duration or 3600) + spec.deadline + 60
     results = []
@@ -185,6 +196,13 @@ def _client_main(spec: BenchSpec, items, number: int, run_tag: str, barrier, out
         import uvloop
 
         result = uvloop.run(_client(spec, items, number, run_tag, barrier))
+    except NikgateError as e:   # the user's to fix (a server not reached): no traceback
+        try:
+            barrier.abort()
+        except Exception:
+            pass
+        out.put({"process": number, "error": e})
+        return
     except BaseException:
         try:
             barrier.abort()
@@ -266,6 +284,35 @@ def _grpc_callers(channels, method: str, spec: BenchSpec) -> list:
     return [caller(ch) for ch in channels]
 
 
+async def _connected(channel, target: str, timeout: float = 30.0, grace: float = 2.0) -> None:
+    """Wait until `channel` is connected; ServiceUnavailable when connecting still fails
+    after `grace` seconds (nothing listens, TLS refused; a server just started has that
+    long) or nothing is connected after `timeout` seconds."""
+    import grpc
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + timeout
+    state = channel.get_state(try_to_connect=True)
+    while state != grpc.ChannelConnectivity.READY:
+        if (state == grpc.ChannelConnectivity.TRANSIENT_FAILURE
+                and loop.time() - started >= grace):
+            raise ServiceUnavailable(f"cannot reach nikgate at {target}; check the address "
+                                     "and that the server is running, then retry")
+        wait = max(0.0, deadline - loop.time())
+        if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:   # look again after grace
+            wait = min(wait, max(0.05, started + grace - loop.time()))
+        try:
+            await asyncio.wait_for(channel.wait_for_state_change(state), wait)
+        except TimeoutError:
+            if loop.time() < deadline:
+                state = channel.get_state(try_to_connect=True)
+                continue
+            raise ServiceUnavailable(f"no connection to nikgate at {target} within "
+                                     f"{timeout:g} s; retry") from None
+        state = channel.get_state(try_to_connect=True)
+
+
 async def _client(spec: BenchSpec, items, number: int, run_tag: str, barrier) -> dict:
     import grpc
 
@@ -275,7 +322,7 @@ async def _client(spec: BenchSpec, items, number: int, run_tag: str, barrier) ->
                                 _options(spec, number * spec.channels + c))
         for c in range(spec.channels)]
     for ch in channels:
-        await asyncio.wait_for(ch.channel_ready(), 30)
+        await _connected(ch, spec.target)
     method = METHODS[grpc_twin(spec.workload)]
     per_call = items_per_call(spec.workload, spec.batch)
     count = 64 if per_call > 1 else min(4096, len(items))

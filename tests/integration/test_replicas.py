@@ -17,7 +17,7 @@ from nikgate.engine.delta import apply_delta
 from nikgate.engine.generations import SEAL_FILE, read_seal
 from nikgate.engine.layout import current_generation
 from nikgate.engine.replica import DirectorySource, HttpSource, pull
-from nikgate.errors import IndexDamagedError, IndexFormatError
+from nikgate.errors import IndexDamagedError, IndexFormatError, InvalidInputError
 from nikgate.server.generations import GenerationService
 from nikgate.synth import write_delta
 
@@ -180,7 +180,7 @@ def test_a_pull_while_the_replica_serves_swaps_live(server_config, certs, builde
 
 
 def test_the_service_needs_tls_off_loopback(builder):
-    with pytest.raises(ValueError, match="only with TLS"):
+    with pytest.raises(InvalidInputError, match="only with TLS"):
         GenerationService(builder, "0.0.0.0:0")
 
 
