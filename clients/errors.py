@@ -82,10 +82,10 @@ def from_rpc_error(error: grpc.RpcError, address: str = "") -> errors.NikgateErr
     if status is None:   # not a nikgate answer: the transport, or the client itself
         refused = _tls_refusal(code_name, message)
         if refused:   # not a retry: a certificate to fix
-            error: errors.NikgateError = errors.Unauthenticated(
+            tls = errors.Unauthenticated(
                 f"{refused} (nikgate{f' at {address}' if address else ''}: {message})")
-            error.grpc_code = code_name
-            return error
+            tls.grpc_code = code_name
+            return tls
         message = _transport_message(code_name, message, address)
     return errors.from_status(code_name, message, name=name, transaction_id=tx,
                               **attributes)

@@ -23,8 +23,8 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, epilog: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         pointer = help_pointer()
-        super().__init__(*args, epilog=f"{epilog}\n\n{pointer}" if epilog else pointer,
-                         **kwargs)
+        kwargs["epilog"] = f"{epilog}\n\n{pointer}" if epilog else pointer
+        super().__init__(*args, **kwargs)
         # SUPPRESS: absent unless given here, so it never resets a `nikgate -v ...`.
         self.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                           help=VERBOSE_HELP)

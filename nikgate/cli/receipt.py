@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nikgate.errors import InvalidInputError
 
 from .exits import DONE, FINDING
 from .output import emit_json
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 def register(sub) -> None:
@@ -41,15 +45,20 @@ def _load(path: str) -> tuple[bytes, bytes | None]:
                                 f"request_b64) in base64: {e}", field="response") from None
 
 
-def _public_key(path: str):
+def _public_key(path: str) -> Ed25519PublicKey:
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
-        return serialization.load_pem_public_key(Path(path).read_bytes())
+        key = serialization.load_pem_public_key(Path(path).read_bytes())
     except (ValueError, TypeError) as e:   # not PEM, or not a public key
         raise InvalidInputError(f"--public-key {path} is not a PEM public key (the server's "
                                 f"receipt-signing .pub file): {' '.join(str(e).split())}",
                                 field="public_key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidInputError(f"--public-key {path} is a {type(key).__name__}, not the "
+                                "server's Ed25519 receipt key", field="public_key")
+    return key
 
 
 def _verify(args) -> int:
@@ -59,7 +68,7 @@ def _verify(args) -> int:
     if args.request:
         request = Path(args.request).read_bytes()
     key = _public_key(args.public_key)
-    check = verify_receipt(response, key, request)  # type: ignore[arg-type]
+    check = verify_receipt(response, key, request)
     p = check.payload
     info = {"valid": check.valid, "reason": check.reason}
     if p is not None:

@@ -151,8 +151,6 @@ def test_the_cli_reports_each_family_with_a_stable_exit_status():
         assert exit_status(error) == code, type(error)
     back = _round_trip(errors.LimitExceeded("daily quota of 300 reached", "daily_quota",
                                             "bank-a:daily_quota", 12.5), "tx-7")
-    lines = report(back).splitlines()
-    assert lines[0] == "nikgate: error: daily quota of 300 reached"
-    assert lines[1] == "  retry after 12.5 s"
-    assert lines[2] == "  status RESOURCE_EXHAUSTED, transaction tx-7"
+    assert report(back) == ("nikgate: error: daily quota of 300 reached (retry after 12.5 s; "
+                            "status RESOURCE_EXHAUSTED, transaction tx-7)")   # one line
     assert report(errors.PkiError("no CA")) == "nikgate: error: no CA"
