@@ -32,6 +32,8 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def build(payloads: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
     """The tree's root over these payloads (in order) and each payload's audit path."""
+    if len(payloads) == 1:   # the usual group: a call answered alone
+        return leaf_hash(payloads[0]), [[]]
     if not payloads:
         raise ValueError("a receipt tree needs at least one leaf")
     level = [leaf_hash(p) for p in payloads]
