@@ -6,6 +6,11 @@ engine/_constants.pxi (the core's compile-time numbers) is rendered from
 engine/constants.py before cythonize reads the core; it is committed, rewritten only when
 its text changes, and tests/test_one_source.py fails when it is out of date.
 
+nikgate/synth's per-row modules are compiled a second time, from the same .py files, as
+nikgate.synth._compiled.* (typed by the .pxd files there); after building, the digest of
+those sources goes to nikgate/synth/_compiled/built-from.txt, so a twin older than its
+source is never used (nikgate/synth/_compiled/__init__.py).
+
 NIKGATE_CYTHON_TRACE=1 builds the core with line tracing and writes an annotated HTML
 report beside the .pyx, for profiling; never for production.
 """
@@ -76,6 +81,23 @@ class BuildExt(build_ext):
     def run(self):
         generate_stubs()  # editable installs may skip build_py
         super().run()
+        record_synth_digest(self)
+
+
+def record_synth_digest(cmd: build_ext) -> None:
+    """Write the digest of the sources the synth twins were built from (after the build:
+    a failed build leaves the old record, which then no longer matches)."""
+    spec = importlib.util.spec_from_file_location(
+        "_nikgate_synth_compiled", ROOT / "nikgate" / "synth" / "_compiled" / "__init__.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    digest = module.sources_digest() + "\n"
+    targets = [ROOT / "nikgate" / "synth" / "_compiled"]
+    if not cmd.inplace:
+        targets.append(Path(cmd.build_lib) / "nikgate" / "synth" / "_compiled")
+    for folder in targets:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "built-from.txt").write_text(digest)
 
 
 core = Extension(
@@ -87,10 +109,23 @@ core = Extension(
     extra_compile_args=["-O3", "-fno-strict-aliasing"],
 )
 
+# The synth twins: plain Python sources, types from the .pxd beside the module name
+# (annotations are not read as C types: they are written for mypy).
+SYNTH_COMPILED = ("pick", "serials", "address", "attrs", "culture", "names", "people")
+synth = [Extension(f"nikgate.synth._compiled.{name}", sources=[f"nikgate/synth/{name}.py"],
+                   extra_compile_args=["-O2"])
+         for name in SYNTH_COMPILED]
+
 generate_constants()  # before cythonize() below reads the .pyx and its includes
 setup(
     cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
     ext_modules=cythonize(
+        synth,
+        language_level=3,
+        build_dir="build/cython",   # the generated C stays out of nikgate/synth
+        include_path=["nikgate/synth/_compiled"],
+        compiler_directives={"annotation_typing": False, "binding": False},
+    ) + cythonize(
         [core],
         language_level=3,
         annotate=TRACE,

@@ -5,15 +5,17 @@ from __future__ import annotations
 from bisect import bisect
 from collections.abc import Callable, Sequence
 from itertools import accumulate
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
 
-class Weighted(Generic[T]):
+class Weighted:
     """A fixed weighted choice table: `table.pick(rng.random)` costs one bisect.
 
     Built once at import or per district; the per-row path never rebuilds weights.
+    Generic in pick.pyi only: the compiled twin (_compiled/pick.pxd) makes this an
+    extension type, which cannot derive from typing.Generic.
     """
 
     __slots__ = ("items", "cum", "total")

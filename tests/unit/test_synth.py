@@ -81,6 +81,32 @@ def test_bytes_do_not_depend_on_workers(monkeypatch):
     assert again.getvalue() == outs[0]
 
 
+def test_compiled_twins_write_the_plain_modules_bytes():
+    """nikgate.synth._compiled (the same sources through Cython) is built and current, and
+    gives what the plain Python modules give: they are its oracle."""
+    assert export.generator_class() is not export.DistrictGenerator, (
+        "the compiled generator is missing or stale: python setup.py build_ext --inplace")
+    outs = []
+    for compiled in (True, False):
+        buf = io.StringIO(newline="")
+        write_export(buf, 8000, 13, workers=1, compiled=compiled)
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+
+
+def test_a_stale_compiled_twin_is_not_used(monkeypatch, tmp_path, caplog):
+    from nikgate.synth import _compiled
+
+    record = tmp_path / "built-from.txt"
+    record.write_text("0" * 64 + "\n")   # built from other sources than those on disk
+    monkeypatch.setattr(_compiled, "BUILT_FROM", record)
+    monkeypatch.setattr(_compiled, "_cache", [])
+    with caplog.at_level("WARNING"):
+        assert _compiled.district_generator() is None
+        assert export.generator_class() is export.DistrictGenerator
+    assert "older than its sources" in caplog.text and "build_ext --inplace" in caplog.text
+
+
 def test_zero_records_is_header_only():
     assert _export(0, 1) == ",".join(schema.REQUIRED_COLUMNS) + "\n"
 

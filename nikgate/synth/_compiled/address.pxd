@@ -1,0 +1,5 @@
+import cython
+@cython.locals(n=cython.int, style=cython.double)
+cpdef str address(object rng, int province, bint is_city, str village_name)
+@cython.locals(rt=cython.int, rw=cython.int)
+cpdef tuple rt_rw(object rng, bint is_city)

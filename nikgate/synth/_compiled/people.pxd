@@ -1,0 +1,20 @@
+import cython
+
+cdef class DistrictGenerator:
+    cdef public object d
+    cdef public object rng
+    cdef public object rnd
+    cdef public object niks
+    cdef public object kks
+    cdef public object groups
+    cdef public object sub
+    cdef public tuple near_places
+    cdef public dict all_places
+    cdef public object districts
+    cpdef tuple _residence(self)
+    cpdef _married_daughter(self, tuple ctx, list rows, list daughter)
+    cpdef str _name(self, tuple ctx, int sex, int age, str surname)
+    @cython.locals(birth=cython.int, key=cython.int, year=cython.int, edu=cython.int, band=cython.int, r=cython.double, span=cython.int)
+    cpdef list _member(self, tuple ctx, int sex, int age, str rel, str kawin, father=*, mother=*, str surname=*, int order=*, name=*, bint foreign=*)
+
+cpdef int _age(int birth_ord)
