@@ -200,7 +200,12 @@ def test_unusable_paths_are_one_line_and_exit_2(unusable):
     for path, parser in LEAVES.items():
         required = _required(parser)
         base = {a: (unusable if _is_path(a) else _plausible(a)) for a in required}
-        options = [a for a in parser._actions if _is_path(a)]
+        # With a required path already unusable the command stops there: an optional
+        # path then adds a run, not a check (unless it replaces its alternative).
+        grouped = {b for g in parser._mutually_exclusive_groups for b in g._group_actions}
+        stops = any(_is_path(b) and b not in grouped for b in required)
+        options = [a for a in parser._actions if _is_path(a)
+                   and (a in required or a in grouped or not stops)]
         for a in options or [None]:
             given = dict(base)
             if a is not None:
