@@ -84,14 +84,27 @@ class BuildExt(build_ext):
         record_synth_digest(self)
 
 
-def record_synth_digest(cmd: build_ext) -> None:
-    """Write the digest of the sources the synth twins were built from (after the build:
-    a failed build leaves the old record, which then no longer matches)."""
+def synth_digest() -> str:
+    """The digest nikgate/synth/_compiled/__init__.py compares (loaded by path, as above)."""
     spec = importlib.util.spec_from_file_location(
         "_nikgate_synth_compiled", ROOT / "nikgate" / "synth" / "_compiled" / "__init__.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    digest = module.sources_digest() + "\n"
+    return module.sources_digest()
+
+
+def synth_is_current() -> bool:
+    try:
+        recorded = (ROOT / "nikgate" / "synth" / "_compiled" / "built-from.txt").read_text()
+    except OSError:
+        return False
+    return recorded.strip() == synth_digest()
+
+
+def record_synth_digest(cmd: build_ext) -> None:
+    """Write the digest of the sources the synth twins were built from (after the build:
+    a failed build leaves the old record, which then no longer matches)."""
+    digest = synth_digest() + "\n"
     targets = [ROOT / "nikgate" / "synth" / "_compiled"]
     if not cmd.inplace:
         targets.append(Path(cmd.build_lib) / "nikgate" / "synth" / "_compiled")
@@ -124,6 +137,9 @@ setup(
         language_level=3,
         build_dir="build/cython",   # the generated C stays out of nikgate/synth
         include_path=["nikgate/synth/_compiled"],
+        # cythonize's timestamps do not follow a .pxd found by module name: recompile
+        # whenever the sources differ from those the twins were last built from
+        force=not synth_is_current(),
         compiler_directives={"annotation_typing": False, "binding": False},
     ) + cythonize(
         [core],

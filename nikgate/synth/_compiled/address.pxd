@@ -1,3 +1,4 @@
+# Types for the compiled twin of nikgate/synth/address.py (see __init__.py); the .py stays plain.
 import cython
 @cython.locals(n=cython.int, style=cython.double)
 cpdef str address(object rng, int province, bint is_city, str village_name)

@@ -1,3 +1,4 @@
+# Types for the compiled twin of nikgate/synth/people.py (see __init__.py); the .py stays plain.
 import cython
 
 cdef class DistrictGenerator:
