@@ -45,6 +45,10 @@ class ClaimPlan:
 
     fields: tuple[Field, ...]
     thresholds: tuple[int, ...]
+    names: tuple[str, ...] = ()   # the fields' names, made once (plans are cached)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(f.name for f in self.fields))
 
     def core_plan(self) -> list[tuple[int, int, int, int]]:
         return [

@@ -18,7 +18,7 @@ from nikgate.errors import (
 from nikgate.regions import load_regions
 
 from . import _core
-from .claims import ByField, explain_bad_claim, plan_claims, resolve_field
+from .claims import ByField, ClaimPlan, explain_bad_claim, plan_claims, resolve_field
 from .integrity import VerifyReport, verify_env
 from .keyset import KEYS_FILE
 from .layout import FORMAT_VERSION, MANIFEST_KEY, check_record_layout, current_generation
@@ -130,9 +130,22 @@ class NikIndex:
         thresholds: ByField[int] | int | None = None,
     ) -> Verification:
         """Verify one NIK. A malformed NIK or claim raises; an unknown NIK is a result."""
+        plan, status, life, card, outcomes, scores = self.verify_codes(nik, claims, thresholds)
+        return VerifyBatchResult([nik], plan.fields, plan.thresholds, bytes((status,)),
+                                 bytes((life,)), bytes((card,)), outcomes, scores, {})[0]
+
+    def verify_codes(
+        self,
+        nik: str,
+        claims: ByField[str | None],
+        thresholds: ByField[int] | int | None = None,
+    ) -> tuple[ClaimPlan, int, int, int, bytes, bytes]:
+        """verify() as the core's codes: (plan, item status, life code, card code, one
+        outcome and one score byte per planned field). For a caller that encodes the codes
+        itself (the web service's Verify): no per-field result objects are made."""
         niks, plan, raw = self._verify([nik], {k: [v] for k, v in claims.items()}, thresholds)
         status, life, card, outcomes, scores, problems = raw
-        if 0 in problems:
+        if problems:
             kind, detail = problems[0]
             if kind == "nik":
                 reason, pos = detail
@@ -141,8 +154,7 @@ class NikIndex:
             raise explain_bad_claim(Field(field), value)
         if status[0] == ItemStatus.CORRUPT:
             raise CorruptRecordError(_corrupt_message(self.generation))
-        return VerifyBatchResult(niks, plan.fields, plan.thresholds, bytes(status), bytes(life),
-                                 bytes(card), bytes(outcomes), bytes(scores), {})[0]
+        return plan, status[0], life[0], card[0], bytes(outcomes), bytes(scores)
 
     # -- lookup ---------------------------------------------------------------------------
 

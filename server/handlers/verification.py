@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from nikgate import codes
 from nikgate.engine.claims import canonical_name
 from nikgate.engine.nik import check_nik
+from nikgate.engine.results import ItemStatus, Outcome
 from nikgate.errors import InvalidInputError
 from nikgate.v1 import verification_pb2 as pb
 
@@ -19,6 +20,8 @@ SERVICE = "nikgate.v1.Verification"
 # Engine values -> proto numbers come from nikgate/codes.py (derived from the descriptors,
 # checked on import). Batch answers send item statuses and life/card codes as they are.
 _OUTCOME = codes.OUTCOME_BYTES
+_FOUND = int(ItemStatus.FOUND)
+_NOT_PROVIDED = bytes((codes.OUTCOME[Outcome.NOT_PROVIDED],))
 
 
 class VerificationHandlers:
@@ -32,21 +35,27 @@ class VerificationHandlers:
         check_nik(nik)   # the NIK's fault first, as the engine words it (EMPTY included)
         call.niks, call.items = (nik,), 1
         self.access.check(call, "verify", tuple(req.claims), 1, req.purpose)
-        claims = {canonical_name(k).name: v for k, v in req.claims.items()}  # type: ignore[union-attr]
         with self.index.acquire() as index:
-            result = index.verify(nik, claims, dict(req.thresholds) or None)
-        call.fields_returned = tuple(r.field.name for r in result.fields)
-        call.item_results = bytes((int(result.status),))
+            plan, status, life, card, outcomes, scores = index.verify_codes(
+                nik, req.claims, dict(req.thresholds) or None)
+        names = plan.names
+        call.fields_returned = names
+        call.item_results = bytes((status,))
         self.access.observe(call)
+        if status == _FOUND:
+            outcomes = outcomes.translate(_OUTCOME)
+        else:   # nothing to compare with: every field NOT_PROVIDED, no life or card status
+            outcomes, life, card = _NOT_PROVIDED * len(names), 0, 0
         return pb.VerifyResponse(
             transaction_id=call.tx,
             request_id=req.request_id,
-            status=codes.ITEM_STATUS[result.status],
-            fields=[pb.FieldResult(field=r.field.name, outcome=codes.OUTCOME[r.outcome],
-                                   score=r.score, threshold=r.threshold)
-                    for r in result.fields],
-            life_status=codes.life_status_number(result.life_status),
-            card_status=codes.card_status_number(result.card_status),
+            status=status,   # engine item statuses are the proto numbers (nikgate/codes.py)
+            fields=[pb.FieldResult(field=name, outcome=outcomes[f], score=scores[f],
+                                   threshold=threshold)
+                    for f, (name, threshold) in enumerate(zip(names, plan.thresholds,
+                                                              strict=True))],
+            life_status=life,
+            card_status=card,
         )
 
     def _batch(self, req: pb.VerifyBatchRequest, call: Call) -> pb.VerifyBatchResponse:
