@@ -12,6 +12,10 @@ the payloads are the leaves of a Merkle tree (receipt_tree.py), the signature is
 ReceiptRoot naming its root, and each receipt carries the signed root and its audit path,
 so it still verifies on its own. A lone call does not wait for company: the group is
 flushed by `loop.call_soon`, never by a timer, so it is signed in the very next turn.
+Measured, grpc.aio hands a worker's loop about one call per turn: at 16 Verify calls in
+flight one signature covered 1.1 receipts on average, so groups pay off in bursts (50
+calls at once) rather than at a steady rate; a lone call's seal costs ~9 us more than one
+signature per call did (the extra loop turn, the root message, the leaf hash).
 """
 
 from __future__ import annotations
