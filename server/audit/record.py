@@ -13,6 +13,7 @@ record's hash, 64 zeros for seq 1). Kinds: "open" (first record of each segment)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -47,17 +48,18 @@ def encode(fields: dict[str, Any], blobs: dict[str, bytes], seq: int,
 
     Members are written in sorted key order one by one (json's sorted dump of a whole dict
     plus cutting it up cost about twice as much per record); the result is byte for byte
-    what `canonical` gives, which the tests check.
+    what `canonical` gives, which the tests check. Records repeat a few shapes (the same
+    member names), so each shape's order and member prefixes are worked out once.
     """
     members = {**fields, "seq": seq, "prev": prev}
     before: list[bytes] = []   # members sorting before "hash"
     after: list[bytes] = []
-    for name in sorted((*members, *blobs)):
-        if name in blobs:
-            piece = b'"%s":"%s"' % (name.encode(), blobs[name])
+    for name, prefix, is_blob, early in _order(tuple(members), tuple(blobs)):
+        if is_blob:
+            piece = prefix + blobs[name] + b'"'
         else:
-            piece = f'"{name}":{_json(members[name])}'.encode("ascii")
-        (before if name < "hash" else after).append(piece)
+            piece = prefix + _json(members[name]).encode("ascii")
+        (before if early else after).append(piece)
     head = b"{" + b",".join(before) + b"," if before else b"{"
     tail = b",".join(after) + b"}"
     # the hash member and its comma are left out of the hashed body
@@ -67,6 +69,18 @@ def encode(fields: dict[str, Any], blobs: dict[str, bytes], seq: int,
     digest = h.digest()
     hx = digest.hex()
     return [head, b'"hash":"%s",' % hx.encode(), tail, b"\n"], hx, digest
+
+
+@functools.lru_cache(maxsize=256)
+def _order(names: tuple[str, ...], blob_names: tuple[str, ...]
+           ) -> tuple[tuple[str, bytes, bool, bool], ...]:
+    """(name, its JSON prefix, whether a blob, whether it sorts before "hash") per member,
+    in sorted order."""
+    blobs = set(blob_names)
+    return tuple(
+        (name, (b'"%s":"' if name in blobs else b'"%s":') % name.encode("ascii"),
+         name in blobs, name < "hash")
+        for name in sorted((*names, *blob_names)))
 
 
 def _sha(prev_raw: bytes, body: bytes) -> bytes:
