@@ -7,7 +7,8 @@ For each size, in this order:
 
   export   the synthetic export (write_export, as `nikgate data generate`, one process per
            usable core), generated once and kept in the workdir with a note of how long it
-           took; a later run reuses it and reports the generator figures of the run that made it.
+           took; a later run reuses it and reports the generator figures of the run that made it
+           (an export found without that note: not measured). --regenerate makes it again.
   build    the engine's build_index in a process of its own (bench/scale_steps.py), timed, its
            peak RSS from wait4; kept and reused while this nikgate opens it (same format and
            record layout) and it holds the export's rows; an index of an older format is
@@ -80,7 +81,8 @@ def step(*argv: str) -> list[str]:
 # -- export -----------------------------------------------------------------------------------
 
 
-def ensure_export(workdir: Path, records: int, seed: int) -> tuple[Path, dict[str, Any]]:
+def ensure_export(workdir: Path, records: int, seed: int,
+                  regenerate: bool = False) -> tuple[Path, dict[str, Any]]:
     """The export for (records, seed) and how long generating it took (when this bench made it)."""
     from nikgate.progress import terminal_progress
     from nikgate.synth import write_export
@@ -88,13 +90,14 @@ def ensure_export(workdir: Path, records: int, seed: int) -> tuple[Path, dict[st
 
     path = workdir / f"export-{records}-seed{seed}.csv"
     note = path.with_suffix(".generated.json")
-    if path.exists():
+    if path.exists() and not regenerate:
         made = json.loads(note.read_text()) if note.exists() else {}
         if made.get("bytes") == path.stat().st_size:
             log(f"export cached: {path} (generated {made['generated_at']})")
             return path, made | {"cached": True}
         if not made:
-            log(f"export {path} found without a note of its generation: generator not measured")
+            log(f"export {path} found without a note of its generation: generator not "
+                "measured (--regenerate measures it)")
             return path, {"rows": None, "rows_per_s": None, "cached": True,
                           "bytes": path.stat().st_size}
     workers = default_workers(records)
@@ -140,7 +143,8 @@ def ensure_index(args: argparse.Namespace, workdir: Path, export: Path, records:
                  rows: int | None) -> tuple[Path, dict[str, Any]]:
     index = workdir / f"index-{records}-seed{args.seed}"
     note = workdir / f"index-{records}-seed{args.seed}.build.json"
-    why = "--rebuild" if args.rebuild else reusable(index, note, rows or records)
+    why = ("--rebuild" if args.rebuild or args.regenerate
+           else reusable(index, note, rows or records))
     if why is None:
         log(f"reusing index {index} (built and measured {json.loads(note.read_text())['at']})")
         return index, json.loads(note.read_text()) | {"cached": True}
@@ -156,6 +160,14 @@ def ensure_index(args: argparse.Namespace, workdir: Path, export: Path, records:
                                             "engine": engine_state()}
     note.write_text(json.dumps(built, indent=1) + "\n")
     return index, built | {"cached": False}
+
+
+def record_count(index: Path) -> int:
+    """Records in the index. In a function of its own: the index's key file stays mapped
+    until the last reference to it goes, and a mapped page would survive the cold step's
+    drop of the page cache."""
+    with NikIndex.open(index) as idx:
+        return idx.record_count
 
 
 def file_bytes(index: Path, stored: int) -> dict[str, Any]:
@@ -198,11 +210,11 @@ def bench_size(args: argparse.Namespace, records: int) -> dict[str, Any]:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"records_requested": records, "seed": args.seed}
-    export, result["generate"] = ensure_export(workdir, records, args.seed)
+    export, result["generate"] = ensure_export(workdir, records, args.seed,
+                                                       args.regenerate)
     index, result["build"] = ensure_index(args, workdir, export, records,
                                           result["generate"].get("rows"))
-    with NikIndex.open(index) as idx:
-        stored = idx.record_count
+    stored = record_count(index)
     result["stored"] = stored
     result["bytes"] = file_bytes(index, stored)
     result["cold_start"] = cold_start(args, workdir, index, records)
@@ -298,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="single lookups in each cold-start phase")
     p.add_argument("--cold-seconds", type=float, default=300.0, help="bound on each cold phase")
     p.add_argument("--skip-cold", action="store_true", help="no cold-start step")
+    p.add_argument("--regenerate", action="store_true",
+                   help="generate every export again (and so build every index again)")
     p.add_argument("--rebuild", action="store_true", help="build every index again")
     p.add_argument("--step-timeout", type=float, default=3 * 3600.0,
                    help="seconds after which a child step is killed")
