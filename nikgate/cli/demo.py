@@ -112,6 +112,9 @@ def _pki(root: Path) -> dict[str, dict[str, str]]:
         pki.issue_client(ca, OPERATOR, kind="operator")
     if not layout.client_paths("gateway", GATEWAY)[0].exists():  # demos made before it
         pki.issue_client(pki.load_ca(pki_dir), GATEWAY, kind="gateway")
+    # The demo is its own CA machine and has no cron: re-sign the CRL on every start so a
+    # demo made days ago does not serve (and `nikgate doctor` warn about) a stale one.
+    pki.refresh_crl(pki.load_ca(pki_dir))
     out = {}
     for ident, _, _ in INSTITUTIONS:
         cert, key = layout.client_paths("institution", ident)
