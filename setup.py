@@ -84,13 +84,18 @@ class BuildExt(build_ext):
         record_synth_digest(self)
 
 
-def synth_digest() -> str:
-    """The digest nikgate/synth/_compiled/__init__.py compares (loaded by path, as above)."""
+def synth_compiled_module():
+    """nikgate/synth/_compiled/__init__.py, loaded by path (as constants.py above): which
+    modules are twinned, and the digest it compares."""
     spec = importlib.util.spec_from_file_location(
         "_nikgate_synth_compiled", ROOT / "nikgate" / "synth" / "_compiled" / "__init__.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.sources_digest()
+    return module
+
+
+def synth_digest() -> str:
+    return synth_compiled_module().sources_digest()
 
 
 def synth_is_current() -> bool:
@@ -124,10 +129,8 @@ core = Extension(
 
 # The synth twins: plain Python sources, types from the .pxd beside the module name
 # (annotations are not read as C types: they are written for mypy).
-SYNTH_COMPILED = ("pick", "serials", "address", "attrs", "culture", "names", "people")
-synth = [Extension(f"nikgate.synth._compiled.{name}", sources=[f"nikgate/synth/{name}.py"],
-                   extra_compile_args=["-O2"])
-         for name in SYNTH_COMPILED]
+synth = [Extension(f"nikgate.synth._compiled.{name}", sources=[f"nikgate/synth/{name}.py"])
+         for name in synth_compiled_module().COMPILED]
 
 generate_constants()  # before cythonize() below reads the .pyx and its includes
 setup(

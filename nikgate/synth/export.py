@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gc
-import io
 import multiprocessing
 import os
 import random
@@ -28,7 +27,7 @@ from nikgate.engine import schema
 
 from . import geo
 from .csvout import Target, open_text
-from .people import DistrictGenerator
+from .render import render
 
 # Rows are assigned to districts in blocks: small files still get whole households in a
 # few districts instead of one person in each of thousands.
@@ -84,16 +83,16 @@ def chunks(records: int, seed: int, rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
         yield tuple(current)
 
 
-def generator_class(compiled: bool = True) -> type[DistrictGenerator]:
-    """The compiled DistrictGenerator (_compiled/) when built from the sources on disk,
-    else the plain one; both give the same rows."""
+def renderer(compiled: bool = True) -> Callable[[int, Chunk], str]:
+    """render.render compiled (_compiled/) when built from the sources on disk, else the
+    plain one; both give the same text."""
     if compiled:
-        from ._compiled import district_generator
+        from ._compiled import renderer as compiled_renderer
 
-        twin = district_generator()
+        twin = compiled_renderer()
         if twin is not None:
             return twin
-    return DistrictGenerator
+    return render
 
 
 @contextlib.contextmanager
@@ -110,37 +109,9 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def render_chunk(seed: int, chunk: Chunk, compiled: bool = True) -> str:
-    """The CSV rows (no header) of the districts in `chunk`, household by household.
-
-    Byte for byte what csv.writer (minimal quoting, "\\n") writes, about 3x quicker: a row
-    is joined with commas unless a value holds a comma, quote or line break (a name with a
-    degree, "ANDI SETIAWAN, S.KOM"); only those rows go through csv.writer.
-    """
-    quoted = io.StringIO()
-    w = csv.writer(quoted, lineterminator="")
-    lines: list[str] = []
-    add = lines.append
-    commas = len(schema.REQUIRED_COLUMNS) - 1
-    generator = generator_class(compiled)
+    """The CSV rows (no header) of the districts in `chunk` (render.py)."""
     with _no_cycle_collection():
-        for code, quota in chunk:
-            gen = generator(code, seed)
-            left = quota
-            while left > 0:
-                rows = gen.household()
-                if len(rows) > left:
-                    del rows[left:]  # the district's quota ends mid-household
-                for row in rows:
-                    line = ",".join(row)
-                    if line.count(",") != commas or '"' in line or "\n" in line or "\r" in line:
-                        quoted.seek(0)
-                        quoted.truncate()
-                        w.writerow(row)
-                        line = quoted.getvalue()
-                    add(line)
-                left -= len(rows)
-    add("")
-    return "\n".join(lines)
+        return renderer(compiled)(seed, chunk)
 
 
 def default_workers(records: int) -> int:
@@ -169,7 +140,7 @@ def _rendered(seed: int, work: Iterator[Chunk], workers: int,
         for chunk in work:
             yield sum(q for _, q in chunk), render_chunk(seed, chunk, compiled)
         return
-    generator_class(compiled)   # loaded (or its warning logged) once, before forking
+    renderer(compiled)   # loaded (or its warning logged) once, before forking
     ctx = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         pending: deque[tuple[int, Future[str]]] = deque()

@@ -188,7 +188,7 @@ class DistrictGenerator:
 
         # Children: born when the mother was 19-41; most leave home by their late 20s.
         n = CHILDREN.pick(rnd)
-        ages = sorted((mother_age - 19 - int(rnd() * 23) for _ in range(n)), reverse=True)
+        ages = sorted([mother_age - 19 - int(rnd() * 23) for _ in range(n)], reverse=True)
         ages = [a for a in ages if a >= 0 and (a <= 27 or rnd() < 0.25)]
         daughters: list[list[str]] = []
         for order, age in enumerate(ages):

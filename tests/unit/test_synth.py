@@ -84,7 +84,7 @@ def test_bytes_do_not_depend_on_workers(monkeypatch):
 def test_compiled_twins_write_the_plain_modules_bytes():
     """nikgate.synth._compiled (the same sources through Cython) is built and current, and
     gives what the plain Python modules give: they are its oracle."""
-    assert export.generator_class() is not export.DistrictGenerator, (
+    assert export.renderer() is not export.render, (
         "the compiled generator is missing or stale: python setup.py build_ext --inplace")
     outs = []
     for compiled in (True, False):
@@ -102,8 +102,8 @@ def test_a_stale_compiled_twin_is_not_used(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(_compiled, "BUILT_FROM", record)
     monkeypatch.setattr(_compiled, "_cache", [])
     with caplog.at_level("WARNING"):
-        assert _compiled.district_generator() is None
-        assert export.generator_class() is export.DistrictGenerator
+        assert _compiled.renderer() is None
+        assert export.renderer() is export.render
     assert "older than its sources" in caplog.text and "build_ext --inplace" in caplog.text
 
 

@@ -8,7 +8,7 @@ bytes against the plain modules, the oracle.
 
 A twin built from other sources than those on disk (people.py edited since the last
 `setup.py build_ext --inplace`) must never shadow the edit: setup.py records the digest
-of the sources it compiled, and district_generator() uses the twins only when it matches,
+of the sources it compiled, and renderer() uses the twins only when it matches,
 else the plain modules, with a warning naming the rebuild command.
 """
 
@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,10 @@ HERE = Path(__file__).resolve().parent
 SOURCES = HERE.parent
 # Compiled, in dependency order. The plain modules below are shared instead (not hot,
 # and geo's region caches should exist once per process).
-COMPILED = ("pick", "serials", "address", "attrs", "culture", "names", "people")
+COMPILED = ("pick", "serials", "address", "attrs", "culture", "names", "people", "render")
 SHARED = ("dates", "fields", "geo")
 BUILT_FROM = HERE / "built-from.txt"   # written by setup.py after building the twins
+Render = Callable[[int, tuple[tuple[int, int], ...]], str]   # render.render's shape
 
 
 def sources_digest() -> str:
@@ -42,7 +44,7 @@ def sources_digest() -> str:
     return h.hexdigest()
 
 
-def _load() -> type | None:
+def _load() -> Render | None:
     try:
         built = BUILT_FROM.read_text().strip()
     except OSError:
@@ -57,20 +59,20 @@ def _load() -> type | None:
         sys.modules.setdefault(f"{__name__}.{name}",
                                importlib.import_module(f"nikgate.synth.{name}"))
     try:
-        people = importlib.import_module(f"{__name__}.people")
+        module = importlib.import_module(f"{__name__}.render")
     except ImportError as e:
         log.warning("nikgate.synth: cannot load the compiled generator (%s); using the plain "
                     "Python one. Rebuild: python setup.py build_ext --inplace", e)
         return None
-    generator: type = people.DistrictGenerator
-    return generator
+    render: Render = module.render
+    return render
 
 
-_cache: list[type | None] = []
+_cache: list[Render | None] = []
 
 
-def district_generator() -> type | None:
-    """The compiled DistrictGenerator, or None when it is missing or stale (logged once)."""
+def renderer() -> Render | None:
+    """The compiled render.render, or None when it is missing or stale (logged once)."""
     if not _cache:
         _cache.append(_load())
     return _cache[0]

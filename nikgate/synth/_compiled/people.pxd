@@ -13,6 +13,10 @@ cdef class DistrictGenerator:
     cdef public dict all_places
     cdef public object districts
     cpdef tuple _residence(self)
+    @cython.locals(age=cython.int, sex=cython.int, head_age=cython.int, mother_age=cython.int,
+                   wife_age=cython.int, head_sex=cython.int, n=cython.int, order=cython.int,
+                   r=cython.double, v=cython.int, noble=cython.bint)
+    cpdef list household(self)
     cpdef _married_daughter(self, tuple ctx, list rows, list daughter)
     cpdef str _name(self, tuple ctx, int sex, int age, str surname)
     @cython.locals(birth=cython.int, key=cython.int, year=cython.int, edu=cython.int, band=cython.int, r=cython.double, span=cython.int)
