@@ -12,19 +12,14 @@ Target = str | os.PathLike[str] | TextIO
 
 
 @contextlib.contextmanager
-def open_text(out: Target) -> Iterator[TextIO]:
-    """`out` as a text stream: a path is opened (UTF-8, newline="") and closed here; a
-    stream is written to and left open. Streams should be opened with newline="" so "\\n"
-    is written as is."""
+def csv_writer(out: Target) -> Iterator[Any]:
+    """A csv writer with minimal quoting and "\\n" line ends over `out`.
+
+    A path is opened (and closed) here; a stream is written to and left open. Streams
+    should be opened with newline="" so "\\n" is written as is.
+    """
     if isinstance(out, (str, os.PathLike)):
         with open(out, "w", encoding="utf-8", newline="") as f:
-            yield f
+            yield csv.writer(f, lineterminator="\n")
     else:
-        yield out
-
-
-@contextlib.contextmanager
-def csv_writer(out: Target) -> Iterator[Any]:
-    """A csv writer with minimal quoting and "\\n" line ends over `out` (see open_text)."""
-    with open_text(out) as f:
-        yield csv.writer(f, lineterminator="\n")
+        yield csv.writer(out, lineterminator="\n")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gc
+import io
 import multiprocessing
 import os
 import random
@@ -22,11 +23,12 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TypeVar
 
 from nikgate.engine import schema
 
 from . import geo
-from .csvout import Target, open_text
+from .csvout import Target
 from .render import render
 
 # Rows are assigned to districts in blocks: small files still get whole households in a
@@ -43,6 +45,7 @@ PARALLEL_MIN_ROWS = 60_000
 #: progress(rows_written_so_far), called after every chunk
 Progress = Callable[[int], None]
 Chunk = tuple[tuple[int, int], ...]   # ((district code, rows), ...) in code order
+T = TypeVar("T")
 
 
 def district_quotas(records: int, seed: int) -> list[int]:
@@ -133,20 +136,25 @@ def _start_method() -> str:
     return "forkserver"
 
 
-def _rendered(seed: int, work: Iterator[Chunk], workers: int,
-              compiled: bool) -> Iterator[tuple[int, str]]:
-    """(rows, text) of each chunk in order; at most 2 x workers chunks in flight."""
+def _encoded_chunk(seed: int, chunk: Chunk, compiled: bool) -> bytes:
+    """A chunk's CSV as UTF-8, encoded where it was rendered: the parent only writes it."""
+    return render_chunk(seed, chunk, compiled).encode("utf-8")
+
+
+def _rendered(render_fn: Callable[[int, Chunk, bool], T], seed: int, work: Iterator[Chunk],
+              workers: int, compiled: bool) -> Iterator[tuple[int, T]]:
+    """(rows, render_fn's result) of each chunk in order; at most 2 x workers in flight."""
     if workers <= 1:
         for chunk in work:
-            yield sum(q for _, q in chunk), render_chunk(seed, chunk, compiled)
+            yield sum(q for _, q in chunk), render_fn(seed, chunk, compiled)
         return
     renderer(compiled)   # loaded (or its warning logged) once, before forking
     ctx = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        pending: deque[tuple[int, Future[str]]] = deque()
+        pending: deque[tuple[int, Future[T]]] = deque()
         for chunk in work:
             pending.append((sum(q for _, q in chunk),
-                            pool.submit(render_chunk, seed, chunk, compiled)))
+                            pool.submit(render_fn, seed, chunk, compiled)))
             if len(pending) >= 2 * workers:
                 n, fut = pending.popleft()
                 yield n, fut.result()
@@ -164,22 +172,34 @@ def write_export(out: Target, records: int, seed: int, *, workers: int | None = 
     chunks of districts; default: one per core for large exports). Rows come grouped by
     the district that issued their NIKs (code order), household by household; they are
     not sorted by NIK. `progress(rows_so_far)` is called after each chunk is written.
+    `out` is a path (written as UTF-8) or a text stream (opened with newline="").
     `compiled=False` uses the plain Python modules only (the tests' oracle).
     """
     if records < 0:
         raise ValueError(f"records must be >= 0, got {records}")
     if workers is None:
         workers = default_workers(records)
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(schema.REQUIRED_COLUMNS)
+    work = chunks(records, seed, CHUNK_ROWS)
     written = 0
-    with open_text(out) as f:
-        csv.writer(f, lineterminator="\n").writerow(schema.REQUIRED_COLUMNS)
-        for n, text in _rendered(seed, chunks(records, seed, CHUNK_ROWS), workers, compiled):
-            # in pieces: one multi-megabyte write to a pipe whose reader went away can
-            # return as if written (a partial write taken for the whole); the next piece
-            # then fails with BrokenPipeError, as a row-by-row writer would
-            for i in range(0, len(text), WRITE_PIECE):
-                f.write(text[i:i + WRITE_PIECE])
-            written += n
-            if progress is not None:
-                progress(written)
+    if isinstance(out, (str, os.PathLike)):
+        with open(out, "wb") as f:
+            f.write(header.getvalue().encode("utf-8"))
+            for n, data in _rendered(_encoded_chunk, seed, work, workers, compiled):
+                f.write(data)
+                written += n
+                if progress is not None:
+                    progress(written)
+        return written
+    out.write(header.getvalue())
+    for n, text in _rendered(render_chunk, seed, work, workers, compiled):
+        # in pieces: one multi-megabyte write to a pipe whose reader went away can return
+        # as if written (a partial write taken for the whole); the next piece then fails
+        # with BrokenPipeError, as a row-by-row writer would
+        for i in range(0, len(text), WRITE_PIECE):
+            out.write(text[i:i + WRITE_PIECE])
+        written += n
+        if progress is not None:
+            progress(written)
     return written
