@@ -23,3 +23,11 @@ cdef class DistrictGenerator:
     cpdef list _member(self, tuple ctx, int sex, int age, str rel, str kawin, father=*, mother=*, str surname=*, int order=*, name=*, bint foreign=*)
 
 cpdef int _age(int birth_ord)
+
+# the calendar tables and constants the row path indexes (plain lists and numbers)
+cdef list DDMMYY, ISO, YEAR
+cdef tuple SEX_STR, EDU
+cdef int AS_OF_ORD, FIRST_ORD, FEMALE_DAY_OFFSET, LAST_BASE_ORD, LOCAL_KK_FIRST_ORD
+cdef int MALE, FEMALE, NIK, NO_KK, NAMA, TMPT, TGL, SEX, BLOOD, AGAMA, KAWIN, HBKEL, PDDK
+cdef int PKRJN, IBU, AYAH, ALAMAT, RT, RW, PROP, KAB, KEC, KEL, WN, HIDUP, TGL_MATI, KTP
+cdef double DAYS_PER_YEAR, MOVER_SHARE, WNA_SHARE, EMPTY_CODED, NO_FATHER
