@@ -11,7 +11,7 @@ stored; claims (NAMA_LGKP + TGL_LHR) are the stored values read by a lookup befo
 normalising path runs as well as its byte-equal path.
 
 Baselines hold a copy of the same records (the stored bytes, read back through
-`NikIndex.raw`): a Python dict {int NIK: bytes}, sqlite3 (INTEGER PRIMARY KEY, one SELECT
+`NikIndex.packed`, the packed rows): a Python dict {int NIK: bytes}, sqlite3 (INTEGER PRIMARY KEY, one SELECT
 per key and `IN (...)` batches) and py-lmdb (`txn.get`, buffers=True, 8-byte big-endian
 keys, one read transaction per batch as the engine does). Baseline "verify" is a get plus
 an exact comparison of the name bytes and the birth ordinal: less work than the engine's
@@ -261,8 +261,8 @@ def make_workload(idx: NikIndex, keys: array, n_keys: int, batch: int,
 def build_dict(idx: NikIndex, keys: array) -> tuple[dict[int, bytes], dict[str, Any]]:
     before = rss_anon_mib()
     t0 = time.perf_counter()
-    raw = idx.raw
-    d = {k: raw(k) for k in keys}
+    packed = idx.packed   # the packed row (fixed offsets): what the baselines compare
+    d = {k: packed(k) for k in keys}
     secs = time.perf_counter() - t0
     info = {"seconds": round(secs, 1), "rss_anon_mib": round(rss_anon_mib() - before)}
     log(f"dict: {len(d):,} entries in {secs:.1f} s, +{info['rss_anon_mib']} MiB anonymous RSS")

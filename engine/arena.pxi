@@ -22,6 +22,11 @@ cdef class RecordArena:
     cdef size_t used, capacity
     cdef RecRef *refs
     cdef size_t count, ref_capacity
+    # the words of every row added, spilled or not: the generation's token dictionary
+    cdef readonly TokenCounter words
+
+    def __cinit__(self):
+        self.words = TokenCounter()
 
     def __dealloc__(self):
         free(self.data)
@@ -51,6 +56,7 @@ cdef class RecordArena:
                 raise MemoryError()
             self.refs = <RecRef *>grown
             self.ref_capacity = cap
+        self.words.add_packed(<const unsigned char *>value, n)
         memcpy(self.data + self.used, <const char *>value, n)
         self.refs[self.count].nik = nik
         self.refs[self.count].line = line
@@ -68,8 +74,13 @@ cdef class RecordArena:
             qsort(self.refs, self.count, sizeof(RecRef), _cmp_recref)
 
     def clear(self):
+        """Forget the records (spilled); the word counts stay."""
         self.used = 0
         self.count = 0
+
+    def dictionary(self):
+        """The token dictionary of every row added so far (TokenCounter.dictionary)."""
+        return self.words.dictionary()
 
     def spill(self, str path):
         """Write the (sorted) records as a run file: <u64 NIK, u32 line, u16 length, bytes>."""
@@ -91,13 +102,17 @@ cdef class RecordArena:
             fclose(f)
 
     def append_to(self, WriteTxn txn, duplicate, KeyWriter keys=None):
-        """Append the sorted records to an empty database in key order; the first line of
-        a NIK wins and each later one is reported as duplicate(line, first_line). Each
-        stored NIK also goes to `keys` (the generation's key file) when given.
-        Returns how many records were stored."""
+        """Append the sorted records to an empty database in key order, in their stored
+        form with the dictionary attached to the environment (Env.attach_dictionary);
+        the first line of a NIK wins and each later one is reported as
+        duplicate(line, first_line). Each stored NIK also goes to `keys` (the
+        generation's key file) when given. Returns how many records were stored."""
         cdef MDB_cursor *cur
         cdef MDB_val k, v
         cdef unsigned char key[8]
+        cdef unsigned char out[STORE_MAX]
+        cdef int n = 0
+        cdef TokenDictionary d = txn.env._encoder()
         cdef size_t i, stored = 0
         cdef RecRef *r
         cdef uint64_t prev = 0
@@ -119,11 +134,14 @@ cdef class RecordArena:
                         first = False
                         prev = r.nik
                         prev_line = r.line
+                        n = store_record(r.nik, self.data + r.offset, r.length, d, out)
+                        if n < 0:
+                            break
                         _key_of(r.nik, key)
                         k.mv_size = 8
                         k.mv_data = key
-                        v.mv_size = r.length
-                        v.mv_data = self.data + r.offset
+                        v.mv_size = n
+                        v.mv_data = out
                         rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)
                         if rc != MDB_SUCCESS:
                             break
@@ -131,6 +149,9 @@ cdef class RecordArena:
                             keys.add(r.nik)
                         stored += 1
                         i += 1
+                if n < 0:   # the arena's bytes changed in memory: fail the build
+                    raise StoreError(f"record {self.refs[i].nik:016d} in the build's arena is "
+                                     "not a sound packed row")
                 if rc != MDB_SUCCESS:
                     _check(rc, f"append record {i}")
                 if i < self.count:

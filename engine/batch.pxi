@@ -152,8 +152,10 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
     cdef MDB_val k, v
     cdef unsigned char key[8]
     cdef const unsigned char *rec
-    cdef const unsigned char *stored
+    cdef RecView view
+    cdef unsigned char stored[MAX_TEXT + 8]   # a stored text, decoded
     cdef int stored_len
+    cdef const TokDict *tokd = &env.tokd
     cdef Claim *c
     cdef int rc = 0
     cdef int side = -1   # whether the delta side table has entries, asked on a first miss
@@ -165,6 +167,7 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
         fp[f].text_index = _text_index[fp[f].field]
         if len(columns[f]) != n:
             raise ValueError("every claim column must be as long as the NIK list")
+    env._reading()
     keys = <uint64_t *>malloc(max(n, 1) * sizeof(uint64_t))
     claims = <Claim *>malloc(max(n * nf, 1) * sizeof(Claim))
     if keys == NULL or claims == NULL:
@@ -253,25 +256,33 @@ def verify_batch(Env env, list niks, list plan, list columns, list code_maps):
                                 break
                         continue
                     rec = <const unsigned char *>v.mv_data
-                    if not record_intact(keys[i], rec, v.mv_size):
+                    if not unpack_record(keys[i], rec, v.mv_size, &view, True):
                         st[i] = ITEM_CORRUPT
                         continue
                     st[i] = ITEM_FOUND
-                    lf[i] = rec[OFF_STATUS_HIDUP]
-                    cd[i] = rec[OFF_STATUS_KTP]
+                    lf[i] = <unsigned char>view.num[F_STATUS_HIDUP]
+                    cd[i] = <unsigned char>view.num[F_STATUS_KTP]
                     for f in range(nf):
                         c = &claims[i * nf + f]
                         if c.len < 0:
                             oc[i * nf + f] = OUTCOME_NOT_PROVIDED
                             continue
                         if fp[f].kind == K_TEXT:
-                            stored = record_text(rec, fp[f].text_index, &stored_len)
+                            stored_len = view_text(tokd, &view, fp[f].text_index, stored)
+                            if stored_len < 0:   # a token id the dictionary lacks
+                                st[i] = ITEM_CORRUPT
+                                break
                             score = text_score(stored, stored_len, c.text, <int>c.len,
                                                fp[f].text_kind)
                         else:
-                            score = 100 if record_number(rec, fp[f].field) == c.len else 0
+                            score = 100 if record_number(&view, fp[f].field) == c.len else 0
                         sc[i * nf + f] = score
                         oc[i * nf + f] = OUTCOME_MATCH if score >= fp[f].threshold else OUTCOME_NO_MATCH
+                    if st[i] == ITEM_CORRUPT:
+                        lf[i] = 0
+                        cd[i] = 0
+                        memset(oc + i * nf, 0, nf)
+                        memset(sc + i * nf, 0, nf)
                 if txn != NULL:
                     mdb_txn_abort(txn)
         _check(rc, "begin read")
@@ -309,15 +320,18 @@ cdef inline object _iso_date(int64_t ordinal):
     return PyUnicode_FromStringAndSize(buf, 10)
 
 
-cdef object _decode_field(const unsigned char *rec, uint64_t nik, int field, int kind,
-                          list names):
+cdef object _decode_field(const TokDict *tokd, const RecView *rec, uint64_t nik, int field,
+                          int kind, list names, bint *bad):
     # Runs with the GIL held: keep it to one object allocation per value.
     cdef int length
     cdef int64_t num
-    cdef const unsigned char *p
+    cdef unsigned char buf[MAX_TEXT + 8]
     if kind == K_TEXT:
-        p = record_text(rec, _text_index[field], &length)
-        return PyUnicode_DecodeUTF8(<const char *>p, length, "replace")
+        length = view_text(tokd, rec, _text_index[field], buf)
+        if length < 0:
+            bad[0] = True
+            return None
+        return PyUnicode_DecodeUTF8(<const char *>buf, length, "replace")
     if kind == K_NIK:
         return _digits(nik, 16)
     if kind == K_REGION_NAME:
@@ -346,6 +360,9 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
     cdef int nf = len(plan), f, pos, reason
     cdef uint64_t *keys = NULL
     cdef const unsigned char **recs = NULL
+    cdef size_t *lens = NULL
+    cdef RecView view
+    cdef bint bad
     cdef bytearray status = bytearray(n)
     cdef unsigned char *st = status
     cdef dict problems = {}
@@ -363,11 +380,14 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
         raise ValueError(f"at most {MAX_FIELDS} fields")
     for f in range(nf):
         fields[f], kinds[f] = plan[f]
+    env._reading()
     keys = <uint64_t *>malloc(max(n, 1) * sizeof(uint64_t))
     recs = <const unsigned char **>malloc(max(n, 1) * sizeof(void *))
-    if keys == NULL or recs == NULL:
+    lens = <size_t *>malloc(max(n, 1) * sizeof(size_t))
+    if keys == NULL or recs == NULL or lens == NULL:
         free(keys)
         free(recs)
+        free(lens)
         raise MemoryError()
     env._enter()
     try:
@@ -399,23 +419,31 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
                             if rc_get != MDB_NOTFOUND:
                                 seg_end = i + 1
                                 break
-                        elif not record_intact(keys[i], <const unsigned char *>v.mv_data,
-                                               v.mv_size):
+                        elif not unpack_record(keys[i], <const unsigned char *>v.mv_data,
+                                               v.mv_size, &view, True):
                             st[i] = ITEM_CORRUPT
                         else:
                             st[i] = ITEM_FOUND
                             recs[i] = <const unsigned char *>v.mv_data
+                            lens[i] = v.mv_size
             _check(rc, "begin read")
             try:
                 for i in range(seg_start, seg_end):
                     if st[i] != ITEM_FOUND:
                         continue
-                    rec = recs[i]
-                    regions[i] = (rec[OFF_NO_PROP], rec[OFF_NO_KAB], rec[OFF_NO_KEC],
-                                  _u16(rec + OFF_NO_KEL))
+                    unpack_record(keys[i], recs[i], lens[i], &view, False)  # checked above
+                    bad = False
                     for f in range(nf):
-                        (<list>columns[f])[i] = _decode_field(rec, keys[i], fields[f],
-                                                               kinds[f], code_names[f])
+                        (<list>columns[f])[i] = _decode_field(&env.tokd, &view, keys[i],
+                                                               fields[f], kinds[f],
+                                                               code_names[f], &bad)
+                    if bad:   # a token id the dictionary lacks: nothing of it is returned
+                        st[i] = ITEM_CORRUPT
+                        for f in range(nf):
+                            (<list>columns[f])[i] = None
+                        continue
+                    regions[i] = (view.num[F_NO_PROP], view.num[F_NO_KAB], view.num[F_NO_KEC],
+                                  view.num[F_NO_KEL])
             finally:
                 mdb_txn_abort(txn)
                 txn = NULL
@@ -424,4 +452,5 @@ def lookup_batch(Env env, list niks, list plan, list code_names):
         env._leave()
         free(keys)
         free(recs)
+        free(lens)
     return status, columns, problems, regions

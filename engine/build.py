@@ -31,7 +31,7 @@ from nikgate.errors import IndexDamagedError
 from . import _core
 from .constants import RECORD_LAYOUT
 from .generations import seal
-from .index import attach_key_file, read_manifest
+from .index import attach_dictionary, attach_key_file, read_manifest, write_dictionary
 from .integrity import VerifyReport, verify_env
 from .keyset import KEYS_FILE, digest_hex
 from .layout import FORMAT_VERSION, MANIFEST_KEY, new_generation, publish
@@ -119,7 +119,9 @@ def verify_generation(path: Path) -> VerifyReport:
     """Verify a written generation as readers will see it: from disk, read-only."""
     env = _core.Env(str(path), readonly=True)
     try:
-        attach_key_file(env, path, read_manifest(env, path))
+        manifest = read_manifest(env, path)
+        attach_key_file(env, path, manifest)
+        attach_dictionary(env, path, manifest)
         return verify_env(env, path.name)
     finally:
         env.close()
@@ -156,6 +158,9 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
 
             scan.fill(arena, spill, memory_budget, progress)
             txn = env.begin_write()
+            # the words of every row read: records are stored as their token ids
+            dictionary = arena.dictionary()
+            env.attach_dictionary(dictionary)
             keys = _core.KeyWriter(str(partial / KEYS_FILE))
             if not runs:  # the common case: sorted and stored in C
                 arena.sort()
@@ -166,6 +171,7 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
                 del arena
                 _append_merged(txn, runs, report, keys)
             keys.close()  # fsynced: the manifest below vouches for it
+            words = write_dictionary(partial, dictionary)   # fsynced, like the key file
             report.rows_read = scan.rows
             report.extra_columns = scan.plan.extra if scan.plan else []
             manifest = {
@@ -183,6 +189,7 @@ def build_index(source: str | os.PathLike, out: str | os.PathLike,
                 "key_digest": digest_hex(keys.digest),
                 "keys_file": {"name": KEYS_FILE, "count": keys.count,
                               "key_digest": digest_hex(keys.digest)},
+                "dictionary": words,
             }
             txn.put_meta(MANIFEST_KEY, json.dumps(manifest, sort_keys=True).encode())
             txn.commit()

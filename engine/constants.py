@@ -281,8 +281,9 @@ FIELDS: Final[dict[Field, FieldSpec]] = {
 MAX_TEXT_BYTES: Final = 255   # a text's length is one byte
 MAX_FIELDS: Final = 32        # the core's per-field arrays; Field must stay below it
 MAX_CODES: Final = 128        # the core's per-table array; a code table must fit in it
-RECORD_FORMAT: Final = 1      # the record's format byte (offset 8)
+RECORD_FORMAT: Final = 1      # the packed row's format byte (offset 8)
 _CODES_AT: Final = 9          # after the checksum (u64) and the format byte (u8)
+STORED_FORMAT: Final = 2      # the stored record's format byte (offset 4)
 
 
 def _check(fields: Mapping[Field, FieldSpec]) -> None:
@@ -336,18 +337,58 @@ def _header_fields() -> tuple[tuple[Field, int, str], ...]:
     return tuple(out)
 
 
-# The header after the checksum (offset 0, u64) and the format byte (8, u8), little-endian:
-# (field, offset, struct code) in offset order. record.py builds its struct from this.
+# The packed row (what the encoders produce: engine/encode.pxi, record.py RowEncoder, and
+# what the build's arena and run files hold): the header after the checksum (offset 0, u64)
+# and the format byte (8, u8), little-endian: (field, offset, struct code) in offset order,
+# then the texts as a 1-byte length and UTF-8 bytes. record.py builds its struct from this.
 HEADER_FIELDS: Final = _header_fields()
 HEADER_SIZE: Final = struct.calcsize("<QB" + "".join(c for _, _, c in HEADER_FIELDS))
 # The export columns (schema.REQUIRED_COLUMNS): every stored field, in Field order.
 COLUMN_FIELDS: Final = tuple(f for f in Field
                              if FIELDS[f].storage not in (Storage.DERIVED,))
 N_COLUMNS: Final = len(COLUMN_FIELDS)
+
+# -- the stored record (docs/index-format.md, Records) -----------------------------------
+# What the index holds per NIK is the packed row made small (engine/record.pxi `store`):
+# a 4-byte checksum, the format byte, a bit field, the few values the NIK does not imply,
+# then each text as token ids of the generation's dictionary (engine/tokens.pxi).
+CHECKSUM_BYTES: Final = 4     # low 32 bits of xxh3-64 (an integrity check, not a MAC)
+BITS_AT: Final = CHECKSUM_BYTES + 1
+# Bits of each coded field in the bit field: enough for its largest code (0 = no value).
+CODE_BITS: Final = tuple(len(FIELDS[f].codes).bit_length() for f in CODED_FIELDS)
+# How each fixed slot is stored; record.pxi and record.py pack each by name, so a new
+# slot field needs code there and an entry here. "nik": implied by the NIK, with an
+# explicit fallback; a number: that many bits in the bit field; "varint": days after birth.
+SLOT_STORAGE: Final = {"NO_PROP": "nik", "NO_KAB": "nik", "NO_KEC": "nik", "NO_KEL": "14",
+                       "NO_RT": "10", "NO_RW": "10", "TGL_LHR": "nik", "TGL_MATI": "varint",
+                       "NO_KK": "nik"}
+if sorted(SLOT_STORAGE) != sorted(f.name for f in SLOT_FIELDS):
+    raise ValueError("engine/constants.py SLOT_STORAGE must name every fixed slot field "
+                     "(a new one needs code in record.pxi and record.py)")
+
+
+def _bit_field() -> tuple[dict[str, int], int]:
+    """Start bit of each part of the stored bit field, LSB first; and its size in bytes."""
+    at, out = 0, {}
+    parts = [(f"CODE_{f.name}", w) for f, w in zip(CODED_FIELDS, CODE_BITS, strict=True)]
+    parts += [(name, int(how)) for name, how in SLOT_STORAGE.items() if how.isdigit()]
+    # flags: residence region not the NIK's (3 bytes follow); NO_KK's region not the NIK's
+    # (7 bytes instead of 5); birth century (0: 19yy, 1: 20yy, 2: 18yy, 3: i32 follows);
+    # a death date follows (varint)
+    parts += [("REGION_OWN", 1), ("KK_OWN", 1), ("BIRTH", 2), ("DEAD", 1)]
+    for name, width in parts:
+        out[name] = at
+        at += width
+    return out, (at + 7) // 8
+
+
+BIT_AT, BITS_BYTES = _bit_field()
 # What an index built with these fields stores, written into its manifest: an index whose
 # records were laid out for other fields is refused on open (engine/layout.py).
 RECORD_LAYOUT: Final = " ".join(
-    [f"{f.name}:{c}" for f, _, c in HEADER_FIELDS] + [f"{f.name}:text" for f in TEXT_FIELDS])
+    [f"{f.name}:{w}" for f, w in zip(CODED_FIELDS, CODE_BITS, strict=True)]
+    + [f"{f.name}:{SLOT_STORAGE[f.name]}" for f in SLOT_FIELDS]
+    + [f"{f.name}:tokens" for f in TEXT_FIELDS])
 
 # Each enum rendered into the .pxi: (enum, C name prefix). The C enums are anonymous
 # (`cdef enum:`), so they are plain int constants, never Python objects.
@@ -376,6 +417,14 @@ def _body() -> str:
         f"DEF MAX_FIELDS = {MAX_FIELDS}",
         f"DEF MAX_CODES = {MAX_CODES}",
         f"DEF N_COLUMNS = {N_COLUMNS}  # export columns the encoder reads (COLUMN_FIELDS)",
+        f"DEF STORED_FORMAT = {STORED_FORMAT}",
+        f"DEF CHECKSUM_BYTES = {CHECKSUM_BYTES}",
+        f"DEF BITS_AT = {BITS_AT}  # the stored record's bit field, after checksum and format",
+        f"DEF BITS_BYTES = {BITS_BYTES}",
+        "",
+        "# Start bit of each part of the stored record's bit field (BIT_AT)",
+        "cdef enum:",
+        *[f"    BIT_{name} = {at}" for name, at in BIT_AT.items()],
         "",
     ]
     for cls, prefix in _RENDERED:
@@ -399,6 +448,9 @@ def _body() -> str:
     lines.append("# The coded fields in header order, the texts in stored order, the field of")
     lines.append("# each export column, and whether each column may be empty")
     lines.extend(_c_array("CODED_FIELDS", "N_CODES", [f"F_{f.name}" for f in CODED_FIELDS]))
+    lines.extend(_c_array("CODE_BITS", "N_CODES", [str(w) for w in CODE_BITS]))
+    lines.extend(_c_array("CODE_SHIFT", "N_CODES",
+                          [f"BIT_CODE_{f.name}" for f in CODED_FIELDS]))
     lines.extend(_c_array("TEXT_FIELDS", "N_TEXTS", [f"F_{f.name}" for f in TEXT_FIELDS]))
     lines.extend(_c_array("COLUMN_FIELDS", "N_COLUMNS", [f"F_{f.name}" for f in COLUMN_FIELDS]))
     lines.extend(_c_array("COLUMN_MAY_BE_EMPTY", "N_COLUMNS",

@@ -33,10 +33,10 @@ from nikgate.errors import IndexDamagedError, IndexFormatError, WarehouseFileErr
 
 from . import _core
 from .generations import DATA_FILE, seal, unseal
-from .index import attach_key_file, read_manifest
+from .index import attach_dictionary, attach_key_file, read_manifest
 from .integrity import verify_env
 from .keyset import KEYS_FILE, MOD, digest_hex
-from .layout import MANIFEST_KEY, current_generation, publish
+from .layout import MANIFEST_KEY, TOKENS_FILE, current_generation, publish
 from .layout import new_generation as new_generation_dir
 from .nik import REASONS, explain
 from .record import RowEncoder, RowRejected
@@ -103,7 +103,7 @@ def _apply_as_generation(index_dir, delta, rejects_path, force, today,
         try:
             txn = env.begin_write()   # holds LMDB's writer lock: data.mdb cannot change
             try:
-                for name in (DATA_FILE, KEYS_FILE):
+                for name in (DATA_FILE, KEYS_FILE, TOKENS_FILE):
                     if (source / name).exists():
                         shutil.copyfile(source / name, partial / name)
             finally:
@@ -112,7 +112,8 @@ def _apply_as_generation(index_dir, delta, rejects_path, force, today,
             env.close()
         report = _apply(partial, index_dir, delta, rejects_path, force, today,
                         {"generation": gen_id, "derived_from": source.name}, progress)
-        report.copied_bytes = sum((partial / n).stat().st_size for n in (DATA_FILE, KEYS_FILE)
+        report.copied_bytes = sum((partial / n).stat().st_size
+                                  for n in (DATA_FILE, KEYS_FILE, TOKENS_FILE)
                                   if (partial / n).exists())
         env = _core.Env(str(partial), readonly=True)
         try:
@@ -140,6 +141,7 @@ def _apply(generation: Path, index_dir, delta, rejects_path, force, today,
                 f"the index at {generation} has no key file (built by an older nikgate); "
                 "rebuild it with `nikgate index build` before applying deltas")
         attach_key_file(env, generation, manifest)
+        attach_dictionary(env, generation, manifest)   # new words are stored as literals
         keys = env.keys
         reader = ExportReader(Path(delta), delta=True)
         encoder = RowEncoder(today).fast()

@@ -7,7 +7,6 @@
 # with its message: one source of truth for what is rejected and why. Property tests
 # check that both paths accept the same rows and produce the same bytes.
 
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 DEF MAX_WIDTH = 256
 

@@ -7,7 +7,8 @@ checksum. The seal is a file beside it, written when the generation is published
     generations/<id>/files.json
     {"seal_version": 1, "generation": "<id>", "sealed_at": "...",
      "files": {"data.mdb": {"bytes": N, "xxh3_128": "<32 hex>"},
-               "keys.u64": {"bytes": N, "xxh3_128": "<32 hex>"}},
+               "keys.u64": {"bytes": N, "xxh3_128": "<32 hex>"},
+               "tokens.bin": {"bytes": N, "xxh3_128": "<32 hex>"}},
      "manifest": {"record_count": N, "key_digest": "...", "format_version": 2, ...}}
 
 A generation without a seal (built by an older nikgate, or changed in place by
@@ -29,11 +30,12 @@ import xxhash
 from nikgate.errors import IndexFormatError
 
 from .keyset import KEYS_FILE
+from .layout import TOKENS_FILE
 
 SEAL_FILE = "files.json"
 SEAL_VERSION = 1
 DATA_FILE = "data.mdb"
-SEALED_FILES = (DATA_FILE, KEYS_FILE)
+SEALED_FILES = (DATA_FILE, KEYS_FILE, TOKENS_FILE)
 # what of the manifest the seal repeats: enough to check a copy's manifest against it
 MANIFEST_KEYS = ("format_version", "generation", "record_count", "key_digest",
                  "record_layout", "built_at", "source_xxh3_128")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,13 @@ from . import _core
 from .claims import ByField, ClaimPlan, explain_bad_claim, plan_claims, resolve_field
 from .integrity import VerifyReport, verify_env
 from .keyset import KEYS_FILE
-from .layout import FORMAT_VERSION, MANIFEST_KEY, check_record_layout, current_generation
+from .layout import (
+    FORMAT_VERSION,
+    MANIFEST_KEY,
+    TOKENS_FILE,
+    check_record_layout,
+    current_generation,
+)
 from .nik import REASONS, explain
 from .results import ItemStatus, LookupBatchResult, Verification, VerifyBatchResult
 from .schema import CODE_TABLE, KIND, LOOKUP_FIELDS, Field, Kind
@@ -63,6 +70,7 @@ class NikIndex:
         try:
             manifest = read_manifest(env, generation)
             attach_key_file(env, generation, manifest)
+            attach_dictionary(env, generation, manifest)
         except BaseException:
             env.close()
             raise
@@ -188,6 +196,21 @@ class NikIndex:
         """The stored bytes of a record, unchecked (tools and tests)."""
         return self._env.get_raw(nik)
 
+    def packed(self, nik: int) -> bytes | None:
+        """A record as the packed row the encoders made of it (engine/record.py), decoded
+        from its stored form; None when absent. CorruptRecordError when it does not check."""
+        packed = self._env.get_packed(nik)
+        if packed is False:
+            raise CorruptRecordError(_corrupt_message(self.generation))
+        return packed
+
+    @property
+    def dictionary(self) -> _core.TokenDictionary:
+        """The generation's token dictionary (engine/tokens.pxi)."""
+        found = self._env.token_dictionary
+        assert found is not None  # attached by open()
+        return found
+
     def sample_niks(self, count: int, start: int = 0) -> list[str]:
         """`count` stored NIKs in key order from `start` (demo and benchmarks)."""
         return [f"{n:016d}" for n in self._env.iter_keys(start, count)]
@@ -215,6 +238,42 @@ def attach_key_file(env: _core.Env, generation: Path, manifest: dict[str, Any]) 
                                "rebuild the index with `nikgate index build`") from None
     except _core.StoreError as e:
         raise IndexFormatError(str(e)) from None
+
+
+def attach_dictionary(env: _core.Env, generation: Path, manifest: dict[str, Any]) -> None:
+    """Decode texts with the generation's token dictionary, once its checksum matches the
+    manifest's: record checksums cover token ids, not the words they stand for, so a
+    damaged dictionary must never be read."""
+    want = manifest.get("dictionary")
+    path = generation / TOKENS_FILE
+    if want is None:
+        raise IndexFormatError(f"index at {generation} has no token dictionary; rebuild it "
+                               "with this version's `nikgate index build`")
+    try:
+        found = _core.TokenDictionary.open(str(path))
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path} is missing but the manifest names it; restore it or "
+                               "rebuild the index with `nikgate index build`") from None
+    except _core.StoreError as e:
+        raise IndexDamagedError(f"{path}: {e}; restore a copy or rebuild the index with "
+                                "`nikgate index build`") from None
+    if found.digest() != want.get("xxh3_128") or len(found) != want.get("tokens"):
+        raise IndexDamagedError(
+            f"the token dictionary of the index at {generation} does not match its "
+            f"manifest's checksum (damaged): its texts cannot be read. Restore a copy or "
+            "rebuild the index with `nikgate index build`")
+    env.attach_dictionary(found)
+
+
+def write_dictionary(generation: Path, dictionary: _core.TokenDictionary) -> dict[str, Any]:
+    """Write the generation's token dictionary file (fsynced: the manifest that names it
+    vouches for it); returns the manifest's `dictionary` entry."""
+    with open(generation / TOKENS_FILE, "wb") as f:
+        f.write(dictionary.blob())
+        f.flush()
+        os.fsync(f.fileno())
+    return {"name": TOKENS_FILE, "tokens": len(dictionary), "bytes": dictionary.nbytes,
+            "xxh3_128": dictionary.digest()}
 
 
 def _region_name(field: Field, codes: tuple[int, int, int, int] | None) -> str | None:

@@ -8,6 +8,7 @@ as a count and a key-set digest (engine/keyset.py), with the manifest and with t
 file plus the delta side table. When they differ it looks up every NIK the index should
 hold to count the unreachable ones (those answer CORRUPT, see batch.pxi).
 
+The token dictionary (engine/tokens.pxi) is hashed again and compared with the manifest.
 It runs before a build or delta is published (build.py, delta.py), on demand from the
 CLI, and as a paced background scrub in the server (server/scrub.py), which drives the
 same steps with pauses between chunks.
@@ -142,6 +143,16 @@ def _walk(env, txn, chunk: int, report: VerifyReport):
     return manifest
 
 
+def _check_dictionary(env, manifest: dict, report: VerifyReport) -> None:
+    """The token dictionary texts are decoded with, hashed again: record checksums cover
+    token ids, not the words they stand for."""
+    found, want = env.token_dictionary, manifest.get("dictionary") or {}
+    if found is None or found.digest() != want.get("xxh3_128") or \
+            len(found) != want.get("tokens"):
+        report.add("dictionary", f"the token dictionary does not match the manifest's "
+                   f"checksum: stored texts would read as other words; {FIX}")
+
+
 def _compare(env, txn, manifest: dict, report: VerifyReport):
     walked_digest = manifest.pop("__walk_digest")
     count, want = manifest.get("record_count"), manifest.get("key_digest")
@@ -152,6 +163,7 @@ def _compare(env, txn, manifest: dict, report: VerifyReport):
                    "older nikgate), so unreachable records cannot be told from absent "
                    "ones; rebuild it with `nikgate index build`")
         return
+    _check_dictionary(env, manifest, report)
     if report.entries != count:
         report.add("entry_count", f"LMDB counts {report.entries} entries, the manifest "
                    f"{count}; {FIX}")
@@ -229,6 +241,7 @@ def quick_verify_env(env: _core.Env, generation: str = "", windows: int = 64,
     if report.entries != count:
         report.add("entry_count", f"LMDB counts {report.entries} entries, the manifest "
                    f"{count}; {FIX}")
+    _check_dictionary(env, manifest, report)
     if len(keys) != manifest.get("keys_file", {}).get("count"):
         report.add("key_file", f"the key file {keys.path} holds {len(keys)} NIKs, the "
                    f"manifest says {manifest.get('keys_file', {}).get('count')}; {FIX}")

@@ -3,6 +3,7 @@
     INDEX_DIR/
       current -> generations/<id>          (symlink, swapped with rename(2))
       generations/<id>/data.mdb, lock.mdb  (one LMDB environment per build)
+      generations/<id>/keys.u64, tokens.bin (its key file and token dictionary)
 
 A build writes generations/<id>.partial, syncs it, renames it to generations/<id>, then
 points `current` at it with an atomic symlink replace; a reader resolves `current` once
@@ -20,7 +21,10 @@ from nikgate.errors import IndexFormatError, IndexMissingError
 
 from .constants import RECORD_LAYOUT
 
-FORMAT_VERSION = 2  # 2: native integer keys (MDB_INTEGERKEY); 1 had big-endian keys
+# 3: records in their stored form (token ids, bit field: constants.RECORD_LAYOUT) with the
+# generation's token dictionary; 2: native integer keys (MDB_INTEGERKEY), packed rows as
+# records; 1 had big-endian keys
+FORMAT_VERSION = 3
 # The record layout of every format-2 index built before manifests named theirs
 # (`record_layout`): a manifest without one was written with this layout. Never changes.
 FORMAT_2_RECORD_LAYOUT = (
@@ -29,6 +33,7 @@ FORMAT_2_RECORD_LAYOUT = (
     "NO_KEL:H NO_RT:H NO_RW:H TGL_LHR:i TGL_MATI:i NO_KK:Q NAMA_LGKP:text TMPT_LHR:text "
     "NAMA_LGKP_IBU:text NAMA_LGKP_AYAH:text ALAMAT:text")
 MANIFEST_KEY = b"manifest"
+TOKENS_FILE = "tokens.bin"   # the generation's token dictionary (engine/tokens.pxi)
 KEEP_GENERATIONS = 2
 
 

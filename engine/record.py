@@ -1,7 +1,11 @@
-"""Warehouse row -> stored record, and the pure-Python reading of a stored record.
+"""Warehouse row -> packed row -> stored record, and the pure-Python reading of a stored
+record.
 
-`encode_row` validates one export row and packs it (layout in record.pxi and
-docs/index-format.md); `decode` is the reference reader the oracle and tools use.
+`RowEncoder.encode` validates one export row and packs it (the packed row: layout in
+record.pxi and docs/index-format.md); `store` turns a packed row into the stored record
+with a generation's token dictionary, as the compiled core does (record.pxi
+`store_record`); `decode` is the reference reader the oracle and tools use. The three are
+the Python twins of the core's, and the tests hold them to the same bytes.
 """
 
 from __future__ import annotations
@@ -16,12 +20,19 @@ from nikgate.regions import load_regions, village_codes
 
 from . import _core
 from .constants import (
+    BIT_AT,
+    BITS_AT,
+    BITS_BYTES,
+    CHECKSUM_BYTES,
+    CODE_BITS,
     CODED_FIELDS,
     HEADER_FIELDS,
     HEADER_SIZE,
     LIFE_STATUS,
     RECORD_FORMAT,
     SEX,
+    SLOT_STORAGE,
+    STORED_FORMAT,
     TEXT_FIELDS,
 )
 from .nik import REASONS, explain, nik_date_part
@@ -188,8 +199,8 @@ class RowEncoder:
         return nik, _core.seal_record(nik, record)
 
 
-def checksum_ok(nik: int, value: bytes) -> bool:
-    """The reference check of a stored record (format byte, layout, xxh3)."""
+def packed_ok(nik: int, value: bytes) -> bool:
+    """The reference check of a packed row (format byte, layout, xxh3)."""
     if len(value) < HEADER.size + len(TEXT_FIELDS) or value[8] != RECORD_FORMAT:
         return False
     pos = HEADER.size
@@ -202,13 +213,210 @@ def checksum_ok(nik: int, value: bytes) -> bool:
     return struct.unpack_from("<Q", value)[0] == xxhash.xxh3_64_intdigest(value[8:], seed=nik)
 
 
-def decode(nik: int, value: bytes) -> dict[Field, Any]:
-    """Every stored field as its comparable value: codes and dates as integers."""
-    out: dict[Field, Any] = {Field.NIK: nik}
-    out.update(zip(_HEADER_ORDER, HEADER.unpack_from(value)[2:], strict=True))
+def _decode_packed(value: bytes) -> dict[Field, Any]:
+    out: dict[Field, Any] = dict(zip(_HEADER_ORDER, HEADER.unpack_from(value)[2:], strict=True))
     pos = HEADER.size
     for field in TEXT_FIELDS:
         n = value[pos]
         out[field] = value[pos + 1:pos + 1 + n]
         pos += 1 + n
+    return out
+
+
+# -- the stored record ---------------------------------------------------------------------
+_TOKEN_MAGIC = b"NIKTOK01"
+_E10 = 10**10
+_CENTURIES = (1900, 2000, 1800)   # BIRTH codes 0, 1, 2; 3: the day number follows
+_NIK_SLOTS = ("NO_PROP", "NO_KAB", "NO_KEC", "TGL_LHR", "NO_KK")
+assert sorted(n for n, how in SLOT_STORAGE.items() if not how.isdigit()) == sorted(
+    (*_NIK_SLOTS, "TGL_MATI")), "a new fixed slot needs code in store() and decode()"
+
+
+class Tokens:
+    """A token dictionary (engine/tokens.pxi's blob) read in Python."""
+
+    def __init__(self, blob: bytes) -> None:
+        if blob[:8] != _TOKEN_MAGIC:
+            raise ValueError("not a token dictionary")
+        count, size = struct.unpack_from("<II", blob, 8)
+        offsets = struct.unpack_from(f"<{count + 1}I", blob, 16)
+        text = blob[16 + 4 * (count + 1):]
+        if len(text) != size:
+            raise ValueError("token dictionary size does not match its header")
+        self.words = [text[offsets[i]:offsets[i + 1]] for i in range(count)]
+        self.ids = {w: i for i, w in enumerate(self.words)}
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _read_varint(b: bytes, pos: int) -> tuple[int, int]:
+    v = shift = 0
+    for k in range(5):
+        if pos + k >= len(b):
+            break
+        v |= (b[pos + k] & 0x7F) << shift
+        if not b[pos + k] & 0x80:
+            return v, pos + k + 1
+        shift += 7
+    raise ValueError("bad varint")
+
+
+def encode_text(text: bytes, tokens: Tokens) -> bytes:
+    """A text's stored payload (tokens.pxi): token ids, literals, or the text as it is."""
+    if not text:
+        return b""
+    raw = b"\x01" + text
+    words = text.split(b" ")
+    if not all(words):
+        return raw
+    out = b""
+    for w in words:
+        i = tokens.ids.get(w)
+        part = _varint(i + 2) if i is not None else bytes((0, len(w))) + w
+        if len(out) + len(part) > len(raw):
+            return raw
+        out += part
+    return out
+
+
+def decode_text(payload: bytes, tokens: Tokens) -> bytes:
+    if not payload:
+        return b""
+    if payload[0] == 1:
+        return payload[1:]
+    words, pos = [], 0
+    while pos < len(payload):
+        v, pos = _read_varint(payload, pos)
+        if v == 0:
+            n = payload[pos]
+            words.append(payload[pos + 1:pos + 1 + n])
+            pos += 1 + n
+        else:
+            words.append(tokens.words[v - 2])
+    return b" ".join(words)
+
+
+def _nik_birth(nik: int, century: int) -> int:
+    dd, mm, yy = nik // 10**8 % 100, nik // 10**6 % 100, nik // 10**4 % 100
+    try:
+        return dt.date(century + yy, mm, dd - 40 if dd > 40 else dd).toordinal()
+    except ValueError:
+        return -1
+
+
+def store(nik: int, packed: bytes, tokens: Tokens) -> bytes:
+    """The stored record of a packed row (record.pxi store_record, in Python)."""
+    if not packed_ok(nik, packed):
+        raise ValueError("not a sound packed row")
+    row = _decode_packed(packed)
+    district = nik // _E10
+    bits = 0
+    for field, width in zip(CODED_FIELDS, CODE_BITS, strict=True):
+        if row[field] >> width:
+            raise ValueError(f"{field.name} code {row[field]} does not fit {width} bits")
+        bits |= row[field] << BIT_AT[f"CODE_{field.name}"]
+    for name, how in SLOT_STORAGE.items():
+        if how.isdigit():
+            bits |= row[Field[name]] << BIT_AT[name]
+    tail = b""
+    if row[Field.NO_PROP] * 10000 + row[Field.NO_KAB] * 100 + row[Field.NO_KEC] != district:
+        bits |= 1 << BIT_AT["REGION_OWN"]
+        tail += bytes((row[Field.NO_PROP], row[Field.NO_KAB], row[Field.NO_KEC]))
+    kk = row[Field.NO_KK]
+    if kk // _E10 == district:
+        tail += (kk % _E10).to_bytes(5, "little")
+    else:
+        bits |= 1 << BIT_AT["KK_OWN"]
+        tail += kk.to_bytes(7, "little")
+    birth = row[Field.TGL_LHR]
+    code = next((c for c, cent in enumerate(_CENTURIES) if _nik_birth(nik, cent) == birth), 3)
+    bits |= code << BIT_AT["BIRTH"]
+    if code == 3:
+        tail += struct.pack("<i", birth)
+    if row[Field.TGL_MATI]:
+        bits |= 1 << BIT_AT["DEAD"]
+        tail += _varint(row[Field.TGL_MATI] - birth)
+    for field in TEXT_FIELDS:
+        payload = encode_text(row[field], tokens)
+        tail += _varint(len(payload)) + payload
+    body = bytes((STORED_FORMAT,)) + bits.to_bytes(BITS_BYTES, "little") + tail
+    check = xxhash.xxh3_64_intdigest(body, seed=nik) & 0xFFFFFFFF
+    return check.to_bytes(CHECKSUM_BYTES, "little") + body
+
+
+def checksum_ok(nik: int, value: bytes) -> bool:
+    """The reference check of a stored record (format byte, checksum, layout)."""
+    if len(value) < BITS_AT + BITS_BYTES or value[CHECKSUM_BYTES] != STORED_FORMAT:
+        return False
+    if int.from_bytes(value[:CHECKSUM_BYTES], "little") != xxhash.xxh3_64_intdigest(
+            value[CHECKSUM_BYTES:], seed=nik) & 0xFFFFFFFF:
+        return False
+    try:
+        _unpack(nik, value)
+    except (ValueError, IndexError):
+        return False
+    return True
+
+
+def _unpack(nik: int, value: bytes) -> tuple[dict[Field, Any], list[bytes]]:
+    bits = int.from_bytes(value[BITS_AT:BITS_AT + BITS_BYTES], "little")
+
+    def part(name: str, width: int) -> int:
+        return bits >> BIT_AT[name] & ((1 << width) - 1)
+
+    out: dict[Field, Any] = {Field.NIK: nik}
+    for field, width in zip(CODED_FIELDS, CODE_BITS, strict=True):
+        out[field] = part(f"CODE_{field.name}", width)
+    for name, how in SLOT_STORAGE.items():
+        if how.isdigit():
+            out[Field[name]] = part(name, int(how))
+    pos = BITS_AT + BITS_BYTES
+    district = nik // _E10
+    if part("REGION_OWN", 1):
+        out[Field.NO_PROP], out[Field.NO_KAB], out[Field.NO_KEC] = value[pos:pos + 3]
+        pos += 3
+    else:
+        out[Field.NO_PROP], out[Field.NO_KAB] = district // 10000, district // 100 % 100
+        out[Field.NO_KEC] = district % 100
+    if part("KK_OWN", 1):
+        out[Field.NO_KK] = int.from_bytes(value[pos:pos + 7], "little")
+        pos += 7
+    else:
+        out[Field.NO_KK] = district * _E10 + int.from_bytes(value[pos:pos + 5], "little")
+        pos += 5
+    code = part("BIRTH", 2)
+    if code == 3:
+        out[Field.TGL_LHR] = struct.unpack_from("<i", value, pos)[0]
+        pos += 4
+    else:
+        out[Field.TGL_LHR] = _nik_birth(nik, _CENTURIES[code])
+    out[Field.TGL_MATI] = 0
+    if part("DEAD", 1):
+        days, pos = _read_varint(value, pos)
+        out[Field.TGL_MATI] = out[Field.TGL_LHR] + days
+    payloads = []
+    for _ in TEXT_FIELDS:
+        n, pos = _read_varint(value, pos)
+        if pos + n > len(value):
+            raise ValueError("text past the end")
+        payloads.append(value[pos:pos + n])
+        pos += n
+    if pos != len(value):
+        raise ValueError("bytes after the texts")
+    return out, payloads
+
+
+def decode(nik: int, value: bytes, tokens: Tokens) -> dict[Field, Any]:
+    """Every stored field of a stored record as its comparable value: codes and dates as
+    integers, texts as UTF-8 bytes."""
+    out, payloads = _unpack(nik, value)
+    for field, payload in zip(TEXT_FIELDS, payloads, strict=True):
+        out[field] = decode_text(payload, tokens)
     return out

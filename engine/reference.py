@@ -14,7 +14,7 @@ from nikgate.regions import load_regions
 from . import names
 from .claims import CODE_MAPS, ClaimPlan
 from .constants import MAX_TEXT_BYTES, NikReason
-from .record import checksum_ok, decode
+from .record import Tokens, checksum_ok, decode
 from .results import ItemStatus, Outcome
 from .schema import KIND, TEXT_KIND, Field, Kind
 
@@ -85,10 +85,12 @@ def verify_one(
     stored: bytes | None,
     plan: ClaimPlan,
     claims: Mapping[Field, str | None],
+    tokens: Tokens,
 ) -> tuple[ItemStatus, int, int, list[tuple[Outcome, int]]]:
     """(status, life code, card code, [(outcome, score) per planned field]) for one item.
 
-    `stored` is what the index holds under the NIK (None when absent).
+    `stored` is what the index holds under the NIK (None when absent); `tokens` the
+    index's token dictionary.
     """
     empty = [(Outcome.NOT_PROVIDED, 0)] * len(plan.fields)
     if nik_reason(nik):
@@ -108,7 +110,7 @@ def verify_one(
         return ItemStatus.NOT_FOUND, 0, 0, empty
     if not checksum_ok(key, stored):
         return ItemStatus.CORRUPT, 0, 0, empty
-    record = decode(key, stored)
+    record = decode(key, stored, tokens)
     out: list[tuple[Outcome, int]] = []
     for field, threshold, v in zip(plan.fields, plan.thresholds, values, strict=True):
         if v is None:

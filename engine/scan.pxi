@@ -88,6 +88,7 @@ def walk_records(Env env, uint64_t start, Py_ssize_t limit, WriteTxn wtxn=None):
     cdef object manifest = None
     d.lo = 0
     d.hi = 0
+    env._reading()
     if have_prev:
         prev = start - 1
     env._enter()
@@ -122,7 +123,8 @@ def walk_records(Env env, uint64_t start, Py_ssize_t limit, WriteTxn wtxn=None):
                     prev = nik
                     count += 1
                     digest_add(&d, nik)
-                    if not record_intact(nik, <const unsigned char *>v.mv_data, v.mv_size):
+                    if not record_sound(&env.tokd, nik, <const unsigned char *>v.mv_data,
+                                        v.mv_size):
                         if nbad < MAX_LISTED:
                             bad_niks[nbad] = nik
                             nbad += 1

@@ -42,6 +42,9 @@ cdef class Env:
     cdef Py_ssize_t key_count
     cdef const uint64_t *key_top
     cdef Py_ssize_t key_ntop
+    # the generation's token dictionary (attach_dictionary); texts decode only with it
+    cdef TokenDictionary dictionary
+    cdef TokDict tokd
     cdef readonly bint readonly
     cdef readonly str path
     cdef object writer   # the open WriteTxn, aborted before the environment closes
@@ -139,6 +142,26 @@ cdef class Env:
     def keys(self):
         return self.keyfile
 
+    def attach_dictionary(self, TokenDictionary dictionary not None):
+        """Decode (and, writing, encode) texts with `dictionary`."""
+        self.dictionary = dictionary
+        self.tokd = dictionary.d
+
+    @property
+    def token_dictionary(self):
+        return self.dictionary
+
+    cdef TokenDictionary _encoder(self):
+        if self.dictionary is None:
+            raise StoreError("no token dictionary is attached to the index")
+        self.dictionary._index()
+        return self.dictionary
+
+    cdef int _reading(self) except -1:
+        if self.dictionary is None:
+            raise StoreError(f"index at {self.path} has no token dictionary attached")
+        return 0
+
     def sync(self):
         self._alive()
         _check(mdb_env_sync(self.env, 1), "sync")
@@ -176,6 +199,16 @@ cdef class Env:
             return (<char *>v.mv_data)[:v.mv_size]
         finally:
             mdb_txn_abort(txn)
+
+    def get_packed(self, uint64_t nik):
+        """A record as the packed row it was stored from (decoded with the attached
+        dictionary), None when absent, False when it does not check or decode."""
+        raw = self.get_raw(nik)
+        if raw is None:
+            return None
+        self._reading()
+        out = expand_record(&self.tokd, nik, <const unsigned char *>raw, len(raw))
+        return False if out is None else out
 
     def get_raw(self, uint64_t nik):
         """A record's stored bytes without checking them (tools and tests), or None."""
@@ -262,16 +295,25 @@ cdef class WriteTxn:
         _check(rc, "read record")
         return (<char *>v.mv_data)[:v.mv_size]
 
-    def put(self, uint64_t nik, const unsigned char[:] value, bint overwrite=True):
-        """Store a record; with overwrite=False, returns False if the NIK exists."""
+    def put(self, uint64_t nik, bytes value, bint overwrite=True):
+        """Store a record given as a packed row (the encoders' bytes), in its stored form
+        with the attached dictionary; with overwrite=False, returns False if the NIK
+        exists."""
         cdef MDB_val k, v
         cdef unsigned char key[8]
+        cdef unsigned char out[STORE_MAX]
+        cdef TokenDictionary d
+        cdef int n
         self._alive()
+        d = self.env._encoder()
+        n = store_record(nik, <const unsigned char *>value, len(value), d, out)
+        if n < 0:
+            raise StoreError(f"record {nik:016d} is not a sound packed row")
         _key_of(nik, key)
         k.mv_size = 8
         k.mv_data = key
-        v.mv_size = value.shape[0]
-        v.mv_data = <void *>&value[0]
+        v.mv_size = n
+        v.mv_data = out
         rc = mdb_put(self.txn, self.env.records, &k, &v, 0 if overwrite else MDB_NOOVERWRITE)
         if rc == MDB_KEYEXIST:
             return False
@@ -279,22 +321,32 @@ cdef class WriteTxn:
         return True
 
     def append_sorted(self, list niks, list values):
-        """Append records whose NIKs ascend and exceed every stored NIK (bulk build)."""
+        """Append records (packed rows, stored in their stored form with the attached
+        dictionary) whose NIKs ascend and
+        exceed every stored NIK (bulk build)."""
         cdef MDB_cursor *cur
         cdef MDB_val k, v
         cdef unsigned char key[8]
+        cdef unsigned char out[STORE_MAX]
         cdef Py_ssize_t i
         cdef bytes value
+        cdef int n
+        cdef TokenDictionary d
         self._alive()
+        d = self.env._encoder()
         _check(mdb_cursor_open(self.txn, self.env.records, &cur), "cursor")
         try:
             for i in range(len(niks)):
                 _key_of(<uint64_t>niks[i], key)
                 value = <bytes>values[i]
+                n = store_record(<uint64_t>niks[i], <const unsigned char *>value, len(value),
+                                 d, out)
+                if n < 0:
+                    raise StoreError(f"record {niks[i]:016d} is not a sound packed row")
                 k.mv_size = 8
                 k.mv_data = key
-                v.mv_size = len(value)
-                v.mv_data = <char *>value
+                v.mv_size = n
+                v.mv_data = out
                 rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)
                 if rc != MDB_SUCCESS:
                     _check(rc, f"append record {i}")

@@ -18,8 +18,8 @@ from nikgate.errors import IndexMissingError
 
 from .layout import current_generation
 
-#: the files lookups read, in the order they are warmed (keys.u64 is absent from old indexes)
-WARM_FILES = ("data.mdb", "keys.u64")
+#: the files lookups read, in the order they are warmed
+WARM_FILES = ("data.mdb", "tokens.bin", "keys.u64")
 BLOCK = 8 << 20
 
 #: progress(bytes_read, bytes_total, seconds_so_far), called after every block
@@ -45,7 +45,7 @@ class WarmReport:
 
 def warm_files(index_dir: str | os.PathLike, progress: Progress | None = None,
                block: int = BLOCK) -> WarmReport:
-    """Read the current generation's data.mdb and keys.u64 once, in `block`-sized reads
+    """Read the current generation's data.mdb, tokens.bin and keys.u64 once, in `block`-sized reads
     after posix_fadvise(WILLNEED), so the page cache holds them. IndexMissingError when
     there is no published index at `index_dir`."""
     generation = current_generation(index_dir)

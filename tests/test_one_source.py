@@ -153,8 +153,19 @@ def test_derived_tables_are_computed_from_the_specs():
         assert list(group) == [f for f in in_table if FIELDS[f].storage is storage]
     assert [c for _, _, c in HEADER_FIELDS] == ["B"] * len(CODED_FIELDS) + [
         FIELDS[f].slot for f in SLOT_FIELDS]
-    assert constants.RECORD_LAYOUT.split() == [f"{f.name}:{c}" for f, _, c in HEADER_FIELDS] + [
-        f"{f.name}:text" for f in TEXT_FIELDS]
+    # the stored record: a code's bits hold its table's largest code; every fixed slot has
+    # its stored form; the bit field's parts follow each other without gaps or overlaps
+    assert constants.CODE_BITS == tuple(len(FIELDS[f].codes).bit_length() for f in CODED_FIELDS)
+    assert constants.RECORD_LAYOUT.split() == [
+        f"{f.name}:{w}" for f, w in zip(CODED_FIELDS, constants.CODE_BITS, strict=True)] + [
+        f"{f.name}:{constants.SLOT_STORAGE[f.name]}" for f in SLOT_FIELDS] + [
+        f"{f.name}:tokens" for f in TEXT_FIELDS]
+    starts = sorted(constants.BIT_AT.values())
+    assert starts[0] == 0 and len(set(starts)) == len(starts)
+    assert constants.BITS_BYTES * 8 >= constants.BIT_AT["DEAD"] + 1
+    for f in CODED_FIELDS:
+        assert f"    BIT_CODE_{f.name} = {constants.BIT_AT['CODE_' + f.name]}" in (
+            ROOT / "engine" / "_constants.pxi").read_text()
     # the core's compiled tables agree with the Python ones (the generated pxi renders them)
     pxi = (ROOT / "engine" / "_constants.pxi").read_text()
     assert ("COLUMN_FIELDS[:] = [" + ", ".join(f"F_{n}" for n in schema.REQUIRED_COLUMNS)
@@ -177,10 +188,10 @@ def test_an_index_laid_out_for_other_fields_is_refused():
     from nikgate.engine.layout import FORMAT_2_RECORD_LAYOUT, check_record_layout
 
     check_record_layout({"record_layout": constants.RECORD_LAYOUT}, "here")
-    grown = {"record_layout": constants.RECORD_LAYOUT + " NOT_A_FIELD:text"}
+    grown = {"record_layout": constants.RECORD_LAYOUT + " NOT_A_FIELD:tokens"}
     with pytest.raises(IndexFormatError, match="stores NOT_A_FIELD.*Rebuild the index"):
         check_record_layout(grown, "here")
-    older = {"record_layout": constants.RECORD_LAYOUT.replace(" ALAMAT:text", "")}
+    older = {"record_layout": constants.RECORD_LAYOUT.replace(" ALAMAT:tokens", "")}
     with pytest.raises(IndexFormatError, match="lacks ALAMAT.*Rebuild the index"):
         check_record_layout(older, "here")
     # a manifest from before manifests named their layout has format 2's first layout

@@ -11,6 +11,7 @@ import pytest
 
 from nikgate.engine import NikIndex
 from nikgate.engine.delta import apply_delta
+from nikgate.engine.names import normalize
 from nikgate.errors import WarehouseFileError
 from nikgate.synth import write_delta
 
@@ -117,3 +118,30 @@ def test_readers_keep_reading_while_a_delta_applies(index_copy, delta_csv, tmp_p
     # a fresh process sees the applied state: the commit was durable before apply returned
     with NikIndex.open(index_copy) as idx:
         assert len(idx.manifest["deltas"]) == 1
+
+
+def test_a_delta_with_words_the_build_never_saw_round_trips(index_copy, delta_csv, tmp_path):
+    """The token dictionary never changes after the build: new words are stored as
+    literals, odd spacing as the text itself, and every byte comes back."""
+    changes = [c for c in _changes(delta_csv) if c["PERUBAHAN"] == "UBAH"][:3]
+    texts = ["ZQXWVUT YYKRAMADIBRATA", "  DOUBLE  SPACED ", "\u00c9LODIE N\u00daN\u00c9Z"]
+    for c, name in zip(changes, texts, strict=True):
+        c["NAMA_LGKP"] = name
+        c["ALAMAT"] = name.strip() + " NO. 12345"
+    path = tmp_path / "words.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(changes[0]))
+        w.writeheader()
+        w.writerows(changes)
+    with NikIndex.open(index_copy) as idx:
+        words = idx.dictionary.blob()
+    report = apply_delta(index_copy, path)
+    assert report.updated == 3 and len(report.rejects) == 0, report.rejects.rows
+    with NikIndex.open(index_copy) as idx:
+        assert idx.dictionary.blob() == words
+        assert idx.check_integrity().ok
+        for c in changes:
+            got = idx.lookup(c["NIK"], ["NAMA_LGKP", "ALAMAT"])
+            assert got == {"NAMA_LGKP": normalize(c["NAMA_LGKP"]),
+                           "ALAMAT": normalize(c["ALAMAT"])}
+            assert idx.verify(c["NIK"], {"NAMA_LGKP": c["NAMA_LGKP"]}).all_match

@@ -10,7 +10,7 @@ import pytest
 
 from nikgate.engine import NikIndex
 from nikgate.engine.build import build_index
-from nikgate.engine.record import RowEncoder, RowRejected
+from nikgate.engine.record import RowEncoder, RowRejected, Tokens, store
 from nikgate.engine.schema import REQUIRED_COLUMNS
 from nikgate.errors import WarehouseFileError
 
@@ -31,7 +31,7 @@ def _write(path, rows, extra_raw: bytes = b""):
 def test_session_index_holds_every_row(index, export_csv):
     assert index.record_count == EXPORT_ROWS
     assert index.manifest["record_count"] == EXPORT_ROWS
-    assert index.manifest["format_version"] == 2
+    assert index.manifest["format_version"] == 3
     assert index.manifest["source_rows"] == EXPORT_ROWS
     assert len(index.manifest["source_xxh3_128"]) == 32
 
@@ -121,7 +121,7 @@ def test_column_order_does_not_matter(export_csv, tmp_path, index):
     build_index(src, tmp_path / "idx")
     with NikIndex.open(tmp_path / "idx") as idx:
         nik = rows[5][0]
-        assert idx.raw(int(nik)) == index.raw(int(nik))
+        assert idx.packed(int(nik)) == index.packed(int(nik))
 
 
 def test_a_reader_never_sees_a_half_built_index(export_csv, tmp_path):
@@ -151,9 +151,12 @@ def test_compiled_ingest_and_reference_encoder_agree(export_csv, index):
     rows = _rows(export_csv)
     header = rows[0]
     pick = [header.index(c) for c in REQUIRED_COLUMNS]
+    tokens = Tokens(index.dictionary.blob())
     for row in rows[1:]:
         nik, value = encoder.encode([row[i] for i in pick])
-        assert index.raw(nik) == value
+        assert index.packed(nik) == value
+        # and the stored form is the Python twin's, byte for byte
+        assert index.raw(nik) == store(nik, value, tokens)
 
 
 def test_reference_rejects_what_the_build_rejects(tmp_path, export_csv):
@@ -190,7 +193,7 @@ def test_reference_rejects_what_the_build_rejects(tmp_path, export_csv):
                            [(ln, rs) for ln, rs, _ in report.rejects.rows])
                 continue
             stored += 1
-            assert idx.raw(nik) == value
+            assert idx.packed(nik) == value
     assert stored == report.stored
 
 
@@ -206,4 +209,5 @@ def test_spilling_runs_gives_the_same_index_as_sorting_in_memory(export_csv, tmp
     with NikIndex.open(tmp_path / "a") as a, NikIndex.open(tmp_path / "b") as b:
         niks = a.sample_niks(10_000)
         assert niks == b.sample_niks(10_000)
+        assert a.dictionary.blob() == b.dictionary.blob()
         assert all(a.raw(int(n)) == b.raw(int(n)) for n in niks)

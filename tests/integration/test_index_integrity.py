@@ -26,8 +26,18 @@ P_BRANCH, P_LEAF = 0x01, 0x02
 
 
 def _pages(data: bytes, kind: int) -> list[int]:
-    # pages 0 and 1 are LMDB's meta pages
-    return [p for p in range(2, len(data) // PAGE) if data[p * PAGE + 10] & 0x7F == kind]
+    """Pages of `kind` (pages 0 and 1 are LMDB's meta pages). An overflow run (the token
+    dictionary's value) is skipped whole: only its first page has a header."""
+    out, p = [], 2
+    while p < len(data) // PAGE:
+        flags = int.from_bytes(data[p * PAGE + 10:p * PAGE + 12], "little")
+        if flags & 0x04:   # P_OVERFLOW: mp_pages (u32 at 12) pages of one value
+            p += max(1, int.from_bytes(data[p * PAGE + 12:p * PAGE + 16], "little"))
+            continue
+        if flags & 0x7F == kind:
+            out.append(p)
+        p += 1
+    return out
 
 
 def _stored(index_dir) -> list[str]:
@@ -131,7 +141,8 @@ def test_verify_names_a_damaged_record(index_copy):
     problems = json.loads(result.stdout)["problems"]
     assert problems and all(p["message"].endswith("restore a copy") for p in problems)
     if len(bad) == 1:
-        assert any(p["kind"] == "bad_record" and bad[0] in p["message"] for p in problems)
+        assert any(p["kind"] == "bad_record" and bad[0] in p["message"] for p in problems), (
+            bad, problems)
 
 
 def test_delta_keeps_the_membership_exact(index_copy, export_csv, tmp_path):
@@ -193,3 +204,27 @@ def test_an_index_without_a_key_file_says_to_rebuild(index_copy):
     result = run_cli("index", "verify", "--index", str(index_copy))
     assert result.returncode != 0
     assert "keys.u64" in result.stdout + result.stderr
+
+
+def test_a_damaged_token_dictionary_is_never_read(index_copy):
+    """Record checksums cover token ids, not words: the dictionary's own checksum (in the
+    manifest) is checked on open, by `index verify` and by the scrub's walk."""
+    path = index_copy / "current" / "tokens.bin"
+    with NikIndex.open(index_copy) as idx:
+        nik = idx.sample_niks(1)[0]
+        with open(path, "r+b") as f:   # in place, under the open index's map
+            f.seek(-3, 2)
+            before = f.read(1)[0]
+            f.seek(-3, 2)
+            f.write(bytes([before ^ 0x01]))
+        report = idx.check_integrity()
+        assert [p.kind for p in report.problems] == ["dictionary"]
+    with pytest.raises(IndexDamagedError, match="token dictionary"):
+        NikIndex.open(index_copy)
+    result = run_cli("index", "verify", "--index", str(index_copy))
+    assert result.returncode != 0 and "token dictionary" in result.stderr
+    with open(path, "r+b") as f:
+        f.seek(-3, 2)
+        f.write(bytes([before]))
+    with NikIndex.open(index_copy) as idx:
+        assert idx.check_integrity().ok and idx.lookup(nik, ["NAMA_LGKP"])

@@ -11,7 +11,7 @@ from ..conftest import run_cli
 
 def test_warm_reads_every_byte_of_the_index_files(index_dir):
     gen = current_generation(index_dir)
-    sizes = {n: (gen / n).stat().st_size for n in ("data.mdb", "keys.u64")}
+    sizes = {n: (gen / n).stat().st_size for n in ("data.mdb", "tokens.bin", "keys.u64")}
     out = run_cli("index", "warm", "--index", str(index_dir), "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)

@@ -129,15 +129,18 @@ def test_a_new_generation_is_served_live_with_no_failed_call(server_config, cert
     assert load.calls > 100
 
 
-def _damaged_copy(index_dir: Path, name_bytes: bytes) -> Path:
-    """The current generation copied as a new one with one record's name altered, then
-    published (as a faulty disk or copy would leave it)."""
+def _damaged_copy(index_dir: Path, nik: str) -> Path:
+    """The current generation copied as a new one with one record's last byte (in its
+    address) altered, then published (as a faulty disk or copy would leave it)."""
     partial = new_generation(index_dir, "29990101T000000000000Z")
     src = current_generation(index_dir)
-    for f in ("data.mdb", "keys.u64"):
+    for f in ("data.mdb", "keys.u64", "tokens.bin"):
         shutil.copyfile(src / f, partial / f)
+    with NikIndex.open(index_dir) as idx:
+        stored = idx.raw(int(nik))
+    assert stored is not None
     raw = bytearray((partial / "data.mdb").read_bytes())
-    at = raw.index(name_bytes)
+    at = raw.index(stored) + len(stored) - 1
     raw[at] ^= 0x01
     (partial / "data.mdb").write_bytes(bytes(raw))
     return publish(index_dir, partial)
@@ -156,7 +159,7 @@ def test_a_damaged_generation_is_refused_and_the_old_one_serves(server_config, c
     try:
         load = Load(srv.port, certs, {nik: name})
         assert eventually(lambda: load.calls > 20)
-        bad = _damaged_copy(index_copy, name.encode())
+        bad = _damaged_copy(index_copy, nik)
         assert eventually(lambda: bool(_serving(srv.port, certs).last_error))
         serving = _serving(srv.port, certs)
         assert serving.generation == first and serving.swaps == 0

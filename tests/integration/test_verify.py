@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nikgate.engine import Field, ItemStatus, NikIndex, Outcome, plan_claims, reference
-from nikgate.engine.record import decode
+from nikgate.engine.record import Tokens, decode
 from nikgate.engine.schema import VERIFIABLE
 from nikgate.errors import (
     CorruptRecordError,
@@ -146,11 +146,12 @@ def test_compiled_verification_agrees_with_reference(index, people, data):
             else:
                 columns[f].append(data.draw(claim_text))
     result = index.verify_batch(niks, columns, threshold)
+    tokens = Tokens(index.dictionary.blob())
     for i, nik in enumerate(niks):
         key = int(nik) if nik.isascii() and nik.isdigit() and len(nik) == 16 else None
         stored = index.raw(key) if key else None
         claims = {Field[f]: columns[f][i] for f in fields}
-        status, life, card, outcomes = reference.verify_one(nik, stored, plan, claims)
+        status, life, card, outcomes = reference.verify_one(nik, stored, plan, claims, tokens)
         item = result[i]
         assert item.status is status, (nik, claims)
         if status is ItemStatus.FOUND:
@@ -185,7 +186,7 @@ def _flip_one_byte_of(index_dir, nik: int) -> None:
     blob = bytearray(data_file.read_bytes())
     at = blob.find(value)
     assert at >= 0 and blob.find(value, at + 1) < 0
-    blob[at + 50] ^= 0x01  # inside the name
+    blob[at + 20] ^= 0x01  # the name's first token id (after a 19-byte header and its length)
     data_file.write_bytes(bytes(blob))
 
 
@@ -228,7 +229,7 @@ def test_an_unknown_format_version_is_refused(index_copy):
     txn.put_meta(MANIFEST_KEY, json.dumps(manifest).encode())
     txn.commit()
     env.close()
-    with pytest.raises(IndexFormatError, match="format version 99; this nikgate reads version 2"):
+    with pytest.raises(IndexFormatError, match="format version 99; this nikgate reads version 3"):
         NikIndex.open(index_copy)
 
 
@@ -239,7 +240,7 @@ def test_a_missing_index_says_how_to_build_one(tmp_path):
 
 def test_decode_roundtrip_matches_lookup(index, people):
     nik, person = people[7]
-    record = decode(int(nik), index.raw(int(nik)))
+    record = decode(int(nik), index.raw(int(nik)), Tokens(index.dictionary.blob()))
     assert record[Field.NAMA_LGKP].decode() == person["NAMA_LGKP"]
     assert f"{record[Field.NO_KK]:016d}" == person["NO_KK"]
 
@@ -257,5 +258,5 @@ def test_an_index_of_the_old_key_format_is_refused_clearly(tmp_path):
         txn.put((3201010507900001).to_bytes(8, "big"), b"x" * 60, db=records)
         txn.put(b"manifest", b'{"format_version": 1, "record_count": 1}', db=meta)
     env.close()
-    with pytest.raises(IndexFormatError, match="another format; this nikgate reads version 2"):
+    with pytest.raises(IndexFormatError, match="another format; this nikgate reads version 3"):
         NikIndex.open(tmp_path / "idx")
