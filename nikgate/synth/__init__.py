@@ -8,7 +8,8 @@ Modules: export (the base CSV, district by district), people (households and per
 fields (values of fields added after the household model: one generator per field),
 names / address / attrs / culture (value pools and distributions), geo (region codes and
 weights), serials (bounded NIK/KK allocation), delta + changes (the change file),
-dates / pick / csvout (helpers). See docs/synthetic-data.md.
+render (a chunk of districts as CSV text), dates / pick / csvout (helpers); _compiled holds
+the Cython twins of the per-row modules. See docs/synthetic-data.md.
 """
 
 from __future__ import annotations
