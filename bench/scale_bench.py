@@ -174,9 +174,10 @@ def file_bytes(index: Path, stored: int) -> dict[str, Any]:
     """Each file of the generation, and bytes per record of the sealed ones."""
     gen = current_generation(index)
     files = {p.name: p.stat().st_size for p in sorted(gen.iterdir()) if p.is_file()}
-    records = sum(files.get(n, 0) for n in SEALED_FILES if n != KEYS_FILE)
+    record_files = [n for n in SEALED_FILES if n != KEYS_FILE and n in files]
+    records = sum(files[n] for n in record_files)
     keys = files.get(KEYS_FILE, 0)
-    return {"files": files, "record_files": [n for n in SEALED_FILES if n != KEYS_FILE],
+    return {"files": files, "record_files": record_files,
             "record_bytes": records, "bytes_per_record": round(records / stored, 1),
             "keys_bytes": keys, "keys_bytes_per_record": round(keys / stored, 1),
             "sealed_bytes_per_record": round((records + keys) / stored, 1)}
