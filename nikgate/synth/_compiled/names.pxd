@@ -1,5 +1,7 @@
 # Types for the compiled twin of nikgate/synth/names.py (see __init__.py); the .py stays plain.
 import cython
+
+from nikgate.synth._compiled.pick cimport Weighted, uniform
 @cython.locals(f=cython.bint, era=cython.int, islam=cython.bint, christian=cython.bint, r=cython.double)
 cpdef str core_name(object rng, int group, int sex, int year, str religion, str surname=*, int order=*, bint noble=*)
 cpdef str decorate(object rng, str name, int sex, int age, int year, str religion, int education, bint doctor)
@@ -16,3 +18,4 @@ cdef tuple FOREIGN_F, FOREIGN_SURNAME, S1, S2, D3
 cdef int BALI, BATAK, BUGIS, JAWA, MELAYU, MINANG, SUB_DAYAK, SUB_MALUKU
 cdef int SUB_MINAHASA, SUB_NTT, SUB_PAPUA, SUB_TORAJA, SUNDA, TIMUR, TIONGHOA
 cdef str ISLAM, KATHOLIK, KRISTEN
+cdef Weighted MUHAMMAD

@@ -1,13 +1,16 @@
 # Types for the compiled twin of nikgate/synth/people.py (see __init__.py); the .py stays plain.
 import cython
 
+from nikgate.synth._compiled.pick cimport Weighted
+from nikgate.synth._compiled.serials cimport KkSerials, NikSerials
+
 cdef class DistrictGenerator:
     cdef public object d
     cdef public object rng
     cdef public object rnd
-    cdef public object niks
-    cdef public object kks
-    cdef public object groups
+    cdef public NikSerials niks
+    cdef public KkSerials kks
+    cdef public Weighted groups
     cdef public object sub
     cdef public tuple near_places
     cdef public dict all_places
@@ -31,3 +34,4 @@ cdef int AS_OF_ORD, FIRST_ORD, FEMALE_DAY_OFFSET, LAST_BASE_ORD, LOCAL_KK_FIRST_
 cdef int MALE, FEMALE, NIK, NO_KK, NAMA, TMPT, TGL, SEX, BLOOD, AGAMA, KAWIN, HBKEL, PDDK
 cdef int PKRJN, IBU, AYAH, ALAMAT, RT, RW, PROP, KAB, KEC, KEL, WN, HIDUP, TGL_MATI, KTP
 cdef double DAYS_PER_YEAR, MOVER_SHARE, WNA_SHARE, EMPTY_CODED, NO_FATHER
+cdef Weighted HEAD_AGE, SPOUSE_GAP, CHILDREN, HOUSEHOLD
