@@ -3,7 +3,7 @@
 setup.py compiles nikgate/synth/{COMPILED}.py a second time, as nikgate.synth._compiled.*,
 typed by the .pxd files in this folder (the sources stay plain Python: what tests, mypy
 and editors read). The twins make the same calls to the same random sources, so they
-write the same bytes, about 1.4x faster per row; tests/unit/test_synth.py checks the
+write the same bytes, about 1.5x faster per row; tests/unit/test_synth.py checks the
 bytes against the plain modules, the oracle.
 
 A twin built from other sources than those on disk (people.py edited since the last
