@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 from nikgate import codes
 from nikgate.engine.claims import canonical_name
 from nikgate.engine.nik import check_nik
 from nikgate.engine.results import ItemStatus, Outcome
 from nikgate.errors import InvalidInputError
+from nikgate.v1 import common_pb2
 from nikgate.v1 import verification_pb2 as pb
 
 from ..access.checks import Access
@@ -49,13 +51,15 @@ class VerificationHandlers:
         return pb.VerifyResponse(
             transaction_id=call.tx,
             request_id=req.request_id,
-            status=status,   # engine item statuses are the proto numbers (nikgate/codes.py)
-            fields=[pb.FieldResult(field=name, outcome=outcomes[f], score=scores[f],
-                                   threshold=threshold)
+            # engine item statuses, life and card codes are the proto numbers (nikgate/codes.py
+            # checks it on import); outcomes were translated above
+            status=cast(common_pb2.ItemStatus, status),
+            fields=[pb.FieldResult(field=name, outcome=cast(common_pb2.Outcome, outcomes[f]),
+                                   score=scores[f], threshold=threshold)
                     for f, (name, threshold) in enumerate(zip(names, plan.thresholds,
                                                               strict=True))],
-            life_status=life,
-            card_status=card,
+            life_status=cast(common_pb2.LifeStatus, life),
+            card_status=cast(common_pb2.CardStatus, card),
         )
 
     def _batch(self, req: pb.VerifyBatchRequest, call: Call) -> pb.VerifyBatchResponse:

@@ -5,6 +5,7 @@ check, as docs/json-api.md shows."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 import signal
@@ -14,6 +15,7 @@ import time
 
 import pytest
 
+from nikgate.v1 import common_pb2
 from tests.conftest import run_cli
 
 
@@ -56,14 +58,20 @@ def test_the_demo_prints_a_curl_call_that_works(tmp_path):
         assert run_cli("receipt", "verify", str(saved), "--public-key",
                        str(public_key)).returncode == 3   # INVALID: the answer is no
 
-        if shutil.which("openssl"):
-            (tmp_path / "payload").write_bytes(base64.b64decode(answer["receipt"]["payload"]))
-            (tmp_path / "sig").write_bytes(base64.b64decode(answer["receipt"]["signature"]))
+        if shutil.which("openssl"):   # as docs/json-api.md shows: the signed root, then
+            receipt = answer["receipt"]  # the payload as a leaf of it (a lone call: one leaf)
+            signed_root = base64.b64decode(receipt["signed_root"])
+            (tmp_path / "root").write_bytes(signed_root)
+            (tmp_path / "sig").write_bytes(base64.b64decode(receipt["signature"]))
             check = subprocess.run(
                 ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(public_key),
-                 "-rawin", "-in", str(tmp_path / "payload"), "-sigfile",
+                 "-rawin", "-in", str(tmp_path / "root"), "-sigfile",
                  str(tmp_path / "sig")], capture_output=True, text=True)
             assert check.returncode == 0 and "Success" in check.stdout, check.stderr
+            root = common_pb2.ReceiptRoot.FromString(signed_root)
+            payload = base64.b64decode(receipt["payload"])
+            if root.leaf_count == 1:
+                assert root.root_sha256 == hashlib.sha256(b"\x00" + payload).digest()
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
