@@ -28,7 +28,7 @@ class Fixture:
     idx: NikIndex
     niks: list[str]                 # one batch: 90% stored, 10% absent, random order
     claims: dict[str, list[str]]    # NAMA_LGKP and TGL_LHR, the stored values
-    raw: dict[int, bytes]           # the stored records of all keys, for the dict baseline
+    raw: dict[int, bytes]           # the packed rows of all keys, for the dict baseline
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Fixture:
     fallback = next(i for i in range(BATCH) if looked.values[0][i] is not None)
     claims = {name: [v if v is not None else col[fallback] for v in col]
               for name, col in zip(FIELDS, looked.values)}
-    raw = {int(n): idx.raw(int(n)) for n in stored}
+    raw = {int(n): idx.packed(int(n)) for n in stored}   # packed rows: fixed offsets
     yield Fixture(idx, niks, claims, raw)  # type: ignore[misc]
     idx.close()
 
