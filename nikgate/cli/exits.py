@@ -47,6 +47,11 @@ EXIT_STATUS: tuple[tuple[type[errors.NikgateError], int, str], ...] = (
     (errors.AuditLogMissing, USAGE, ""),
     (errors.AuditKeyError, USAGE, ""),
     (errors.WarehouseFileError, USAGE, ""),
+    # a damaged index is a finding, whether found by opening it or by a check
+    (errors.IndexDamagedError, FINDING,
+     "`nikgate index verify` says what; rebuild it or pull a good generation"),
+    (errors.CorruptRecordError, FINDING,
+     "`nikgate index verify` says what; rebuild it or pull a good generation"),
     (errors.Unauthenticated, REFUSED,
      "check the connection's certificate and key: issued by the nikgate CA, not revoked, "
      "naming an institution nikgate knows"),
