@@ -21,7 +21,7 @@ def test_a_grant_change_on_one_node_reaches_the_other_within_a_second(nodes, con
     admin = grant_bank_a(n1)
     nik = index.sample_niks(1)[0]
     with NikgateClient(conn_to(n2.port)) as c:
-        eventually(lambda: c.verify(nik, {"NAMA_LGKP": "X"}), timeout=2,
+        eventually(lambda: c.verify(nik, {"NAMA_LGKP": "X"}), timeout=10,
                    what="n2 serving bank-a under the grant stored through n1")
         started = time.monotonic()
         admin.set_status("bank-a", "suspended", "test: suspended on n1")
