@@ -8,7 +8,8 @@ history there are is the rate. The return store is one LMDB file whose size says
 about when it grew, so its rate is reported as unknown rather than guessed.
 
 Thresholds (docs/operations.md): FAIL under 2 days left or under 2 % free, WARN under
-14 days or 10 %.
+14 days or 10 %. Days left from under 3 hours of history (a load test looks like a day's
+pace) are a WARN at most.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from .result import Check, fail, ok, warn
 
 WINDOW = 86400.0           # the rate is measured over the last day
 MIN_HISTORY = 600.0        # less history than this: rate unknown
+# A rate from less history than this can be a burst (a load test, a batch job) taken for
+# the day's pace: days left computed from it WARN at most, never FAIL.
+SURE_HISTORY = 3 * 3600.0
 FAIL_DAYS, WARN_DAYS = 2.0, 14.0
 FAIL_FREE, WARN_FREE = 0.02, 0.10
 MiB = 1 << 20
@@ -37,6 +41,7 @@ class Usage:
     size: int              # the filesystem's size
     rate: float | None     # bytes per second written here, None when unknown
     how: str               # where the rate comes from, or why it is unknown
+    history: float = 0.0   # seconds of history the rate was measured over
 
 
 def _existing(path: Path) -> Path:
@@ -56,10 +61,10 @@ def _first_time(segment: Path) -> float | None:
         return None
 
 
-def audit_rate(directory: Path, now: float) -> tuple[float | None, str]:
+def audit_rate(directory: Path, now: float) -> tuple[float | None, str, float]:
     """Bytes per second written to the audit log over the last day (see the module doc)."""
     if not directory.is_dir():
-        return None, "rate unknown: no audit log yet"
+        return None, "rate unknown: no audit log yet", 0.0
     spans: list[tuple[float, float, int]] = []
     for stream in directory.iterdir():
         if not stream.is_dir():
@@ -72,24 +77,25 @@ def audit_rate(directory: Path, now: float) -> tuple[float | None, str]:
             if start is not None:
                 spans.append((min(start, st.st_mtime), st.st_mtime, st.st_size))
     if not spans:
-        return None, "rate unknown: nothing written in the last day"
+        return None, "rate unknown: nothing written in the last day", 0.0
     since = max(now - WINDOW, min(s for s, _, _ in spans))
     history = now - since
     if history < MIN_HISTORY:
-        return None, f"rate unknown: only {history / 60:.0f} min of history"
+        return None, f"rate unknown: only {history / 60:.0f} min of history", history
     written = 0.0
     for start, end, size in spans:
         if end <= start:
             written += size if end >= since else 0
         else:
             written += size * max(0.0, end - max(start, since)) / (end - start)
-    return written / history, f"audit log, last {history / 3600:.1f} h"
+    return written / history, f"audit log, last {history / 3600:.1f} h", history
 
 
-def usage(name: str, path: Path, rate: float | None, how: str) -> Usage:
+def usage(name: str, path: Path, rate: float | None, how: str,
+          history: float = 0.0) -> Usage:
     st = os.statvfs(_existing(path))
     return Usage(name, path, os.stat(_existing(path)).st_dev, st.f_bavail * st.f_frsize,
-                 st.f_blocks * st.f_frsize, rate, how)
+                 st.f_blocks * st.f_frsize, rate, how, history)
 
 
 def judge(u: Usage, together: list[Usage]) -> Check:
@@ -111,8 +117,12 @@ def judge(u: Usage, together: list[Usage]) -> Check:
               + ("; never by deleting audit segments (`nikgate audit verify` shows the "
                  "gap): copy sealed ones to the archive first" if u.name == "audit"
                  else ""))
-    if free_share < FAIL_FREE or (days is not None and days < FAIL_DAYS):
+    sure = all(t.history >= SURE_HISTORY for t in together if t.rate is not None)
+    if free_share < FAIL_FREE or (days is not None and days < FAIL_DAYS and sure):
         return fail(name, text, action + " now: a full disk stops every call")
+    if days is not None and days < FAIL_DAYS:   # a short history: maybe only a burst
+        return warn(name, text + f" (from under {SURE_HISTORY / 3600:.0f} h of history: "
+                    "maybe a burst)", action + "; check again when the node has run longer")
     if free_share < WARN_FREE or (days is not None and days < WARN_DAYS):
         return warn(name, text, action)
     return ok(name, text)
@@ -120,8 +130,8 @@ def judge(u: Usage, together: list[Usage]) -> Check:
 
 def check(audit_dir: Path, returns_dir: Path, now: float | None = None) -> list[Check]:
     now = time.time() if now is None else now
-    rate, how = audit_rate(audit_dir, now)
-    usages = [usage("audit", audit_dir, rate, how),
+    rate, how, history = audit_rate(audit_dir, now)
+    usages = [usage("audit", audit_dir, rate, how, history),
               usage("returns", returns_dir, None,
                     "rate unknown: the LMDB file does not say when it grew")]
     return [judge(u, [t for t in usages if t.device == u.device]) for u in usages]

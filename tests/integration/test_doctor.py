@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,15 @@ def demo_node(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("doctor") / "demo"
     result = run_cli("demo", "--dir", str(root), "--records", "4000", "--no-serve")
     assert result.returncode == 0, result.stderr[-2000:]
+    # The demo's config names the usual port, 50051, where another nikgate on this machine
+    # may serve: name a port the OS just gave out instead, which nothing here serves.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    config = root / "nikgate.toml"
+    text = config.read_text()
+    assert '"127.0.0.1:50051"' in text
+    config.write_text(text.replace('"127.0.0.1:50051"', f'"127.0.0.1:{free}"', 1))
     return root
 
 
@@ -250,6 +260,20 @@ def test_days_left_at_the_audit_logs_write_rate(node, small_fs, monkeypatch):
         days = float(line["message"].rsplit(": ", 1)[1].split()[0])
         st = os.statvfs(audit)
         assert days == pytest.approx(st.f_bavail * st.f_frsize / (8 * MiB), abs=0.11)
+
+
+def test_a_burst_of_writes_is_not_taken_for_the_days_pace(node, small_fs, monkeypatch):
+    """1 MiB in the last 30 minutes (a load test) would fill 4 MiB within hours at that
+    pace; from so little history that is a WARN, not a FAIL."""
+    now = time.time()
+    audit = small_fs("burst", "4m")
+    monkeypatch.setenv("NIKGATE_AUDIT_DIRECTORY", str(audit))
+    segment(audit / "w0", 1, now - 1800, now - 1, MiB)
+    code, checks = doctor(node)
+    line = checks["disk audit"]
+    assert line["status"] == "WARN", line
+    assert "maybe a burst" in line["message"] and "last 0.5 h" in line["message"]
+    assert code == 0, {k: v for k, v in checks.items() if v["status"] == "FAIL"}
 
 
 def test_no_audit_history_says_rate_unknown(node):
