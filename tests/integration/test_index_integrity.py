@@ -20,24 +20,7 @@ from nikgate.errors import CorruptRecordError, IndexDamagedError
 from nikgate.synth import write_delta
 
 from ..conftest import EXPORT_ROWS, run_cli
-
-PAGE = 4096
-P_BRANCH, P_LEAF = 0x01, 0x02
-
-
-def _pages(data: bytes, kind: int) -> list[int]:
-    """Pages of `kind` (pages 0 and 1 are LMDB's meta pages). An overflow run (the token
-    dictionary's value) is skipped whole: only its first page has a header."""
-    out, p = [], 2
-    while p < len(data) // PAGE:
-        flags = int.from_bytes(data[p * PAGE + 10:p * PAGE + 12], "little")
-        if flags & 0x04:   # P_OVERFLOW: mp_pages (u32 at 12) pages of one value
-            p += max(1, int.from_bytes(data[p * PAGE + 12:p * PAGE + 16], "little"))
-            continue
-        if flags & 0x7F == kind:
-            out.append(p)
-        p += 1
-    return out
+from .lmdb_pages import P_BRANCH, P_LEAF, PAGE, pages
 
 
 def _stored(index_dir) -> list[str]:
@@ -54,7 +37,7 @@ def _damage(index_dir, kind: int, want_unreachable: bool, seed: int = 1) -> list
     rnd = random.Random(seed)
     for _ in range(40):
         raw = bytearray(clean)
-        page = rnd.choice(_pages(raw, kind))
+        page = rnd.choice(pages(raw, kind))
         # a branch's node pointers and child page numbers sit near the header; a leaf's
         # records fill the page
         raw[page * PAGE + rnd.randrange(16, 200 if kind == P_BRANCH else PAGE)] ^= 0xFF
@@ -186,7 +169,7 @@ def test_build_does_not_publish_a_generation_that_fails_verification(
     def damaged_then_verified(path):
         data = path / "data.mdb"
         raw = bytearray(data.read_bytes())
-        for page in _pages(raw, P_LEAF)[:3]:
+        for page in pages(raw, P_LEAF)[:3]:
             raw[page * PAGE + PAGE - 40] ^= 0xFF   # inside the last record of the page
         data.write_bytes(raw)
         return real(path)

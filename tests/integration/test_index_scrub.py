@@ -11,8 +11,7 @@ from prometheus_client import REGISTRY
 from nikgate.engine import NikIndex
 
 from .conftest import ServerThread, channel
-
-PAGE = 4096
+from .lmdb_pages import P_BRANCH, PAGE, pages
 
 
 def _health(port, certs, service: str = "") -> int:
@@ -34,26 +33,11 @@ def _scrub_ok() -> float | None:
     return REGISTRY.get_sample_value("nikgate_index_scrub_ok")
 
 
-def _pages(data: bytes, kind: int) -> list[int]:
-    """Pages of `kind` (pages 0 and 1 are LMDB's meta pages). An overflow run (the token
-    dictionary's value) is skipped whole: only its first page has a header."""
-    out, p = [], 2
-    while p < len(data) // PAGE:
-        flags = int.from_bytes(data[p * PAGE + 10:p * PAGE + 12], "little")
-        if flags & 0x04:   # P_OVERFLOW: mp_pages (u32 at 12) pages of one value
-            p += max(1, int.from_bytes(data[p * PAGE + 12:p * PAGE + 16], "little"))
-            continue
-        if flags & 0x7F == kind:
-            out.append(p)
-        p += 1
-    return out
-
-
 def _flip_branch_child(data_path) -> tuple[int, int]:
     """Flip a byte of the root branch page's node area in place (the server has the file
     mapped: never truncate it). Returns (offset, original byte) to undo it."""
     raw = data_path.read_bytes()
-    branches = _pages(raw, 0x01)
+    branches = pages(raw, P_BRANCH)
     # a branch node starts with its child's page number; mp_ptrs[0] (at 16) is the
     # offset of the page's first node
     page = branches[-1]
