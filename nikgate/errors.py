@@ -27,6 +27,7 @@
     │   ├── AuditLogMissing                             no audit log at the directory given
     │   └── StreamBusyError                             another live writer holds the stream
     ├── PkiError                    INTERNAL            a PKI directory or certificate unusable
+    │   └── PkiMissing                                  no CA at the directory given
     ├── CardError                   FAILED_PRECONDITION the card reader, on the teller's PC
     │   ├── ReaderError                                 no such reader, no PC/SC, no card
     │   ├── CardRemoved                                 the card or SAM left mid-operation
@@ -242,6 +243,10 @@ class StreamBusyError(AuditError):
 
 class PkiError(NikgateError):
     """The PKI directory or a certificate cannot be used as asked; the message says why."""
+
+
+class PkiMissing(PkiError):
+    """No CA at the directory given: a path mistake, or `nikgate pki init` not run there."""
 
 
 # --------------------------------------------------------------------------- card reader

@@ -47,6 +47,7 @@ EXIT_STATUS: tuple[tuple[type[errors.NikgateError], int, str], ...] = (
     (errors.AuditLogMissing, USAGE, ""),
     (errors.AuditKeyError, USAGE, ""),
     (errors.WarehouseFileError, USAGE, ""),
+    (errors.PkiMissing, USAGE, ""),
     # a damaged index is a finding, whether found by opening it or by a check
     (errors.IndexDamagedError, FINDING,
      "`nikgate index verify` says what; rebuild it or pull a good generation"),

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from nikgate.errors import InvalidInputError, PkiError
+from nikgate.errors import InvalidInputError, PkiError, PkiMissing
 
 from .layout import INSTITUTION_ID_RE, KINDS, SAN_PREFIX, Layout
 from .layout import serial_hex as _serial_hex
@@ -118,7 +118,7 @@ def _read_index(layout: Layout) -> dict:
     try:
         return json.loads(layout.index.read_text())
     except FileNotFoundError:
-        raise PkiError(f"no CA index at {layout.index}: run `nikgate pki init` first") from None
+        raise PkiMissing(f"no CA index at {layout.index}: run `nikgate pki init` first") from None
 
 
 def _write_index(layout: Layout, index: dict) -> None:
@@ -243,7 +243,7 @@ def load_ca(dir: str | os.PathLike) -> CA:
         cert_pem = layout.ca_cert.read_bytes()
         key_pem = layout.ca_key.read_bytes()
     except FileNotFoundError as e:
-        raise PkiError(f"no CA in {layout.root} ({e.filename} missing): "
+        raise PkiMissing(f"no CA in {layout.root} ({e.filename} missing): "
                        "run `nikgate pki init --dir DIR` first") from None
     cert = x509.load_pem_x509_certificate(cert_pem)
     key = serialization.load_pem_private_key(key_pem, password=None)

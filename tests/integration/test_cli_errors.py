@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from nikgate.cli import build_parser, exits
 from ..conftest import run_cli
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+# The commands run from an empty directory: defaults such as var/demo/connection.json must
+# not find a demo someone made (or is serving) in this checkout (`make demo`, then
+# `make test`); every path the cases give is absolute.
+CWD = tempfile.mkdtemp(prefix="nikgate-cli-errors-")
 BOUND = 60          # seconds any one mistake may take to be reported, at most
 WORKERS = 4
 
@@ -147,7 +152,7 @@ def _check(args: list[str], expected: int, why: str, unused_ok: bool = False,
     also succeed (0, or 3 for a "no"): it did not need that path.
     `report`: a REPORTERS command, whose problem is on stdout with a non-zero exit."""
     try:
-        r = run_cli(*args, timeout=BOUND, stdin=subprocess.DEVNULL)
+        r = run_cli(*args, timeout=BOUND, stdin=subprocess.DEVNULL, cwd=CWD)
     except subprocess.TimeoutExpired:
         return f"{why}: `nikgate {' '.join(args)}` did not end within {BOUND} s"
     lines = [line for line in r.stderr.splitlines() if line.strip()]

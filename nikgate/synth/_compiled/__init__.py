@@ -54,10 +54,6 @@ def _load() -> Render | None:
                     "(same output, slower). Rebuild: python setup.py build_ext --inplace",
                     "missing" if not built else "older than its sources")
         return None
-    # The twins' relative imports of the shared modules find the plain ones.
-    for name in SHARED:
-        sys.modules.setdefault(f"{__name__}.{name}",
-                               importlib.import_module(f"nikgate.synth.{name}"))
     try:
         module = importlib.import_module(f"{__name__}.render")
     except ImportError as e:
@@ -67,6 +63,12 @@ def _load() -> Render | None:
     render: Render = module.render
     return render
 
+
+# The twins' relative imports of the shared modules find the plain ones, however a twin is
+# imported (through renderer(), or directly, as a walk over the package does).
+for _name in SHARED:
+    sys.modules.setdefault(f"{__name__}.{_name}",
+                           importlib.import_module(f"nikgate.synth.{_name}"))
 
 _cache: list[Render | None] = []
 
