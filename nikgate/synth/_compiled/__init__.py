@@ -65,10 +65,12 @@ def _load() -> Render | None:
 
 
 # The twins' relative imports of the shared modules find the plain ones, however a twin is
-# imported (through renderer(), or directly, as a walk over the package does).
-for _name in SHARED:
-    sys.modules.setdefault(f"{__name__}.{_name}",
-                           importlib.import_module(f"nikgate.synth.{_name}"))
+# imported (through renderer(), or directly, as a walk over the package does). Not when
+# setup.py reads this file for COMPILED, before nikgate is installed.
+if __name__ == "nikgate.synth._compiled":
+    for _name in SHARED:
+        sys.modules.setdefault(f"{__name__}.{_name}",
+                               importlib.import_module(f"nikgate.synth.{_name}"))
 
 _cache: list[Render | None] = []
 
