@@ -17,6 +17,7 @@ import grpc
 import pytest
 import uvloop
 
+from nikgate.clients import Connection
 from nikgate.server.access.admin import Admin
 from nikgate.server.access.grants import FIELD_UNIVERSE, Grant
 from nikgate.server.access.store import ControlStore
@@ -221,6 +222,16 @@ def _no_scraping_evidence_between_tests(request):
     if running is not None and running.scraping is not None:
         for institution in running.store.snapshot()[1]:
             running.scraping.reset(institution)
+
+
+@pytest.fixture(scope="session")
+def connection(server, certs, tmp_path_factory) -> Connection:
+    """bank-a's connection to the session server, as files an integrator would hold."""
+    d = tmp_path_factory.mktemp("client")
+    (d / "ca.crt").write_bytes(certs.ca)
+    (d / "bank.key").write_bytes(certs.good[0])
+    (d / "bank.crt").write_bytes(certs.good[1])
+    return Connection(f"127.0.0.1:{server.port}", d / "ca.crt", d / "bank.crt", d / "bank.key")
 
 
 @pytest.fixture(scope="session")

@@ -12,21 +12,12 @@ from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from nikgate import errors, methods
-from nikgate.clients import AsyncNikgateClient, Connection, NikgateClient, VerifyItem
+from nikgate.clients import AsyncNikgateClient, NikgateClient, VerifyItem
 from nikgate.server.receipts import verify_receipt
 from nikgate.v1 import common_pb2
 
 from ..conftest import run_cli
 from .conftest import channel
-
-
-@pytest.fixture(scope="module")
-def connection(server, certs, tmp_path_factory) -> Connection:
-    d = tmp_path_factory.mktemp("client")
-    (d / "ca.crt").write_bytes(certs.ca)
-    (d / "bank.key").write_bytes(certs.good[0])
-    (d / "bank.crt").write_bytes(certs.good[1])
-    return Connection(f"127.0.0.1:{server.port}", d / "ca.crt", d / "bank.crt", d / "bank.key")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 import uvloop
 from cryptography.hazmat.primitives import serialization
 
-from nikgate.clients import AsyncNikgateClient, Connection, NikgateClient, VerifyItem
+from nikgate.clients import AsyncNikgateClient, NikgateClient, VerifyItem
 from nikgate.server.receipts import RECEIPT_FIELD, _encode_field, receipt_of, verify_receipt
 from nikgate.v1 import common_pb2
 
@@ -47,15 +47,6 @@ class Answer:
     def to_json(self) -> dict:
         return {"name": self.name, "response_b64": base64.b64encode(self.response).decode(),
                 "request_b64": base64.b64encode(self.request).decode()}
-
-
-@pytest.fixture(scope="module")
-def connection(server, certs, tmp_path_factory) -> Connection:
-    d = tmp_path_factory.mktemp("client")
-    (d / "ca.crt").write_bytes(certs.ca)
-    (d / "bank.key").write_bytes(certs.good[0])
-    (d / "bank.crt").write_bytes(certs.good[1])
-    return Connection(f"127.0.0.1:{server.port}", d / "ca.crt", d / "bank.crt", d / "bank.key")
 
 
 @pytest.fixture(scope="module")
